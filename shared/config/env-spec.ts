@@ -1,0 +1,180 @@
+import { z } from 'zod';
+import { duration, flag, port, timeZone, url } from './fields.ts';
+
+/** One environment variable: its schema plus what the README and coolify.json say about it. */
+export interface EnvVar<S extends z.ZodType = z.ZodType> {
+  schema: S;
+  /** Value used when the variable is unset; `undefined` means required unless `optional`. */
+  default?: string;
+  optional?: boolean;
+  /** Secrets are marked so in coolify.json and never printed. */
+  secret?: boolean;
+  example: string;
+  description: string;
+}
+
+const v = <S extends z.ZodType>(spec: EnvVar<S>) => spec;
+
+/**
+ * Every environment variable lowburn reads. This is the single source for parsing at boot,
+ * the README's config table and the variables declared in coolify.json.
+ */
+export const envSpec = {
+  NODE_ENV: v({
+    schema: z.enum(['development', 'production', 'test']),
+    default: 'development',
+    example: 'production',
+    description:
+      'In `production` the Redis preflight refuses unsafe settings and the board requires a password.',
+  }),
+  LOG_LEVEL: v({
+    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    default: 'info',
+    example: 'debug',
+    description: 'Minimum level of the JSON log lines written to stdout.',
+  }),
+  DATABASE_URL: v({
+    schema: url(['postgres', 'postgresql']),
+    secret: true,
+    example: 'postgres://lowburn:secret@127.0.0.1:5432/lowburn',
+    description: 'Postgres connection string (hot data, ledgers, API keys).',
+  }),
+  DATABASE_POOL_MAX: v({
+    schema: z.coerce.number().int().min(1).max(100),
+    default: '10',
+    example: '10',
+    description: 'Maximum Postgres connections per process.',
+  }),
+  REDIS_URL: v({
+    schema: url(['redis', 'rediss']),
+    secret: true,
+    example: 'redis://:secret@127.0.0.1:6379',
+    description: 'Redis connection string (queues, caches, telemetry stream, rate limits).',
+  }),
+  QUEUE_PREFIX: v({
+    schema: z.string().regex(/^(\{[A-Za-z0-9_-]+\}|[A-Za-z0-9_-]+)$/, {
+      message:
+        'must be letters, digits, - or _, optionally wrapped in {} as a Redis Cluster hash tag',
+    }),
+    default: 'lowburn',
+    example: '{lowburn}',
+    description:
+      'Prefix of every BullMQ key. Wrap it in braces (`{lowburn}`) to keep all keys in one Redis Cluster slot.',
+  }),
+  STORAGE_URL: v({
+    schema: z.string().regex(/^(file:.+|s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?)$/, {
+      message: 'must be file:<dir> or s3://<bucket>/<prefix>',
+    }),
+    default: 'file:./data/objects',
+    example: 's3://lowburn-cold/prod',
+    description:
+      'Object storage for cold data: a local folder (`file:`) or an S3-compatible bucket.',
+  }),
+  S3_ENDPOINT: v({
+    schema: url(['http', 'https']),
+    optional: true,
+    example: 'https://<account>.r2.cloudflarestorage.com',
+    description: 'S3 API endpoint; leave unset for AWS S3. R2 and MinIO need it.',
+  }),
+  S3_REGION: v({
+    schema: z.string().min(1),
+    default: 'auto',
+    example: 'auto',
+    description: 'Region; R2 uses `auto`.',
+  }),
+  S3_ACCESS_KEY_ID: v({
+    schema: z.string().min(1),
+    optional: true,
+    secret: true,
+    example: 'AKIA…',
+    description: 'Access key id (required with an `s3://` STORAGE_URL).',
+  }),
+  S3_SECRET_ACCESS_KEY: v({
+    schema: z.string().min(1),
+    optional: true,
+    secret: true,
+    example: 'wJalr…',
+    description: 'Secret access key (required with an `s3://` STORAGE_URL).',
+  }),
+  S3_FORCE_PATH_STYLE: v({
+    schema: flag(),
+    default: 'false',
+    example: 'true',
+    description:
+      'Address buckets as `endpoint/bucket` (MinIO, s3rver) instead of `bucket.endpoint`.',
+  }),
+  S3_CHECKSUM_MODE: v({
+    schema: z.enum(['when_required', 'when_supported']),
+    default: 'when_required',
+    example: 'when_supported',
+    description:
+      'AWS SDK request/response checksum mode. `when_required` works with R2 and MinIO; lowburn verifies its own SHA-256 either way.',
+  }),
+  WORKER_QUEUES: v({
+    schema: z.string().regex(/^(all|[a-z0-9-]+(\s*,\s*[a-z0-9-]+)*)$/, {
+      message: 'must be "all" or a comma-separated list of queue names',
+    }),
+    default: 'all',
+    example: 'flush-telemetry,export-cold',
+    description: 'Queues this worker process runs (`all`, or a comma-separated list).',
+  }),
+  WORKER_CONCURRENCY: v({
+    schema: z.coerce.number().int().min(1).max(1000),
+    optional: true,
+    example: '20',
+    description: "Overrides every job's own concurrency in this process.",
+  }),
+  SCHEDULE_TZ: v({
+    schema: timeZone(),
+    default: 'UTC',
+    example: 'Europe/Berlin',
+    description:
+      'Time zone of cron schedules that do not pin their own (e.g. the 3 AM precompute).',
+  }),
+  SHUTDOWN_GRACE: v({
+    schema: duration(),
+    default: '25s',
+    example: '25s',
+    description:
+      "On SIGTERM, how long active jobs may finish before they are handed back; keep it below the container's stop timeout.",
+  }),
+  HEALTH_PORT: v({
+    schema: port(),
+    default: '9464',
+    example: '9464',
+    description: 'Port of the worker’s `/healthz` and `/metrics` server (`0`: any free port).',
+  }),
+  PARTITION_DAYS_AHEAD: v({
+    schema: z.coerce.number().int().min(1).max(60),
+    default: '3',
+    example: '7',
+    description: 'How many future day partitions `maintain-partitions` keeps created.',
+  }),
+  BOARD_PORT: v({
+    schema: port(),
+    default: '3001',
+    example: '3001',
+    description: 'Port of Bull Board and the cost dashboard.',
+  }),
+  BOARD_USERNAME: v({
+    schema: z.string().min(1),
+    default: 'admin',
+    example: 'ops',
+    description: 'HTTP basic auth user for the board.',
+  }),
+  BOARD_PASSWORD: v({
+    schema: z.string().min(12, { message: 'must be at least 12 characters' }),
+    optional: true,
+    secret: true,
+    example: 'a-long-random-password',
+    description: 'HTTP basic auth password for the board; required in production.',
+  }),
+  BOARD_READ_ONLY: v({
+    schema: flag(),
+    default: 'false',
+    example: 'true',
+    description: 'Show queues without retry/remove/pause buttons.',
+  }),
+} satisfies Record<string, EnvVar>;
+
+export type EnvName = keyof typeof envSpec;

@@ -1,0 +1,49 @@
+import { z } from 'zod';
+import { parseDuration } from './duration.ts';
+
+/** A duration such as `30s` or `7d`, parsed to milliseconds. */
+export const duration = () =>
+  z.string().transform((text, ctx) => {
+    const ms = parseDuration(text);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'is not a duration like 30s, 5m or 7d' });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+/** `true/false/1/0/yes/no`, case-insensitive. `z.coerce.boolean` would read "false" as true. */
+export const flag = () =>
+  z
+    .string()
+    .trim()
+    .toLowerCase()
+    .pipe(z.enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' }))
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+export const port = () => z.coerce.number().int().min(0).max(65_535);
+
+export const url = (protocols: string[]) =>
+  z.string().refine(
+    (text) => {
+      try {
+        return protocols.includes(new URL(text).protocol.replace(/:$/, ''));
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a URL starting with ${protocols.map((p) => `${p}://`).join(' or ')}` },
+  );
+
+export const timeZone = () =>
+  z.string().refine(
+    (tz) => {
+      try {
+        new Intl.DateTimeFormat('en-US', { timeZone: tz });
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { message: 'must be an IANA time zone such as UTC or Europe/Berlin' },
+  );

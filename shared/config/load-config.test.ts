@@ -1,0 +1,113 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../errors/config-error.ts';
+import { parseDuration } from './duration.ts';
+import { loadConfig } from './load-config.ts';
+
+const base = {
+  DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/postgres',
+  REDIS_URL: 'redis://127.0.0.1:6379',
+};
+
+function problems(env: Record<string, string>): string {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('applies the defaults when only the connection strings are set', () => {
+    const config = loadConfig(base);
+    expect(config.env).toBe('development');
+    expect(config.queuePrefix).toBe('lowburn');
+    expect(config.storage).toMatchObject({ driver: 'file' });
+    expect(config.worker).toMatchObject({
+      queues: 'all',
+      scheduleTz: 'UTC',
+      shutdownGraceMs: 25_000,
+    });
+  });
+
+  it('names every missing required variable with an example', () => {
+    const message = problems({});
+    expect(message).toMatch(
+      /DATABASE_URL: is required but not set \(example: DATABASE_URL=postgres:/,
+    );
+    expect(message).toMatch(/REDIS_URL: is required/);
+  });
+
+  it('says what is wrong with a bad value and shows a good one', () => {
+    const message = problems({ ...base, SHUTDOWN_GRACE: 'soon', SCHEDULE_TZ: 'Mars/Olympus' });
+    expect(message).toContain('SHUTDOWN_GRACE: "soon" is not a duration like 30s, 5m or 7d');
+    expect(message).toContain('SCHEDULE_TZ: "Mars/Olympus" must be an IANA time zone');
+  });
+
+  it('never prints a secret value', () => {
+    const message = problems({ ...base, REDIS_URL: 'http://user:hunter2@host' });
+    expect(message).toContain('REDIS_URL: (secret value hidden)');
+    expect(message).not.toContain('hunter2');
+  });
+
+  it('accepts a hash-tagged queue prefix for Redis Cluster', () => {
+    expect(loadConfig({ ...base, QUEUE_PREFIX: '{lowburn}' }).queuePrefix).toBe('{lowburn}');
+    expect(problems({ ...base, QUEUE_PREFIX: 'low:burn' })).toContain('QUEUE_PREFIX');
+  });
+
+  it('parses an s3 storage URL into bucket and prefix and requires credentials', () => {
+    expect(problems({ ...base, STORAGE_URL: 's3://cold-bucket/prod' })).toMatch(
+      /S3_ACCESS_KEY_ID: is required when STORAGE_URL is s3:\/\//,
+    );
+    const config = loadConfig({
+      ...base,
+      STORAGE_URL: 's3://cold-bucket/prod/eu',
+      S3_ACCESS_KEY_ID: 'id',
+      S3_SECRET_ACCESS_KEY: 'secret',
+      S3_FORCE_PATH_STYLE: 'TRUE',
+    });
+    expect(config.storage).toMatchObject({
+      driver: 's3',
+      bucket: 'cold-bucket',
+      prefix: 'prod/eu',
+      region: 'auto',
+      forcePathStyle: true,
+      checksumMode: 'when_required',
+    });
+  });
+
+  it('reads "false" as false, not as a truthy string', () => {
+    expect(loadConfig({ ...base, BOARD_READ_ONLY: 'false' }).board.readOnly).toBe(false);
+    expect(problems({ ...base, BOARD_READ_ONLY: 'maybe' })).toContain('must be true or false');
+  });
+
+  it('requires a board password in production', () => {
+    expect(problems({ ...base, NODE_ENV: 'production' })).toContain(
+      'BOARD_PASSWORD: is required when NODE_ENV=production',
+    );
+  });
+
+  it('splits WORKER_QUEUES into names', () => {
+    const config = loadConfig({ ...base, WORKER_QUEUES: 'flush-telemetry, export-cold' });
+    expect(config.worker.queues).toEqual(['flush-telemetry', 'export-cold']);
+  });
+});
+
+describe('parseDuration', () => {
+  it.each([
+    ['500ms', 500],
+    ['30s', 30_000],
+    ['5m', 300_000],
+    ['24h', 86_400_000],
+    ['7d', 604_800_000],
+    ['250', 250],
+  ])('reads %s as %d ms', (text, ms) => {
+    expect(parseDuration(text)).toBe(ms);
+  });
+
+  it('rejects text that is not a duration', () => {
+    expect(parseDuration('7 days')).toBeUndefined();
+    expect(parseDuration('-1s')).toBeUndefined();
+  });
+});

@@ -1,0 +1,136 @@
+import path from 'node:path';
+import type { z } from 'zod';
+import { ConfigError, type ConfigIssue } from '../errors/config-error.ts';
+import { type EnvName, envSpec } from './env-spec.ts';
+
+type Spec = typeof envSpec;
+type Raw = {
+  [K in EnvName]: Spec[K] extends { optional: true }
+    ? z.output<Spec[K]['schema']> | undefined
+    : z.output<Spec[K]['schema']>;
+};
+
+export type StorageConfig =
+  | { driver: 'file'; root: string }
+  | {
+      driver: 's3';
+      bucket: string;
+      prefix: string;
+      endpoint: string | undefined;
+      region: string;
+      accessKeyId: string;
+      secretAccessKey: string;
+      forcePathStyle: boolean;
+      checksumMode: 'when_required' | 'when_supported';
+    };
+
+/** The parsed, validated configuration every process receives. Nothing else reads `process.env`. */
+export interface Config {
+  env: 'development' | 'production' | 'test';
+  logLevel: Raw['LOG_LEVEL'];
+  database: { url: string; poolMax: number };
+  redis: { url: string };
+  queuePrefix: string;
+  storage: StorageConfig;
+  worker: {
+    queues: 'all' | string[];
+    concurrency: number | undefined;
+    scheduleTz: string;
+    shutdownGraceMs: number;
+    healthPort: number;
+    partitionDaysAhead: number;
+  };
+  board: { port: number; username: string; password: string | undefined; readOnly: boolean };
+}
+
+/**
+ * Parses the environment once, at boot. Every problem is collected and thrown together as a
+ * {@link ConfigError} naming the variable, the problem and an example.
+ */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const issues: ConfigIssue[] = [];
+  const raw: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(envSpec) as [EnvName, Spec[EnvName]][]) {
+    const given = env[name]?.trim() === '' ? undefined : env[name];
+    const value = given ?? spec.default;
+    if (value === undefined) {
+      if (!('optional' in spec && spec.optional)) {
+        issues.push({ variable: name, problem: 'is required but not set', example: spec.example });
+      }
+      continue;
+    }
+    const parsed = spec.schema.safeParse(value);
+    if (parsed.success) raw[name] = parsed.data;
+    else {
+      const shown = 'secret' in spec && spec.secret ? '(secret value hidden)' : `"${value}"`;
+      const problem = parsed.error.issues.map((i) => i.message).join('; ');
+      issues.push({ variable: name, problem: `${shown} ${problem}`, example: spec.example });
+    }
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+  const config = assemble(raw as Raw, issues);
+  if (issues.length > 0) throw new ConfigError(issues);
+  return config;
+}
+
+function assemble(raw: Raw, issues: ConfigIssue[]): Config {
+  if (raw.NODE_ENV === 'production' && !raw.BOARD_PASSWORD) {
+    issues.push({
+      variable: 'BOARD_PASSWORD',
+      problem: 'is required when NODE_ENV=production (the board controls every queue)',
+      example: envSpec.BOARD_PASSWORD.example,
+    });
+  }
+  return {
+    env: raw.NODE_ENV,
+    logLevel: raw.LOG_LEVEL,
+    database: { url: raw.DATABASE_URL, poolMax: raw.DATABASE_POOL_MAX },
+    redis: { url: raw.REDIS_URL },
+    queuePrefix: raw.QUEUE_PREFIX,
+    storage: storageConfig(raw, issues),
+    worker: {
+      queues:
+        raw.WORKER_QUEUES === 'all' ? 'all' : raw.WORKER_QUEUES.split(',').map((q) => q.trim()),
+      concurrency: raw.WORKER_CONCURRENCY,
+      scheduleTz: raw.SCHEDULE_TZ,
+      shutdownGraceMs: raw.SHUTDOWN_GRACE,
+      healthPort: raw.HEALTH_PORT,
+      partitionDaysAhead: raw.PARTITION_DAYS_AHEAD,
+    },
+    board: {
+      port: raw.BOARD_PORT,
+      username: raw.BOARD_USERNAME,
+      password: raw.BOARD_PASSWORD,
+      readOnly: raw.BOARD_READ_ONLY,
+    },
+  };
+}
+
+function storageConfig(raw: Raw, issues: ConfigIssue[]): StorageConfig {
+  const storageUrl = raw.STORAGE_URL;
+  if (storageUrl.startsWith('file:')) {
+    const dir = storageUrl.slice('file:'.length).replace(/^\/\/(?=\/)/, '');
+    return { driver: 'file', root: path.resolve(dir) };
+  }
+  const [bucket = '', ...rest] = storageUrl.slice('s3://'.length).split('/');
+  for (const name of ['S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY'] as const) {
+    if (!raw[name]) {
+      issues.push({
+        variable: name,
+        problem: `is required when STORAGE_URL is s3://`,
+        example: envSpec[name].example,
+      });
+    }
+  }
+  return {
+    driver: 's3',
+    bucket,
+    prefix: rest.filter(Boolean).join('/'),
+    endpoint: raw.S3_ENDPOINT,
+    region: raw.S3_REGION,
+    accessKeyId: raw.S3_ACCESS_KEY_ID ?? '',
+    secretAccessKey: raw.S3_SECRET_ACCESS_KEY ?? '',
+    forcePathStyle: raw.S3_FORCE_PATH_STYLE,
+    checksumMode: raw.S3_CHECKSUM_MODE,
+  };
+}

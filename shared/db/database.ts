@@ -1,0 +1,146 @@
+import type { ColumnType, Generated } from 'kysely';
+
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+type DefaultTimestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+/** `date` columns come back as `YYYY-MM-DD` strings (see the type parser in create-db.ts). */
+type Day = ColumnType<string, string, string>;
+/** `bigint` and `numeric` come back as strings from pg; lowburn parses them where it sums them. */
+type BigNumber = ColumnType<string, string | number | bigint, string | number | bigint>;
+/**
+ * `jsonb`: read as parsed JSON, written as a JSON string (`JSON.stringify`) — pg would send a
+ * JS array as a Postgres array literal, which jsonb rejects.
+ */
+type Jsonb<T> = ColumnType<T, string, string>;
+type NullableJsonb<T> = ColumnType<T | null, string | null | undefined, string | null>;
+type Json = Jsonb<Record<string, unknown>>;
+
+export interface TelemetryTable {
+  ping_id: string;
+  device_id: string;
+  user_id: string | null;
+  ts: Timestamp;
+  metric: string;
+  value: number;
+  attrs: NullableJsonb<Record<string, unknown>>;
+  received_at: DefaultTimestamp;
+}
+
+export interface GenerationsTable {
+  id: string;
+  created_at: Timestamp;
+  api_key_id: string | null;
+  user_id: string;
+  task_type: string;
+  prompt: string;
+  prompt_hash: string;
+  request: Json;
+  response: string | null;
+  status: 'completed' | 'failed';
+  cache_layer: 'precomputed' | 'exact' | 'template' | 'semantic' | null;
+  route: 'local' | 'frontier' | null;
+  model: string | null;
+  tokens_in: Generated<number>;
+  tokens_out: Generated<number>;
+  cost_usd: ColumnType<string, string | number | undefined, string | number>;
+  latency_ms: number | null;
+  error: string | null;
+  metadata: NullableJsonb<Record<string, unknown>>;
+}
+
+export type ExportState = 'pending' | 'written' | 'uploaded' | 'verified' | 'dropped' | 'failed';
+
+export interface ExportRunsTable {
+  table_name: string;
+  day: Day;
+  state: ColumnType<ExportState, ExportState | undefined, ExportState>;
+  rows: BigNumber | null;
+  bytes: BigNumber | null;
+  files: ColumnType<unknown[], string | undefined, string>;
+  manifest_key: string | null;
+  attempts: Generated<number>;
+  error: string | null;
+  started_at: DefaultTimestamp;
+  updated_at: DefaultTimestamp;
+  finished_at: Timestamp | null;
+}
+
+export type ApiScope = 'generate' | 'telemetry' | 'read' | 'admin';
+
+export interface ApiKeysTable {
+  id: Generated<string>;
+  name: string;
+  prefix: string;
+  key_hash: string;
+  scopes: ApiScope[];
+  webhook_secret: string;
+  created_at: DefaultTimestamp;
+  last_used_at: Timestamp | null;
+  revoked_at: Timestamp | null;
+}
+
+export interface IdempotencyKeysTable {
+  api_key_id: string;
+  key: string;
+  request_hash: string;
+  job_id: string | null;
+  response_status: number | null;
+  response_body: NullableJsonb<Record<string, unknown>>;
+  created_at: DefaultTimestamp;
+  expires_at: Timestamp;
+}
+
+export type DeliveryStatus = 'pending' | 'succeeded' | 'failed' | 'dead' | 'disabled';
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  api_key_id: string | null;
+  job_id: string;
+  event_type: string;
+  url: string;
+  payload: Json;
+  status: ColumnType<DeliveryStatus, DeliveryStatus | undefined, DeliveryStatus>;
+  attempts: Generated<number>;
+  last_status_code: number | null;
+  last_error: string | null;
+  next_attempt_at: Timestamp | null;
+  created_at: DefaultTimestamp;
+  updated_at: DefaultTimestamp;
+  delivered_at: Timestamp | null;
+}
+
+export interface WebhookAttemptsTable {
+  delivery_id: string;
+  attempt: number;
+  status_code: number | null;
+  duration_ms: number;
+  error: string | null;
+  attempted_at: DefaultTimestamp;
+}
+
+export interface UsageDailyTable {
+  day: Day;
+  user_id: string;
+  api_calls: Generated<string>;
+  generations: Generated<string>;
+  tokens_in: Generated<string>;
+  tokens_out: Generated<string>;
+  cost_usd: Generated<string>;
+  cache_hits: ColumnType<Record<string, number>, string | undefined, string>;
+  local_calls: Generated<string>;
+  frontier_calls: Generated<string>;
+  telemetry_pings: Generated<string>;
+  db_writes: Generated<string>;
+  updated_at: DefaultTimestamp;
+}
+
+/** The typed schema kysely checks every query against. */
+export interface Database {
+  telemetry: TelemetryTable;
+  generations: GenerationsTable;
+  export_runs: ExportRunsTable;
+  api_keys: ApiKeysTable;
+  idempotency_keys: IdempotencyKeysTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_attempts: WebhookAttemptsTable;
+  usage_daily: UsageDailyTable;
+}

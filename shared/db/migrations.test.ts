@@ -1,0 +1,52 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase } from '../../test/fixtures/postgres.ts';
+import { createLogger } from '../log/logger.ts';
+import { createDb, type Db } from './create-db.ts';
+import { migrateDown, migrateUp, migrationStatus } from './migrate.ts';
+import { ensurePartitions } from './partitions.ts';
+
+const tables = async (db: Db) =>
+  (
+    await sql<{
+      name: string;
+    }>`SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`.execute(db)
+  ).rows.map((r) => r.name);
+
+describe('migrations on a fresh database', () => {
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  let db: Db;
+  beforeAll(async () => {
+    database = await createTestDatabase({ empty: true });
+    db = createDb({ url: database.url, log: createLogger({ level: 'silent' }) }).db;
+  });
+  afterAll(async () => {
+    await db.destroy();
+    await database.drop();
+  });
+
+  it('go up, report their status, and come back down to nothing', async () => {
+    expect((await migrationStatus(db)).every((m) => m.executedAt === undefined)).toBe(true);
+    expect(await migrateUp(db)).toContain('0001-initial');
+    expect(await migrateUp(db)).toEqual([]);
+    expect((await migrationStatus(db)).every((m) => m.executedAt instanceof Date)).toBe(true);
+    expect(await tables(db)).toEqual(
+      expect.arrayContaining([
+        'api_keys',
+        'export_runs',
+        'generations',
+        'idempotency_keys',
+        'telemetry',
+        'usage_daily',
+        'webhook_attempts',
+        'webhook_deliveries',
+      ]),
+    );
+    await ensurePartitions(db, { from: new Date('2026-01-01T12:00:00Z'), days: 2 });
+
+    await migrateDown(db, { all: true });
+    const left = (await tables(db)).filter((t) => !t.startsWith('lowburn_migration'));
+    expect(left).toEqual([]);
+    expect(await migrateUp(db)).toEqual(['0001-initial']);
+  });
+});

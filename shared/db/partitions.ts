@@ -1,0 +1,73 @@
+import { sql } from 'kysely';
+import type { Db } from './create-db.ts';
+
+/** Hot tables partitioned by UTC day, and the column each is partitioned on. */
+export const partitionedTables = {
+  telemetry: 'ts',
+  generations: 'created_at',
+} as const;
+
+export type PartitionedTable = keyof typeof partitionedTables;
+
+/** `telemetry` + `2026-11-25` → `telemetry_p20261125`. */
+export function partitionName(table: PartitionedTable, day: string): string {
+  return `${table}_p${day.replaceAll('-', '')}`;
+}
+
+/** The UTC day (`YYYY-MM-DD`) of a moment, optionally shifted by whole days. */
+export function utcDay(at: Date, offsetDays = 0): string {
+  return new Date(at.getTime() + offsetDays * 86_400_000).toISOString().slice(0, 10);
+}
+
+// Any constant works; it only has to be the same in every process creating partitions.
+const PARTITION_LOCK = 0x6c6f_7762; // "lowb"
+
+/**
+ * Creates the day partitions of `tables` for `days` days starting at `from` (UTC), skipping
+ * the ones that exist. Safe to run from many workers at once: a transaction-scoped advisory
+ * lock serialises them. Returns the partitions it created.
+ */
+export async function ensurePartitions(
+  db: Db,
+  options: { from: Date; days: number; tables?: readonly PartitionedTable[] },
+): Promise<string[]> {
+  const tables = options.tables ?? (Object.keys(partitionedTables) as PartitionedTable[]);
+  const wanted = tables.flatMap((table) =>
+    Array.from({ length: options.days }, (_, i) => ({ table, day: utcDay(options.from, i) })),
+  );
+  return db.transaction().execute(async (trx) => {
+    await sql`SELECT pg_advisory_xact_lock(${PARTITION_LOCK})`.execute(trx);
+    const created: string[] = [];
+    for (const { table, day } of wanted) {
+      const name = partitionName(table, day);
+      const exists = await sql<{ oid: string | null }>`SELECT to_regclass(${name}) AS oid`.execute(
+        trx,
+      );
+      if (exists.rows[0]?.oid) continue;
+      const next = utcDay(new Date(`${day}T00:00:00Z`), 1);
+      await sql`CREATE TABLE ${sql.table(name)} PARTITION OF ${sql.table(table)}
+        FOR VALUES FROM (${sql.lit(`${day} 00:00:00+00`)}) TO (${sql.lit(`${next} 00:00:00+00`)})`.execute(
+        trx,
+      );
+      created.push(name);
+    }
+    return created;
+  });
+}
+
+/** Existing day partitions of a table, oldest first, as `{ name, day }`. */
+export async function listPartitions(
+  db: Db,
+  table: PartitionedTable,
+): Promise<{ name: string; day: string }[]> {
+  const result = await sql<{ name: string }>`
+    SELECT c.relname AS name FROM pg_inherits i
+    JOIN pg_class c ON c.oid = i.inhrelid
+    JOIN pg_class p ON p.oid = i.inhparent
+    WHERE p.relname = ${table} AND p.relnamespace = to_regnamespace(current_schema())::oid
+    ORDER BY c.relname`.execute(db);
+  return result.rows.flatMap(({ name }) => {
+    const m = /_p(\d{4})(\d{2})(\d{2})$/.exec(name);
+    return m ? [{ name, day: `${m[1]}-${m[2]}-${m[3]}` }] : [];
+  });
+}

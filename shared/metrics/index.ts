@@ -1,0 +1,1 @@
+export { createWorkerMetrics, type WorkerMetrics } from './registry.ts';

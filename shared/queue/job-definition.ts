@@ -1,0 +1,107 @@
+import type { Job, JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { z } from 'zod';
+import type { Config } from '../config/load-config.ts';
+import type { Db } from '../db/create-db.ts';
+import type { Logger } from '../log/logger.ts';
+import type { ObjectStorage } from '../storage/storage.ts';
+
+/** When a job runs by itself. Upserted as a BullMQ job scheduler: once per fleet, never per process. */
+export type JobSchedule<Input> = (
+  | {
+      /** Cron pattern (with seconds optional), e.g. `30 0 * * *`. */
+      cron: string;
+      /** Time zone of the pattern. @defaultValue the `SCHEDULE_TZ` setting */
+      tz?: string;
+    }
+  | {
+      /** Fixed interval in milliseconds. */
+      every: number;
+    }
+) & {
+  /** Payload of every scheduled run. @defaultValue `{}` */
+  payload?: Input;
+};
+
+/** Per-queue defaults; every field has a safe default in `defaultJobOptions`. */
+export interface JobOptions {
+  /** Attempts before a job fails for good. @defaultValue 5 */
+  attempts?: number;
+  /** First retry delay; doubles per attempt, with jitter. @defaultValue 1000 */
+  backoffMs?: number;
+  /** The processor's signal aborts and the attempt fails after this long. @defaultValue 60_000 */
+  timeoutMs?: number;
+  /** Jobs this queue runs at once in one worker process. @defaultValue 5 */
+  concurrency?: number;
+  /** Completed jobs kept, by age (seconds) and count. @defaultValue 1 day, 1,000 */
+  keepCompleted?: { age: number; count: number };
+  /** Failed jobs kept, by age (seconds) and count. @defaultValue 7 days, 5,000 */
+  keepFailed?: { age: number; count: number };
+  /** Also enqueue one run when a worker starts (deduplicated across the fleet). @defaultValue false */
+  runAtStart?: boolean;
+}
+
+/** What every processor can use. Clients are created once per process and passed in. */
+export interface JobDeps {
+  config: Config;
+  db: Db;
+  redis: Redis;
+  storage: ObjectStorage;
+  log: Logger;
+  /** Enqueues another job by its definition; the payload is parsed first. */
+  enqueue: <D extends AnyJobDefinition>(
+    definition: D,
+    payload: z.input<D['schema']>,
+    options?: JobsOptions,
+  ) => Promise<Job>;
+}
+
+/** What a processor receives besides its parsed payload. */
+export interface JobContext {
+  job: Job;
+  /** Aborts on timeout, on cancellation from the board, and on worker shutdown. */
+  signal: AbortSignal;
+  /** A child logger carrying `queue` and `jobId`. */
+  log: Logger;
+  deps: JobDeps;
+}
+
+/**
+ * One job, one contract: its queue, payload schema, defaults, optional schedule and processor.
+ * `process` is required, so a job without a processor does not compile.
+ */
+export interface JobDefinition<
+  Name extends string = string,
+  Schema extends z.ZodType = z.ZodType,
+  Result = unknown,
+> {
+  queue: Name;
+  description: string;
+  schema: Schema;
+  options?: JobOptions;
+  schedule?: JobSchedule<z.input<Schema>>;
+  process: (payload: z.output<Schema>, context: JobContext) => Promise<Result>;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: a catalog holds definitions of every payload type.
+export type AnyJobDefinition = JobDefinition<string, z.ZodType, any>;
+
+/** Defines a job with its payload type inferred from the schema. */
+export function defineJob<Name extends string, Schema extends z.ZodType, Result>(
+  definition: JobDefinition<Name, Schema, Result>,
+): JobDefinition<Name, Schema, Result> {
+  return definition;
+}
+
+/** A catalog maps each queue name to the job whose `queue` is that name. */
+export type JobCatalog<T> = {
+  [K in keyof T]: K extends string ? JobDefinition<K, z.ZodType, unknown> : never;
+};
+
+/**
+ * Declares the catalog of jobs. A key that differs from its job's `queue`, or an entry that is
+ * not a full definition, is a type error.
+ */
+export function defineCatalog<T extends JobCatalog<T>>(catalog: T): T {
+  return catalog;
+}

@@ -1,0 +1,58 @@
+import { type Config, loadConfig } from '../shared/config/load-config.ts';
+import { ConfigError } from '../shared/errors/config-error.ts';
+import { RedisPreflightError } from '../shared/errors/redis-preflight-error.ts';
+import { createLogger, type Logger } from '../shared/log/logger.ts';
+
+/** sysexits' EX_CONFIG: the process cannot run with the configuration it was given. */
+export const EXIT_CONFIG = 78;
+
+/** Loads the configuration once for a process, or exits with the message that says what to fix. */
+export function bootConfig(env: Record<string, string | undefined> = process.env): Config {
+  try {
+    return loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`lowburn: ${error.message}\n`);
+      process.exit(EXIT_CONFIG);
+    }
+    throw error;
+  }
+}
+
+export function processLogger(config: Config, name: string): Logger {
+  return createLogger({ level: config.logLevel, name });
+}
+
+/** Reports a boot failure the way an operator can act on it, and exits non-zero. */
+export function exitOnBootError(error: unknown, log: Logger): never {
+  if (error instanceof ConfigError || error instanceof RedisPreflightError) {
+    process.stderr.write(`lowburn: ${error.message}\n`);
+    process.exit(EXIT_CONFIG);
+  }
+  log.fatal({ err: error }, 'failed to start');
+  process.exit(1);
+}
+
+/**
+ * Runs `stop` on the first SIGTERM or SIGINT, then exits; a second signal exits at once.
+ */
+export function onShutdownSignal(log: Logger, stop: () => Promise<unknown>): void {
+  let stopping = false;
+  const handler = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal; exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+}

@@ -1,0 +1,36 @@
+import type { Config } from '../../shared/config/load-config.ts';
+import { createDb } from '../../shared/db/create-db.ts';
+import type { Logger } from '../../shared/log/logger.ts';
+import type { JobDeps } from '../../shared/queue/job-definition.ts';
+import { Queues } from '../../shared/queue/queues.ts';
+import { createWorkerConnection } from '../../shared/redis/connections.ts';
+import { createStorage } from '../../shared/storage/create-storage.ts';
+
+/** Everything a process opened, with one `close()` that releases it all. */
+export interface ProcessDeps extends JobDeps {
+  queues: Queues;
+  close(): Promise<void>;
+}
+
+/** Opens the clients a worker process passes to its jobs: one pool, one Redis, one storage. */
+export function openDeps(config: Config, log: Logger): ProcessDeps {
+  const { db } = createDb({ url: config.database.url, poolMax: config.database.poolMax, log });
+  const redis = createWorkerConnection(config.redis.url);
+  redis.on('error', (error) => log.warn({ err: error }, 'redis connection error'));
+  const storage = createStorage(config.storage);
+  const queues = new Queues({ connection: redis, prefix: config.queuePrefix });
+  return {
+    config,
+    db,
+    redis,
+    storage,
+    log,
+    queues,
+    enqueue: (definition, payload, options) => queues.add(definition, payload, options),
+    async close() {
+      await queues.close();
+      await Promise.allSettled([db.destroy(), storage.close()]);
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}

@@ -1,0 +1,72 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../../shared/log/logger.ts';
+import type { AnyJobDefinition } from '../../shared/queue/job-definition.ts';
+
+/** The scheduler id of a job: one scheduler per job, named after its queue. */
+const schedulerId = (definition: AnyJobDefinition) => definition.queue;
+
+/**
+ * Makes Redis hold exactly the schedules the catalog defines. Upserting a BullMQ job scheduler
+ * is idempotent, so every worker can run this at boot and a cron still fires once per fleet.
+ * Schedulers of jobs that no longer exist (or no longer have a schedule) are removed.
+ */
+export async function syncSchedulers(options: {
+  connection: Redis;
+  prefix: string;
+  jobs: readonly AnyJobDefinition[];
+  defaultTz: string;
+  log: Logger;
+}): Promise<{ upserted: string[]; removed: string[] }> {
+  const { connection, prefix, log } = options;
+  const upserted: string[] = [];
+  const removed: string[] = [];
+  const known = new Map(options.jobs.map((job) => [job.queue, job]));
+  const queueNames = new Set([
+    ...known.keys(),
+    ...(await queuesWithSchedulers(connection, prefix)),
+  ]);
+
+  for (const name of queueNames) {
+    const definition = known.get(name);
+    const queue = new Queue(name, { connection, prefix });
+    try {
+      const wanted = definition?.schedule ? schedulerId(definition) : undefined;
+      for (const existing of await queue.getJobSchedulers()) {
+        if (existing.key !== wanted) {
+          await queue.removeJobScheduler(existing.key);
+          removed.push(`${name}/${existing.key}`);
+        }
+      }
+      if (definition?.schedule && wanted) {
+        const { payload = {}, ...when } = definition.schedule;
+        const repeat =
+          'cron' in when
+            ? { pattern: when.cron, tz: when.tz ?? options.defaultTz }
+            : { every: when.every };
+        await queue.upsertJobScheduler(wanted, repeat, { name, data: payload });
+        upserted.push(name);
+      }
+    } finally {
+      await queue.close();
+    }
+  }
+  if (removed.length > 0) log.info({ removed }, 'removed schedules of jobs that no longer exist');
+  return { upserted, removed };
+}
+
+/** Queue names under `prefix` that have a job-scheduler set in Redis. */
+async function queuesWithSchedulers(connection: Redis, prefix: string): Promise<string[]> {
+  const names = new Set<string>();
+  let cursor = '0';
+  const head = `${prefix}:`;
+  do {
+    const [next, keys] = await connection.scan(cursor, 'MATCH', `${head}*:repeat`, 'COUNT', 1000);
+    cursor = next;
+    for (const key of keys) {
+      const name = key.slice(head.length, -':repeat'.length);
+      if (name && !name.includes(':')) names.add(name);
+    }
+  } while (cursor !== '0');
+  return [...names];
+}

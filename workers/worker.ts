@@ -1,0 +1,100 @@
+import type { ServerType } from '@hono/node-server';
+import type { Config } from '../shared/config/load-config.ts';
+import { ConfigError } from '../shared/errors/config-error.ts';
+import type { Logger } from '../shared/log/logger.ts';
+import { createWorkerMetrics } from '../shared/metrics/registry.ts';
+import type { AnyJobDefinition } from '../shared/queue/job-definition.ts';
+import { redisPreflight } from '../shared/redis/preflight.ts';
+import { openDeps } from './runtime/deps.ts';
+import { startFleet } from './runtime/fleet.ts';
+import { createHealthApp, serveHealth } from './runtime/health-server.ts';
+import { syncSchedulers } from './runtime/schedulers.ts';
+
+export interface RunningWorker {
+  queues: string[];
+  healthPort: number;
+  /** Drains within the configured grace period, then releases every connection. */
+  stop(): Promise<{ handedBack: number }>;
+}
+
+/** The jobs named by `WORKER_QUEUES`, or a config error listing the valid names. */
+export function selectJobs(
+  catalog: Record<string, AnyJobDefinition>,
+  wanted: 'all' | string[],
+): AnyJobDefinition[] {
+  if (wanted === 'all') return Object.values(catalog);
+  const unknown = wanted.filter((name) => !(name in catalog));
+  if (unknown.length > 0) {
+    throw new ConfigError([
+      {
+        variable: 'WORKER_QUEUES',
+        problem: `names unknown queue(s) ${unknown.join(', ')}; known: ${Object.keys(catalog).join(', ')}`,
+        example: Object.keys(catalog).slice(0, 2).join(','),
+      },
+    ]);
+  }
+  return wanted.map((name) => catalog[name] as AnyJobDefinition);
+}
+
+/**
+ * Boots a worker process: Redis preflight, schedules synced once per fleet, one BullMQ worker
+ * per selected queue, `/healthz` and `/metrics`.
+ */
+export async function startWorker(options: {
+  config: Config;
+  catalog: Record<string, AnyJobDefinition>;
+  log: Logger;
+}): Promise<RunningWorker> {
+  const { config, catalog, log } = options;
+  const selected = selectJobs(catalog, config.worker.queues);
+  const deps = openDeps(config, log);
+  let server: ServerType | undefined;
+  try {
+    await redisPreflight(deps.redis, { env: config.env, log });
+    await syncSchedulers({
+      connection: deps.redis,
+      prefix: config.queuePrefix,
+      jobs: Object.values(catalog),
+      defaultTz: config.worker.scheduleTz,
+      log,
+    });
+    const metrics = createWorkerMetrics();
+    const fleet = startFleet({
+      jobs: selected,
+      deps,
+      connection: deps.redis,
+      prefix: config.queuePrefix,
+      concurrency: config.worker.concurrency,
+      metrics,
+      log,
+    });
+    metrics.watch(selected.map((job) => deps.queues.get(job)));
+    for (const job of selected.filter((j) => j.options?.runAtStart)) {
+      // Deduplicated: ten workers starting together enqueue one run.
+      await deps.queues.add(job, job.schedule?.payload ?? {}, {
+        deduplication: { id: 'at-start', ttl: 60_000 },
+      });
+    }
+    const app = createHealthApp({ redis: deps.redis, db: deps.db, metrics });
+    let healthPort: number;
+    ({ server, port: healthPort } = await serveHealth(app, config.worker.healthPort));
+    const queues = selected.map((j) => j.queue);
+    log.info({ queues, healthPort }, 'worker ready');
+    return {
+      queues,
+      healthPort,
+      async stop() {
+        log.info({ graceMs: config.worker.shutdownGraceMs }, 'draining');
+        const result = await fleet.drain(config.worker.shutdownGraceMs);
+        await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+        await deps.close();
+        log.info(result, 'worker stopped');
+        return result;
+      },
+    };
+  } catch (error) {
+    server?.close();
+    await deps.close();
+    throw error;
+  }
+}
