@@ -1,16 +1,13 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
 import { jobs } from '../jobs/index.ts';
-import { createDb } from '../shared/db/create-db.ts';
-import { migrateDown, migrateUp, migrationStatus } from '../shared/db/migrate.ts';
 import { InvalidPayloadError } from '../shared/errors/invalid-payload-error.ts';
 import type { AnyJobDefinition } from '../shared/queue/job-definition.ts';
-import { Queues } from '../shared/queue/queues.ts';
-import { createProducerConnection } from '../shared/redis/connections.ts';
-import { startBoard } from './board.ts';
+import { registerCoolifyCommand } from './coolify.ts';
 import { bootConfig, exitOnBootError, onShutdownSignal, processLogger } from './process.ts';
-import { startWorker } from './worker.ts';
 
+// Each command imports what it runs when it runs: a worker never loads Bull Board's UI, and
+// the board never loads a worker's clients (RSS per process is part of the budget).
 const catalog: Record<string, AnyJobDefinition> = jobs;
 const program = new Command('lowburn')
   .description('lowburn: the background fleet of a low-burn SaaS')
@@ -27,6 +24,8 @@ program
     }
     const config = bootConfig();
     const log = processLogger(config, 'migrate');
+    const { createDb } = await import('../shared/db/create-db.ts');
+    const { migrateDown, migrateUp, migrationStatus } = await import('../shared/db/migrate.ts');
     const { db } = createDb({ url: config.database.url, poolMax: 1, log });
     try {
       if (direction === 'status') {
@@ -55,6 +54,7 @@ program
   .action(async () => {
     const config = bootConfig();
     const log = processLogger(config, 'worker');
+    const { startWorker } = await import('./worker.ts');
     const worker = await startWorker({ config, catalog, log }).catch((e) =>
       exitOnBootError(e, log),
     );
@@ -67,6 +67,7 @@ program
   .action(async () => {
     const config = bootConfig();
     const log = processLogger(config, 'board');
+    const { startBoard } = await import('./board.ts');
     const board = await startBoard({ config, catalog, log }).catch((e) => exitOnBootError(e, log));
     onShutdownSignal(log, () => board.stop());
   });
@@ -90,6 +91,8 @@ program
       throw new InvalidArgumentError(`--payload is not valid JSON: ${(error as Error).message}`);
     }
     const config = bootConfig();
+    const { createProducerConnection } = await import('../shared/redis/connections.ts');
+    const { Queues } = await import('../shared/queue/queues.ts');
     const connection = createProducerConnection(config.redis.url, { enableOfflineQueue: true });
     const queues = new Queues({ connection, prefix: config.queuePrefix });
     try {
@@ -100,6 +103,8 @@ program
       await connection.quit().catch(() => connection.disconnect());
     }
   });
+
+registerCoolifyCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -47,7 +47,7 @@ export async function startWorker(options: {
 }): Promise<RunningWorker> {
   const { config, catalog, log } = options;
   const selected = selectJobs(catalog, config.worker.queues);
-  const deps = openDeps(config, log);
+  const deps = await openDeps(config, log);
   let server: ServerType | undefined;
   try {
     await redisPreflight(deps.redis, { env: config.env, log });

@@ -2,8 +2,9 @@ import { setMaxListeners } from 'node:events';
 import { type Job, WaitingError } from 'bullmq';
 import { JobTimeoutError } from '../errors/job-timeout-error.ts';
 import { WorkerShutdownError } from '../errors/worker-shutdown-error.ts';
+import type { Logger } from '../log/logger.ts';
 import { resolveJobOptions } from './default-options.ts';
-import type { AnyJobDefinition, JobDeps } from './job-definition.ts';
+import type { AnyJobDefinition, JobContext, JobDeps } from './job-definition.ts';
 import { parsePayload } from './queues.ts';
 
 /**
@@ -20,33 +21,49 @@ export function createProcessor(
   shutdown: AbortSignal,
 ): (job: Job, token?: string, bullSignal?: AbortSignal) => Promise<unknown> {
   const { timeoutMs } = resolveJobOptions(definition.options);
+  const queue = definition.queue;
   // One listener per active job; concurrency can exceed the default warning threshold of 10.
   setMaxListeners(0, shutdown);
 
   return async (job, token, bullSignal) => {
     const payload = parsePayload(definition, job.data);
     const controller = new AbortController();
-    const abort = (reason: unknown) => () => controller.abort(reason);
-    const onShutdown = abort(new WorkerShutdownError());
-    const onCancel = abort(new Error(`cancelled: ${String(bullSignal?.reason ?? 'by operator')}`));
-    const timer = setTimeout(abort(new JobTimeoutError(definition.queue, timeoutMs)), timeoutMs);
-    shutdown.addEventListener('abort', onShutdown, { once: true });
-    bullSignal?.addEventListener('abort', onCancel, { once: true });
+    let rejectRace: (reason: unknown) => void = () => {};
+    // Settles the attempt on abort even when the processor ignores its signal.
+    const race = new Promise<never>((_, reject) => {
+      rejectRace = reject;
+    });
+    const abort = (reason: unknown) => {
+      if (controller.signal.aborted) return;
+      controller.abort(reason);
+      rejectRace(reason);
+    };
+    const onShutdown = () => abort(new WorkerShutdownError());
+    const onCancel = () =>
+      abort(new Error(`cancelled: ${String(bullSignal?.reason ?? 'by operator')}`));
+    const timer = setTimeout(() => abort(new JobTimeoutError(queue, timeoutMs)), timeoutMs);
+    shutdown.addEventListener('abort', onShutdown);
+    bullSignal?.addEventListener('abort', onCancel);
     if (shutdown.aborted) onShutdown();
 
-    const { signal } = controller;
-    const aborted = new Promise<never>((_, reject) => {
-      signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-    });
-    aborted.catch(() => {}); // Observed below through Promise.race; never unhandled.
-    const log = deps.log.child({ queue: definition.queue, jobId: job.id });
+    let log: Logger | undefined;
+    const context: JobContext = {
+      job,
+      signal: controller.signal,
+      deps,
+      // Created on first use: most jobs never log, and a pino child per job is not free.
+      get log() {
+        log ??= deps.log.child({ queue, jobId: job.id });
+        return log;
+      },
+    };
     try {
-      if (signal.aborted) throw signal.reason;
-      return await Promise.race([definition.process(payload, { job, signal, log, deps }), aborted]);
+      if (controller.signal.aborted) throw controller.signal.reason;
+      return await Promise.race([definition.process(payload, context), race]);
     } catch (error) {
       if (error instanceof WorkerShutdownError && token) {
         await job.moveToWait(token);
-        log.info('handed back to the queue on shutdown');
+        context.log.info('handed back to the queue on shutdown');
         throw new WaitingError();
       }
       throw error;

@@ -13,11 +13,11 @@ export interface ProcessDeps extends JobDeps {
 }
 
 /** Opens the clients a worker process passes to its jobs: one pool, one Redis, one storage. */
-export function openDeps(config: Config, log: Logger): ProcessDeps {
+export async function openDeps(config: Config, log: Logger): Promise<ProcessDeps> {
+  const storage = await createStorage(config.storage);
   const { db } = createDb({ url: config.database.url, poolMax: config.database.poolMax, log });
   const redis = createWorkerConnection(config.redis.url);
   redis.on('error', (error) => log.warn({ err: error }, 'redis connection error'));
-  const storage = createStorage(config.storage);
   const queues = new Queues({ connection: redis, prefix: config.queuePrefix });
   return {
     config,

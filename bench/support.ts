@@ -1,0 +1,38 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Queue } from 'bullmq';
+import pg from 'pg';
+import { createDb } from '../shared/db/create-db.ts';
+import { migrateUp } from '../shared/db/migrate.ts';
+import { createLogger } from '../shared/log/logger.ts';
+
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const ADMIN_DATABASE_URL =
+  process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/** A migrated database for benchmarks (created once, reused). */
+export async function benchDatabase(name = 'lowburn_bench'): Promise<string> {
+  const admin = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
+  await admin.connect();
+  const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+  if (exists.rowCount === 0) await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(ADMIN_DATABASE_URL);
+  url.pathname = `/${name}`;
+  const { db } = createDb({ url: url.toString(), log: createLogger({ level: 'silent' }) });
+  await migrateUp(db);
+  await db.destroy();
+  return url.toString();
+}
+
+/** Waits until a queue has nothing waiting, active or delayed. */
+export async function drained(queue: Queue): Promise<void> {
+  for (;;) {
+    const c = await queue.getJobCounts('wait', 'active', 'delayed', 'prioritized');
+    if (Object.values(c).every((n) => n === 0)) return;
+    await sleep(10);
+  }
+}
+
+export const round = (n: number, digits = 2) => Number(n.toFixed(digits));
+export const median = (xs: number[]) =>
+  [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;

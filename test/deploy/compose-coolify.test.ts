@@ -1,0 +1,378 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { parseDuration } from '../../shared/config/duration.ts';
+import { envSpec } from '../../shared/config/env-spec.ts';
+import { loadConfig } from '../../shared/config/load-config.ts';
+import {
+  CoolifyComposeError,
+  type CoolifyManifest,
+  composeFileMounts,
+  coolifyDeployRequest,
+  toCoolifyServiceCompose,
+} from '../../workers/coolify.ts';
+
+interface ComposeService {
+  image?: string;
+  build?: unknown;
+  command?: string[];
+  entrypoint?: string[];
+  environment?: Record<string, string | null>;
+  ports?: string[];
+  volumes?: (string | Record<string, unknown>)[];
+  healthcheck?: { test: string[] };
+  restart?: string;
+  init?: boolean;
+  stop_grace_period?: string;
+  container_name?: string;
+  depends_on?: Record<string, { condition: string }>;
+}
+interface Compose {
+  services: Record<string, ComposeService>;
+  'x-lowburn-env': Record<string, string>;
+}
+
+const root = path.resolve(import.meta.dirname, '../..');
+const read = (file: string) => readFileSync(path.join(root, file), 'utf8');
+const composeText = read('docker-compose.yml');
+const redisConf = read('infra/redis.conf');
+const manifest = JSON.parse(read('coolify.json')) as CoolifyManifest;
+const parseCompose = (text: string) => parse(text, { merge: true }) as Compose;
+const compose = parseCompose(composeText);
+const services = compose.services;
+const appEnv = compose['x-lowburn-env'];
+const service = (name: string): ComposeService => {
+  const found = services[name];
+  if (!found) throw new Error(`docker-compose.yml has no service "${name}"`);
+  return found;
+};
+const lowburnServices = Object.keys(services).filter((name) =>
+  service(name).image?.startsWith('${LOWBURN_IMAGE:-'),
+);
+const isSecretInSpec = (name: string) => {
+  const spec = envSpec[name as keyof typeof envSpec] as { secret?: boolean };
+  return spec.secret === true;
+};
+
+interface Reference {
+  name: string;
+  default: string | undefined;
+}
+
+/** `${NAME}` / `${NAME:-default}` references compose interpolates, nested defaults included. */
+function references(text: string): Reference[] {
+  const found: Reference[] = [];
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] !== '$') continue;
+    if (text[i + 1] === '$') {
+      i++; // `$$` is a literal `$` for the container's shell
+      continue;
+    }
+    if (text[i + 1] !== '{') continue;
+    let depth = 0;
+    let end = i + 1;
+    for (; end < text.length; end++) {
+      if (text[end] === '{') depth++;
+      else if (text[end] === '}' && --depth === 0) break;
+    }
+    const match = /^([A-Za-z_][A-Za-z0-9_]*)(?::-([\s\S]*))?$/.exec(text.slice(i + 2, end));
+    if (!match?.[1]) throw new Error(`unsupported interpolation in "${text}"`);
+    found.push({ name: match[1], default: match[2] });
+    if (match[2]) found.push(...references(match[2]));
+    i = end;
+  }
+  return found;
+}
+
+/** What `docker compose up` substitutes with no .env: every default. */
+function resolve(text: string): string {
+  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-((?:[^{}]|\{[^{}]*\})*))?\}/g, (_, _n, d) =>
+    resolve(d ?? ''),
+  );
+}
+
+function strings(value: unknown): string[] {
+  if (typeof value === 'string') return [value];
+  if (Array.isArray(value)) return value.flatMap(strings);
+  if (value && typeof value === 'object') return Object.values(value).flatMap(strings);
+  return [];
+}
+
+const allReferences = strings(compose).flatMap(references);
+const referenced = new Set(allReferences.map((r) => r.name));
+
+describe('coolify.json and docker-compose.yml', () => {
+  it('declare the same variables', () => {
+    expect(manifest.env.map((v) => v.name).sort()).toEqual([...referenced].sort());
+  });
+
+  it('give every variable one default, in both files', () => {
+    for (const name of referenced) {
+      const defaults = new Set(allReferences.filter((r) => r.name === name).map((r) => r.default));
+      expect([...defaults], name).toHaveLength(1);
+      expect(defaults.has(undefined), `${name} has no default`).toBe(false);
+      expect(manifest.env.find((v) => v.name === name)?.default, name).toBe([...defaults][0]);
+    }
+  });
+
+  it('leave no bare $VAR for compose to interpolate by accident', () => {
+    const bare = strings(compose).filter((s) => /(^|[^$])\$[A-Za-z_]/.test(s.replaceAll('$$', '')));
+    expect(bare).toEqual([]);
+  });
+
+  it('mark lowburn variables secret exactly when env-spec does', () => {
+    const wrong = [...manifest.env, ...manifest.appEnv]
+      .filter((v) => v.name in envSpec && v.secret !== isSecretInSpec(v.name))
+      .map((v) => v.name);
+    expect(wrong).toEqual([]);
+  });
+
+  it('mark the credentials Coolify generates as generated secrets', () => {
+    const generated = manifest.env.filter((v) => /^SERVICE_(USER|PASSWORD)_/.test(v.name));
+    expect(generated.length).toBeGreaterThan(0);
+    for (const v of generated)
+      expect({ [v.name]: [v.secret, v.generated] }).toEqual({ [v.name]: [true, true] });
+  });
+
+  it('list the lowburn environment, which names only variables lowburn reads', () => {
+    expect(manifest.appEnv.map((v) => v.name).sort()).toEqual(Object.keys(appEnv).sort());
+    expect(Object.keys(appEnv).filter((name) => !(name in envSpec))).toEqual([]);
+  });
+
+  it('describe the same services', () => {
+    expect(Object.keys(manifest.services).sort()).toEqual(Object.keys(services).sort());
+  });
+
+  it('give only the board a domain, declared by its Coolify magic variable', () => {
+    const withDomain = Object.entries(manifest.services).filter(([, s]) => s.domain !== false);
+    expect(withDomain.map(([name]) => name)).toEqual(['board']);
+    const domain = manifest.services.board?.domain;
+    if (!domain) throw new Error('board has no domain');
+    expect(domain.variable).toBe(`SERVICE_URL_BOARD_${domain.port}`);
+    expect(service('board').environment).toHaveProperty(domain.variable);
+  });
+});
+
+describe('the lowburn services', () => {
+  it('all receive the whole lowburn environment', () => {
+    expect(lowburnServices.sort()).toEqual(['board', 'migrate', 'worker']);
+    for (const name of lowburnServices) expect(service(name).environment).toMatchObject(appEnv);
+  });
+
+  it('get an environment the config schema accepts with no .env', () => {
+    const env = Object.fromEntries(Object.entries(appEnv).map(([k, v]) => [k, resolve(String(v))]));
+    const config = loadConfig(env);
+    expect(config.env).toBe('production');
+    expect(config.storage.driver).toBe('s3');
+  });
+
+  it('share one image, built from the Dockerfile by docker compose', () => {
+    for (const name of lowburnServices) {
+      expect(service(name).image).toBe(`\${LOWBURN_IMAGE:-lowburn:local}`);
+      expect(service(name).build).toBe('.');
+    }
+  });
+
+  it('run under an init when they are long-running', () => {
+    for (const name of lowburnServices.filter((n) => service(n).restart !== 'no')) {
+      expect(service(name).init, name).toBe(true);
+    }
+  });
+
+  it('start the worker after migrations ran and the bucket exists', () => {
+    expect(service('worker').depends_on).toEqual({
+      migrate: { condition: 'service_completed_successfully' },
+      'minio-init': { condition: 'service_completed_successfully' },
+      redis: { condition: 'service_healthy' },
+      postgres: { condition: 'service_healthy' },
+    });
+    expect(service('migrate').command).toEqual(['migrate', 'up']);
+    expect(service('migrate').depends_on).toEqual({ postgres: { condition: 'service_healthy' } });
+  });
+
+  it('give the worker longer to stop than it takes to drain', () => {
+    const stop = parseDuration(service('worker').stop_grace_period ?? '');
+    const grace = parseDuration(resolve(appEnv.SHUTDOWN_GRACE ?? ''));
+    const specGrace = parseDuration(envSpec.SHUTDOWN_GRACE.default ?? '');
+    expect(stop).toBeGreaterThan(grace ?? Number.POSITIVE_INFINITY);
+    expect(stop).toBeGreaterThan(specGrace ?? Number.POSITIVE_INFINITY);
+  });
+
+  it('keep the worker scalable', () => {
+    expect(service('worker').container_name).toBeUndefined();
+    expect(service('worker').ports).toBeUndefined();
+    expect(manifest.services.worker?.scalable).toBe(true);
+  });
+
+  it('probe the ports lowburn listens on', () => {
+    for (const [name, port] of [
+      ['worker', appEnv.HEALTH_PORT],
+      ['board', appEnv.BOARD_PORT],
+    ] as const) {
+      expect(service(name).healthcheck?.test.join(' ')).toContain(
+        `http://127.0.0.1:${port}/healthz`,
+      );
+      expect(manifest.services[name]?.healthcheck).toEqual({
+        kind: 'http',
+        port: Number(port),
+        path: '/healthz',
+      });
+    }
+  });
+});
+
+describe('every service', () => {
+  it('has a restart policy, and a health check unless it runs once', () => {
+    for (const [name, s] of Object.entries(services)) {
+      const oneShot = s.restart === 'no';
+      expect([name, s.restart]).toEqual([name, oneShot ? 'no' : 'unless-stopped']);
+      expect([name, s.healthcheck === undefined]).toEqual([name, oneShot]);
+      expect([name, manifest.services[name]?.oneShot]).toEqual([name, oneShot]);
+      expect([name, manifest.services[name]?.healthcheck === null]).toEqual([name, oneShot]);
+    }
+  });
+
+  it('stays off host ports, except the board on loopback', () => {
+    expect(service('redis').ports).toBeUndefined();
+    expect(service('postgres').ports).toBeUndefined();
+    const published = Object.entries(services).filter(([, s]) => s.ports !== undefined);
+    expect(published.map(([name]) => name)).toEqual(['board']);
+    expect(service('board').ports?.map(resolve)).toEqual([`127.0.0.1:3001:${appEnv.BOARD_PORT}`]);
+  });
+});
+
+describe('the data services', () => {
+  it('run Redis with AOF fsynced every second and no eviction', () => {
+    expect(redisConf).toMatch(/^appendonly yes$/m);
+    expect(redisConf).toMatch(/^appendfsync everysec$/m);
+    expect(redisConf).toMatch(/^maxmemory-policy noeviction$/m);
+    const redis = service('redis');
+    const [server, conf, ...args] = redis.command ?? [];
+    expect([server, args[0]]).toEqual(['redis-server', '--requirepass']);
+    expect(args).toHaveLength(2);
+    expect(redis.volumes).toContain(`./infra/redis.conf:${conf}:ro`);
+    expect(redis.volumes).toContain('redis-data:/data');
+  });
+
+  it('use the same credentials at both ends of every connection', () => {
+    const env = (name: string, key: string) => resolve(String(service(name).environment?.[key]));
+    const password = resolve(service('redis').command?.[3] ?? '');
+    expect(resolve(appEnv.REDIS_URL ?? '')).toBe(`redis://:${password}@redis:6379`);
+    expect(env('redis', 'REDISCLI_AUTH')).toBe(password);
+    expect(resolve(appEnv.DATABASE_URL ?? '')).toBe(
+      `postgres://${env('postgres', 'POSTGRES_USER')}:${env('postgres', 'POSTGRES_PASSWORD')}@postgres:5432/${env('postgres', 'POSTGRES_DB')}`,
+    );
+    expect(resolve(appEnv.S3_ACCESS_KEY_ID ?? '')).toBe(env('minio', 'MINIO_ROOT_USER'));
+    expect(resolve(appEnv.S3_SECRET_ACCESS_KEY ?? '')).toBe(env('minio', 'MINIO_ROOT_PASSWORD'));
+    expect(env('minio-init', 'MINIO_ROOT_USER')).toBe(env('minio', 'MINIO_ROOT_USER'));
+  });
+
+  it('create the bucket the default STORAGE_URL names', () => {
+    const bucket = resolve(appEnv.STORAGE_URL ?? '')
+      .replace(/^s3:\/\//, '')
+      .split('/')[0];
+    expect(service('minio-init').command?.join(' ')).toContain(
+      `mc mb --ignore-existing local/${bucket}`,
+    );
+    expect(service('minio-init').depends_on).toEqual({ minio: { condition: 'service_healthy' } });
+  });
+});
+
+describe('coolifyDeployRequest', () => {
+  const image = 'ghcr.io/acme/lowburn:1.4.0';
+  const files = { 'infra/redis.conf': redisConf };
+  const body = coolifyDeployRequest({
+    compose: composeText,
+    manifest,
+    serverUuid: 'srv-uuid',
+    projectUuid: 'prj-uuid',
+    image,
+    files,
+  });
+  const sent = Buffer.from(body.docker_compose_raw, 'base64').toString('utf8');
+
+  it('sends only fields Coolify accepts for a custom compose service', () => {
+    expect(body).toEqual({
+      name: 'lowburn',
+      description: manifest.description,
+      server_uuid: 'srv-uuid',
+      project_uuid: 'prj-uuid',
+      environment_name: 'production',
+      instant_deploy: false,
+      docker_compose_raw: expect.any(String),
+    });
+    expect(Buffer.from(sent, 'utf8').toString('base64')).toBe(body.docker_compose_raw);
+  });
+
+  it('sends the compose file, changed only where a Coolify service needs it', () => {
+    expect(sent).toBe(toCoolifyServiceCompose(composeText, { image, files }));
+    const expected = parseCompose(composeText);
+    const app = (expected as unknown as Record<string, ComposeService>)['x-lowburn-app'];
+    for (const s of [app, ...lowburnServices.map((name) => expected.services[name])]) {
+      if (!s) throw new Error('missing lowburn service');
+      delete s.build;
+      s.image = `\${LOWBURN_IMAGE:-${image}}`;
+    }
+    const redis = expected.services.redis as ComposeService;
+    redis.volumes = [
+      {
+        type: 'bind',
+        source: './infra/redis.conf',
+        target: '/usr/local/etc/redis/redis.conf',
+        read_only: true,
+        content: redisConf,
+      },
+      'redis-data:/data',
+    ];
+    expect(parseCompose(sent)).toEqual(expected);
+  });
+
+  it('finds the files the compose file mounts', () => {
+    expect(composeFileMounts(composeText)).toEqual(['infra/redis.conf']);
+  });
+
+  it('keeps to ASCII, which Coolify requires', () => {
+    expect(sent).toMatch(/^[\t\n\r\x20-\x7e]*$/);
+    expect(() =>
+      coolifyDeployRequest({ compose: `${composeText}# caf\u00e9\n`, manifest }),
+    ).toThrow(CoolifyComposeError);
+  });
+
+  it('refuses a build it cannot drop', () => {
+    const compose = 'services:\n  app:\n    build:\n      context: .\n';
+    expect(() => toCoolifyServiceCompose(compose)).toThrow(CoolifyComposeError);
+  });
+});
+
+describe('the image', () => {
+  const dockerfile = read('Dockerfile');
+
+  it('runs the CLI as the unprivileged node user, the worker by default', () => {
+    expect(dockerfile).toMatch(/^FROM node:24-slim AS deps$/m);
+    expect(dockerfile).toMatch(/npm ci --omit=dev/);
+    expect(dockerfile).toMatch(/^ENV NODE_ENV=production$/m);
+    expect(dockerfile).toMatch(/^USER node$/m);
+    expect(dockerfile).toMatch(/^ENTRYPOINT \["node", "workers\/cli\.ts"\]$/m);
+    expect(dockerfile).toMatch(/^CMD \["worker"\]$/m);
+  });
+
+  it('bakes in no secret and copies only the allowlisted sources', () => {
+    expect(dockerfile).not.toMatch(/^(ARG|ENV)\s+\S*(PASSWORD|SECRET|TOKEN|_KEY|_URL)/im);
+    const ignore = read('.dockerignore')
+      .split('\n')
+      .filter((l) => l && !l.startsWith('#'));
+    expect(ignore[0]).toBe('*');
+    expect(ignore.filter((l) => l.startsWith('!')).sort()).toEqual(
+      [
+        '!api/',
+        '!bin/',
+        '!jobs/',
+        '!package-lock.json',
+        '!package.json',
+        '!shared/',
+        '!workers/',
+      ].sort(),
+    );
+  });
+});
