@@ -1,4 +1,5 @@
-import { defineCatalog } from '../shared/queue/job-definition.ts';
+import { defineCatalog, type QueueContract } from '../shared/queue/job-definition.ts';
+import { generateQueue } from './generate/index.ts';
 import { maintainPartitions } from './maintain-partitions/index.ts';
 
 /**
@@ -11,3 +12,12 @@ export const jobs = defineCatalog({
 
 export type Jobs = typeof jobs;
 export type QueueName = keyof Jobs;
+
+/**
+ * Every queue that can be fed: the catalog's jobs plus queues whose processor has not landed yet
+ * (their jobs wait until it does). The API and the board read this; workers read `jobs`.
+ */
+export const queues: Record<string, QueueContract> = {
+  ...jobs,
+  generate: generateQueue,
+};

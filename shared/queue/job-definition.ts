@@ -49,7 +49,7 @@ export interface JobDeps {
   storage: ObjectStorage;
   log: Logger;
   /** Enqueues another job by its definition; the payload is parsed first. */
-  enqueue: <D extends AnyJobDefinition>(
+  enqueue: <D extends QueueContract>(
     definition: D,
     payload: z.input<D['schema']>,
     options?: JobsOptions,
@@ -67,6 +67,17 @@ export interface JobContext {
 }
 
 /**
+ * The producer side of a job: what it takes to enqueue one (queue, payload schema, defaults).
+ * The API and the CLI need only this, so a queue can be fed before its processor exists.
+ */
+export interface QueueContract<Name extends string = string, Schema extends z.ZodType = z.ZodType> {
+  queue: Name;
+  description: string;
+  schema: Schema;
+  options?: JobOptions;
+}
+
+/**
  * One job, one contract: its queue, payload schema, defaults, optional schedule and processor.
  * `process` is required, so a job without a processor does not compile.
  */
@@ -74,13 +85,16 @@ export interface JobDefinition<
   Name extends string = string,
   Schema extends z.ZodType = z.ZodType,
   Result = unknown,
-> {
-  queue: Name;
-  description: string;
-  schema: Schema;
-  options?: JobOptions;
+> extends QueueContract<Name, Schema> {
   schedule?: JobSchedule<z.input<Schema>>;
   process: (payload: z.output<Schema>, context: JobContext) => Promise<Result>;
+}
+
+/** Declares a queue's producer contract; `defineJob({ ...contract, process })` completes it. */
+export function defineQueue<Name extends string, Schema extends z.ZodType>(
+  contract: QueueContract<Name, Schema>,
+): QueueContract<Name, Schema> {
+  return contract;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: a catalog holds definitions of every payload type.

@@ -3,10 +3,10 @@ import type { Redis } from 'ioredis';
 import type { z } from 'zod';
 import { InvalidPayloadError } from '../errors/invalid-payload-error.ts';
 import { bullJobOptions } from './default-options.ts';
-import type { AnyJobDefinition } from './job-definition.ts';
+import type { QueueContract } from './job-definition.ts';
 
 /** Parses a payload against its job's schema; throws {@link InvalidPayloadError} naming each bad field. */
-export function parsePayload<D extends AnyJobDefinition>(
+export function parsePayload<D extends QueueContract>(
   definition: D,
   payload: unknown,
 ): z.output<D['schema']> {
@@ -34,7 +34,7 @@ export class Queues {
   }
 
   /** The BullMQ queue of a definition (or of a queue name). */
-  get(definition: AnyJobDefinition): Queue {
+  get(definition: QueueContract): Queue {
     let queue = this.#queues.get(definition.queue);
     if (!queue) {
       queue = new Queue(definition.queue, {
@@ -50,7 +50,7 @@ export class Queues {
   }
 
   /** Parses the payload, then adds the job. */
-  async add<D extends AnyJobDefinition>(
+  async add<D extends QueueContract>(
     definition: D,
     payload: z.input<D['schema']>,
     options?: JobsOptions,

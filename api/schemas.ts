@@ -1,0 +1,58 @@
+import { z } from 'zod';
+
+/**
+ * The HTTP contract of the thin API: every body it returns. The routes validate with these,
+ * the OpenAPI document is generated from them, and the client's types are inferred from them.
+ */
+
+export const errorCodes = [
+  'invalid_json',
+  'invalid_request',
+  'payload_too_large',
+  'unauthorized',
+  'forbidden',
+  'not_found',
+  'idempotency_conflict',
+  'rate_limited',
+  'unavailable',
+  'internal',
+] as const;
+
+export type ErrorCode = (typeof errorCodes)[number];
+
+export const errorBodySchema = z.object({
+  error: z.object({
+    code: z.enum(errorCodes),
+    message: z.string().describe('What went wrong and what to change.'),
+    field: z.string().optional().describe('Dotted path of the offending field, when there is one.'),
+  }),
+});
+
+export const jobStates = ['queued', 'active', 'completed', 'failed'] as const;
+
+export const acceptedSchema = z.object({
+  id: z.string().describe('The job id; poll it at statusUrl.'),
+  status: z.literal('queued'),
+  statusUrl: z.string(),
+});
+
+export const jobStatusSchema = z.object({
+  id: z.string(),
+  queue: z.string(),
+  status: z.enum(jobStates),
+  progress: z.union([z.number(), z.record(z.string(), z.unknown()), z.string(), z.boolean()]),
+  result: z.unknown().nullable(),
+  error: z.string().nullable(),
+  createdAt: z.iso.datetime(),
+  finishedAt: z.iso.datetime().nullable(),
+});
+
+export const pipelineRunRequestSchema = z
+  .object({ payload: z.record(z.string(), z.unknown()).optional() })
+  .strict();
+
+export type ErrorBody = z.infer<typeof errorBodySchema>;
+export type Accepted = z.infer<typeof acceptedSchema>;
+export type JobStatus = z.infer<typeof jobStatusSchema>;
+export type JobState = (typeof jobStates)[number];
+export type PipelineRunRequest = z.input<typeof pipelineRunRequestSchema>;
