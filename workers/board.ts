@@ -7,7 +7,7 @@ import { Hono } from 'hono';
 import { basicAuth } from 'hono/basic-auth';
 import type { Config } from '../shared/config/load-config.ts';
 import type { Logger } from '../shared/log/logger.ts';
-import type { AnyJobDefinition } from '../shared/queue/job-definition.ts';
+import type { QueueContract } from '../shared/queue/job-definition.ts';
 import { Queues } from '../shared/queue/queues.ts';
 import { createWorkerConnection } from '../shared/redis/connections.ts';
 
@@ -19,7 +19,7 @@ export const BOARD_PATH = '/queues';
  */
 export function createBoardApp(options: {
   config: Config;
-  catalog: Record<string, AnyJobDefinition>;
+  catalog: Record<string, QueueContract>;
   queues: Queues;
   log: Logger;
 }): Hono {
@@ -53,7 +53,7 @@ export function createBoardApp(options: {
 /** Starts the board process's HTTP server. */
 export async function startBoard(options: {
   config: Config;
-  catalog: Record<string, AnyJobDefinition>;
+  catalog: Record<string, QueueContract>;
   log: Logger;
   port?: number;
 }): Promise<{ port: number; stop(): Promise<void> }> {

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
-import { jobs } from '../jobs/index.ts';
+import { jobs, queues } from '../jobs/index.ts';
 import { InvalidPayloadError } from '../shared/errors/invalid-payload-error.ts';
 import type { AnyJobDefinition } from '../shared/queue/job-definition.ts';
 import { registerCoolifyCommand } from './coolify.ts';
+import { registerKeysCommand } from './keys-command.ts';
 import { bootConfig, exitOnBootError, onShutdownSignal, processLogger } from './process.ts';
 
 // Each command imports what it runs when it runs: a worker never loads Bull Board's UI, and
@@ -62,13 +63,26 @@ program
   });
 
 program
+  .command('api')
+  .description('serve the thin HTTP API on API_PORT')
+  .action(async () => {
+    const config = bootConfig();
+    const log = processLogger(config, 'api');
+    const { startApi } = await import('./api.ts');
+    const api = await startApi({ config, log }).catch((e) => exitOnBootError(e, log));
+    onShutdownSignal(log, () => api.stop());
+  });
+
+program
   .command('board')
   .description('serve Bull Board (basic auth) on BOARD_PORT')
   .action(async () => {
     const config = bootConfig();
     const log = processLogger(config, 'board');
     const { startBoard } = await import('./board.ts');
-    const board = await startBoard({ config, catalog, log }).catch((e) => exitOnBootError(e, log));
+    const board = await startBoard({ config, catalog: queues, log }).catch((e) =>
+      exitOnBootError(e, log),
+    );
     onShutdownSignal(log, () => board.stop());
   });
 
@@ -105,6 +119,7 @@ program
   });
 
 registerCoolifyCommand(program);
+registerKeysCommand(program);
 
 try {
   await program.parseAsync(process.argv);

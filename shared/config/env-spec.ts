@@ -150,6 +150,58 @@ export const envSpec = {
     example: '7',
     description: 'How many future day partitions `maintain-partitions` keeps created.',
   }),
+  API_PORT: v({
+    schema: port(),
+    default: '3000',
+    example: '3000',
+    description: 'Port of the thin API (`lowburn api`).',
+  }),
+  API_MAX_BODY_KB: v({
+    schema: z.coerce.number().int().min(1).max(10_240),
+    default: '256',
+    example: '256',
+    description: 'Largest request body the API reads; bigger bodies get 413.',
+  }),
+  RATE_LIMIT_PER_KEY: v({
+    schema: z.coerce.number().int().min(1),
+    default: '500',
+    example: '200',
+    description: 'Requests per second one API key may make (the main app usually has one key).',
+  }),
+  RATE_LIMIT_PER_USER: v({
+    schema: z.coerce.number().int().min(1),
+    default: '60',
+    example: '30',
+    description: 'Requests per minute one end user (`userId`) may make.',
+  }),
+  RATE_LIMIT_USER_TIERS: v({
+    schema: z.string().regex(/^(\d+:\d+(\s*,\s*\d+:\d+)*)?$/, {
+      message: 'must be a list like 1000:20,5000:5 (requests in the last hour : per-minute limit)',
+    }),
+    default: '1000:20,5000:5',
+    example: '500:30,2000:10',
+    description:
+      'Lower per-minute limits for heavy users: after N requests in the last hour, M per minute.',
+  }),
+  AUTH_FAILURES_PER_IP: v({
+    schema: z.coerce.number().int().min(1),
+    default: '20',
+    example: '10',
+    description: 'Failed authentications one client IP may make per 5 minutes before 429.',
+  }),
+  API_KEY_CACHE_TTL: v({
+    schema: duration(),
+    default: '5s',
+    example: '5s',
+    description:
+      'How long the API trusts a cached key lookup: the longest a revoked key keeps working.',
+  }),
+  IDEMPOTENCY_TTL: v({
+    schema: duration(),
+    default: '24h',
+    example: '48h',
+    description: 'How long an `Idempotency-Key` is remembered.',
+  }),
   BOARD_PORT: v({
     schema: port(),
     default: '3001',

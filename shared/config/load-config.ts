@@ -41,6 +41,21 @@ export interface Config {
     partitionDaysAhead: number;
   };
   board: { port: number; username: string; password: string | undefined; readOnly: boolean };
+  api: ApiConfig;
+}
+
+export interface ApiConfig {
+  port: number;
+  maxBodyBytes: number;
+  keyCacheTtlMs: number;
+  idempotencyTtlMs: number;
+  rateLimits: {
+    perKeyPerSecond: number;
+    perUserPerMinute: number;
+    /** Ascending by threshold: after `afterPerHour` requests in the last hour, `perMinute`. */
+    userTiers: { afterPerHour: number; perMinute: number }[];
+    authFailuresPerIp: number;
+  };
 }
 
 /**
@@ -96,6 +111,24 @@ function assemble(raw: Raw, issues: ConfigIssue[]): Config {
       shutdownGraceMs: raw.SHUTDOWN_GRACE,
       healthPort: raw.HEALTH_PORT,
       partitionDaysAhead: raw.PARTITION_DAYS_AHEAD,
+    },
+    api: {
+      port: raw.API_PORT,
+      maxBodyBytes: raw.API_MAX_BODY_KB * 1024,
+      keyCacheTtlMs: raw.API_KEY_CACHE_TTL,
+      idempotencyTtlMs: raw.IDEMPOTENCY_TTL,
+      rateLimits: {
+        perKeyPerSecond: raw.RATE_LIMIT_PER_KEY,
+        perUserPerMinute: raw.RATE_LIMIT_PER_USER,
+        userTiers: raw.RATE_LIMIT_USER_TIERS.split(',')
+          .filter((t) => t.trim() !== '')
+          .map((t) => {
+            const [afterPerHour, perMinute] = t.split(':').map((n) => Number(n.trim()));
+            return { afterPerHour: afterPerHour ?? 0, perMinute: perMinute ?? 0 };
+          })
+          .sort((a, b) => a.afterPerHour - b.afterPerHour),
+        authFailuresPerIp: raw.AUTH_FAILURES_PER_IP,
+      },
     },
     board: {
       port: raw.BOARD_PORT,

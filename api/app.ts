@@ -1,0 +1,111 @@
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { ApiError } from './api-error.ts';
+import { authenticate } from './auth.ts';
+import type { ApiDeps, ApiEnv } from './deps.ts';
+import { openApiDocument } from './openapi.ts';
+import { RateLimits } from './rate-limits.ts';
+import { generationRoutes } from './routes/generations.ts';
+import { jobRoutes } from './routes/jobs.ts';
+import { pipelineRoutes } from './routes/pipelines.ts';
+
+const READY_WAIT_MS = 1_500;
+
+/** Resolves when the producer connection is ready, or rejects after `ms` (then: 503). */
+async function redisReady(deps: ApiDeps, ms: number): Promise<boolean> {
+  if (deps.redis.status === 'ready') return true;
+  if (deps.redis.status === 'wait') deps.redis.connect().catch(() => {});
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      deps.redis.off('ready', onReady);
+      resolve(ok);
+    };
+    const onReady = () => done(true);
+    const timer = setTimeout(() => done(false), ms);
+    deps.redis.once('ready', onReady);
+  });
+}
+
+/**
+ * The thin API as a Web-standard fetch handler: `createApi(deps).fetch(request)`. It only
+ * validates, authenticates, rate-limits and enqueues; every answer is JSON, no stack trace
+ * ever leaves the process, and Redis being down is a 503 with `Retry-After`, never a hang.
+ */
+export function createApi(deps: ApiDeps, options: { version?: string } = {}): Hono<ApiEnv> {
+  const limits = new RateLimits({
+    redis: deps.redis,
+    prefix: deps.queues.prefix,
+    limits: deps.config.rateLimits,
+  });
+  const app = new Hono<ApiEnv>();
+  const openapi = openApiDocument({
+    version: options.version ?? '0.0.0',
+    pipelines: Object.keys(deps.pipelines),
+  });
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', async (c) =>
+    (await redisReady(deps, READY_WAIT_MS))
+      ? c.json({ status: 'ok' })
+      : c.json({ status: 'unavailable', checks: { redis: deps.redis.status } }, 503, {
+          'retry-after': '2',
+        }),
+  );
+  app.get('/v1/openapi.json', (c) => c.json(openapi));
+
+  const v1 = new Hono<ApiEnv>();
+  v1.use(
+    bodyLimit({
+      maxSize: deps.config.maxBodyBytes,
+      onError: () => {
+        throw new ApiError(
+          413,
+          'payload_too_large',
+          `the body is larger than ${deps.config.maxBodyBytes / 1024} KB; send less`,
+        );
+      },
+    }),
+  );
+  v1.use(async (_c, next) => {
+    if (!(await redisReady(deps, READY_WAIT_MS))) {
+      throw new ApiError(
+        503,
+        'unavailable',
+        'the queue store is unavailable; nothing was queued, retry shortly',
+        {
+          headers: { 'retry-after': '2' },
+        },
+      );
+    }
+    await next();
+  });
+  v1.use(authenticate(deps, limits));
+  v1.route('/', generationRoutes(deps, limits));
+  v1.route('/', jobRoutes(deps));
+  v1.route('/', pipelineRoutes(deps));
+  app.route('/v1', v1);
+
+  app.notFound((c) =>
+    c.json(
+      {
+        error: {
+          code: 'not_found',
+          message: `no route ${c.req.method} ${new URL(c.req.url).pathname}`,
+        },
+      },
+      404,
+    ),
+  );
+  app.onError((error, c) => {
+    if (error instanceof ApiError) {
+      return c.json(error.toBody(), error.status as 400, error.headers);
+    }
+    deps.log.error({ err: error, path: c.req.path }, 'unhandled error in API');
+    return c.json(
+      { error: { code: 'internal', message: 'internal error; it has been logged' } },
+      500,
+    );
+  });
+  return app;
+}

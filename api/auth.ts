@@ -1,0 +1,49 @@
+import type { MiddlewareHandler } from 'hono';
+import type { ApiScope } from '../shared/db/database.ts';
+import { ApiError } from './api-error.ts';
+import { clientIp } from './client-ip.ts';
+import type { ApiDeps, ApiEnv, ApiKeyIdentity } from './deps.ts';
+import type { RateLimits } from './rate-limits.ts';
+
+const unauthorized = () =>
+  new ApiError(401, 'unauthorized', 'send a valid API key as "Authorization: Bearer lb_…"', {
+    headers: { 'www-authenticate': 'Bearer' },
+  });
+
+/**
+ * Authenticates `Authorization: Bearer <key>` and counts the key's request. Failed attempts are
+ * limited per client IP, so guessing keys (or flooding the key lookup) ends in 429.
+ */
+export function authenticate(deps: ApiDeps, limits: RateLimits): MiddlewareHandler<ApiEnv> {
+  return async (c, next) => {
+    const ip = clientIp(c);
+    c.set('clientIp', ip);
+    const header = c.req.header('authorization') ?? '';
+    const presented = /^Bearer\s+(\S+)$/i.exec(header)?.[1];
+    const key = presented
+      ? await deps.keys.resolve(presented).catch(() => {
+          throw new ApiError(503, 'unavailable', 'key lookup is unavailable; retry shortly', {
+            headers: { 'retry-after': '2' },
+          });
+        })
+      : undefined;
+    if (!key) {
+      await limits.assertIpNotBlocked(ip);
+      await limits.recordAuthFailure(ip);
+      throw unauthorized();
+    }
+    c.set('apiKey', key);
+    const headers = await limits.consumeKey(key.id);
+    await next();
+    for (const [name, value] of Object.entries(headers)) {
+      if (!c.res.headers.has(name)) c.res.headers.set(name, value);
+    }
+  };
+}
+
+/** Throws 403 unless the key has `scope`. */
+export function requireScope(key: ApiKeyIdentity, scope: ApiScope): void {
+  if (!key.scopes.includes(scope)) {
+    throw new ApiError(403, 'forbidden', `this API key lacks the "${scope}" scope`);
+  }
+}

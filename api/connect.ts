@@ -1,0 +1,37 @@
+import { queues as contracts, jobs } from '../jobs/index.ts';
+import { ApiKeyResolver } from '../shared/api-keys/api-key-cache.ts';
+import type { Config } from '../shared/config/load-config.ts';
+import { createDb } from '../shared/db/create-db.ts';
+import type { Logger } from '../shared/log/logger.ts';
+import type { QueueContract } from '../shared/queue/job-definition.ts';
+import { Queues } from '../shared/queue/queues.ts';
+import { createProducerConnection } from '../shared/redis/connections.ts';
+import type { ApiDeps } from './deps.ts';
+
+/** Scheduled jobs: the ones an operator may also run now through the API. */
+const pipelines: Record<string, QueueContract> = Object.fromEntries(
+  Object.values(jobs)
+    .filter((job) => job.schedule)
+    .map((job) => [job.queue, job]),
+);
+
+/**
+ * Opens what the API needs from a parsed config: a fail-fast Redis producer connection
+ * (auto-pipelined: a request's rate-limit and enqueue commands share round trips), a small
+ * Postgres pool (keys and idempotency only) and the cached key resolver.
+ */
+export function connectApi(config: Config, log: Logger): { deps: ApiDeps; close(): Promise<void> } {
+  const redis = createProducerConnection(config.redis.url, { enableAutoPipelining: true });
+  redis.on('error', (error) => log.warn({ err: error }, 'redis connection error'));
+  const { db } = createDb({ url: config.database.url, poolMax: config.database.poolMax, log });
+  const queues = new Queues({ connection: redis, prefix: config.queuePrefix });
+  const keys = new ApiKeyResolver({ db, log, ttlMs: config.api.keyCacheTtlMs });
+  return {
+    deps: { config: config.api, redis, db, queues, keys, contracts, pipelines, log },
+    async close() {
+      await queues.close();
+      await db.destroy();
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}

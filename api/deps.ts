@@ -1,0 +1,33 @@
+import type { Redis } from 'ioredis';
+import type { ApiConfig } from '../shared/config/load-config.ts';
+import type { Db } from '../shared/db/create-db.ts';
+import type { ApiScope } from '../shared/db/database.ts';
+import type { Logger } from '../shared/log/logger.ts';
+import type { QueueContract } from '../shared/queue/job-definition.ts';
+import type { Queues } from '../shared/queue/queues.ts';
+
+/** An authenticated API key, as the routes see it. */
+export interface ApiKeyIdentity {
+  id: string;
+  name: string;
+  scopes: readonly ApiScope[];
+}
+
+/** Everything the API app needs, created once per process (or per serverless instance). */
+export interface ApiDeps {
+  config: ApiConfig;
+  /** A fail-fast producer connection (`createProducerConnection`). */
+  redis: Redis;
+  db: Db;
+  queues: Queues;
+  keys: { resolve(presentedKey: string): Promise<ApiKeyIdentity | undefined> };
+  /** Queues whose jobs the API can report on. */
+  contracts: Record<string, QueueContract>;
+  /** Scheduled jobs an admin key may run now (`POST /v1/pipelines/:name/runs`). */
+  pipelines: Record<string, QueueContract>;
+  log: Logger;
+}
+
+export interface ApiEnv {
+  Variables: { apiKey: ApiKeyIdentity; clientIp: string };
+}

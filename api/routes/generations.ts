@@ -1,0 +1,46 @@
+import { Hono } from 'hono';
+import { generateQueue } from '../../jobs/generate/index.ts';
+import { generateRequestSchema } from '../../jobs/generate/schema.ts';
+import { unavailable } from '../api-error.ts';
+import { requireScope } from '../auth.ts';
+import type { ApiDeps, ApiEnv } from '../deps.ts';
+import { idempotent, parseIdempotencyKey } from '../idempotency.ts';
+import { newJobId } from '../job-ids.ts';
+import type { RateLimits } from '../rate-limits.ts';
+import type { Accepted } from '../schemas.ts';
+import { readJson } from '../validation.ts';
+
+/** `POST /v1/generations`: validate, rate-limit the end user, enqueue, answer 202. */
+export function generationRoutes(deps: ApiDeps, limits: RateLimits) {
+  return new Hono<ApiEnv>().post('/generations', async (c) => {
+    const key = c.get('apiKey');
+    requireScope(key, 'generate');
+    const idempotencyKey = parseIdempotencyKey(c.req.header('idempotency-key'));
+    const request = await readJson(c, generateRequestSchema);
+    const userHeaders = await limits.consumeUser(key.id, request.userId);
+
+    const enqueue = async (seed?: string): Promise<Accepted> => {
+      const jobId = newJobId(generateQueue.queue, key.id, seed?.slice(0, 22));
+      try {
+        await deps.queues.add(generateQueue, { ...request, apiKeyId: key.id }, { jobId });
+      } catch {
+        throw unavailable('the queue');
+      }
+      return { id: jobId, status: 'queued', statusUrl: `/v1/jobs/${jobId}` };
+    };
+    const accepted = idempotencyKey
+      ? await idempotent({
+          db: deps.db,
+          apiKeyId: key.id,
+          key: idempotencyKey,
+          request,
+          ttlMs: deps.config.idempotencyTtlMs,
+          create: enqueue,
+        }).catch((error: unknown) => {
+          if (error instanceof Error && error.name === 'ApiError') throw error;
+          throw unavailable('the database');
+        })
+      : await enqueue();
+    return c.json(accepted, 202, { ...userHeaders, location: accepted.statusUrl });
+  });
+}

@@ -1,0 +1,45 @@
+import { Hono } from 'hono';
+import { ApiError, unavailable } from '../api-error.ts';
+import type { ApiDeps, ApiEnv } from '../deps.ts';
+import { ownerTag, parseJobId } from '../job-ids.ts';
+import type { JobState, JobStatus } from '../schemas.ts';
+
+const STATES: Record<string, JobState> = {
+  completed: 'completed',
+  failed: 'failed',
+  active: 'active',
+};
+
+const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : null);
+
+/** `GET /v1/jobs/:id`: status of a job this key created; any other id is 404. */
+export function jobRoutes(deps: ApiDeps) {
+  return new Hono<ApiEnv>().get('/jobs/:id', async (c) => {
+    const key = c.get('apiKey');
+    const id = c.req.param('id');
+    const parsed = parseJobId(id);
+    const contract = parsed ? deps.contracts[parsed.queue] : undefined;
+    const notFound = new ApiError(404, 'not_found', `no job "${id}" for this API key`);
+    if (!parsed || !contract || parsed.owner !== ownerTag(key.id)) throw notFound;
+    let status: JobStatus;
+    try {
+      const job = await deps.queues.get(contract).getJob(id);
+      if (!job) throw notFound;
+      const state = await job.getState();
+      status = {
+        id,
+        queue: contract.queue,
+        status: STATES[state] ?? 'queued',
+        progress: job.progress as JobStatus['progress'],
+        result: job.returnvalue ?? null,
+        error: state === 'failed' ? job.failedReason || 'failed' : null,
+        createdAt: new Date(job.timestamp).toISOString(),
+        finishedAt: state === 'completed' || state === 'failed' ? iso(job.finishedOn) : null,
+      };
+    } catch (error) {
+      if (error instanceof ApiError) throw error;
+      throw unavailable('the queue');
+    }
+    return c.json(status, 200);
+  });
+}

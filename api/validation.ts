@@ -1,0 +1,57 @@
+import type { Context } from 'hono';
+import type { z } from 'zod';
+import { ApiError } from './api-error.ts';
+
+/** The first problem of a failed parse as an `invalid_request` naming the field. */
+export function invalidRequest(error: z.ZodError, where = 'body'): ApiError {
+  const issue = error.issues[0];
+  if (!issue) return new ApiError(422, 'invalid_request', `invalid ${where}`);
+  const path = issue.path.map(String);
+  if (issue.code === 'unrecognized_keys') {
+    const field = [...path, issue.keys[0] ?? ''].join('.');
+    return new ApiError(422, 'invalid_request', `unknown field "${field}"; remove it`, { field });
+  }
+  const field = path.join('.');
+  const more = error.issues.length > 1 ? ` (and ${error.issues.length - 1} more problem(s))` : '';
+  return new ApiError(
+    422,
+    'invalid_request',
+    `${field ? `${field}: ` : ''}${issue.message}${more}`,
+    field ? { field } : {},
+  );
+}
+
+/**
+ * Reads the JSON body and parses it with `schema`. Malformed JSON is 400, a body that is JSON but
+ * not what the schema wants is 422 naming the field. The size cap is enforced before this runs.
+ */
+export async function readJson<S extends z.ZodType>(
+  c: Context,
+  schema: S,
+  options: { emptyAs?: z.input<S> } = {},
+): Promise<z.output<S>> {
+  const type = c.req.header('content-type') ?? '';
+  const text = await c.req.text();
+  if (text === '' && options.emptyAs !== undefined) return schema.parse(options.emptyAs);
+  if (!/^application\/(?:[\w.+-]+\+)?json\b/i.test(type)) {
+    throw new ApiError(
+      415,
+      'invalid_request',
+      'send the body as JSON with Content-Type: application/json',
+      { field: 'content-type' },
+    );
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (error) {
+    throw new ApiError(
+      400,
+      'invalid_json',
+      `the body is not valid JSON: ${(error as Error).message}`,
+    );
+  }
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) throw invalidRequest(parsed.error);
+  return parsed.data as z.output<S>;
+}

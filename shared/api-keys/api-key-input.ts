@@ -1,0 +1,69 @@
+import type { ApiScope } from '../db/database.ts';
+import { InvalidApiKeyInputError } from './invalid-api-key-input-error.ts';
+
+export type { ApiScope };
+
+/** Every scope a key can hold, in the order lowburn stores and prints them. */
+export const apiScopes = [
+  'generate',
+  'telemetry',
+  'read',
+  'admin',
+] as const satisfies readonly ApiScope[];
+
+// Fails to compile if ApiScope gains a member that apiScopes does not list.
+const allListed: Exclude<ApiScope, (typeof apiScopes)[number]> extends never ? true : false = true;
+void allListed;
+
+export function isApiScope(value: unknown): value is ApiScope {
+  return typeof value === 'string' && (apiScopes as readonly string[]).includes(value);
+}
+
+/**
+ * Parses scopes given as a list or a comma-separated string (`"generate, read"`): at least one,
+ * each known. Returns them deduplicated, in {@link apiScopes} order.
+ *
+ * @throws {@link InvalidApiKeyInputError} naming the unknown scopes and listing the valid ones.
+ */
+export function parseApiScopes(input: string | readonly string[]): ApiScope[] {
+  const given = (typeof input === 'string' ? input.split(',') : [...input])
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  const valid = `valid scopes: ${apiScopes.join(', ')}`;
+  if (given.length === 0) {
+    throw new InvalidApiKeyInputError('scopes', `an API key needs at least one scope; ${valid}`);
+  }
+  const unknown = given.filter((s) => !isApiScope(s));
+  if (unknown.length > 0) {
+    throw new InvalidApiKeyInputError(
+      'scopes',
+      `unknown scope${unknown.length > 1 ? 's' : ''} ${unknown.map((s) => `"${s}"`).join(', ')}; ${valid}`,
+    );
+  }
+  return apiScopes.filter((scope) => given.includes(scope));
+}
+
+/**
+ * Validates a key's name: 1–100 characters after trimming, no control characters (the name is
+ * printed in terminal tables and logs). Returns the trimmed name.
+ *
+ * @throws {@link InvalidApiKeyInputError}
+ */
+export function parseApiKeyName(input: string): string {
+  const name = input.trim();
+  const length = [...name].length;
+  if (length < 1 || length > 100) {
+    throw new InvalidApiKeyInputError(
+      'name',
+      `an API key name must be 1 to 100 characters (got ${length})`,
+    );
+  }
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point.
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) {
+    throw new InvalidApiKeyInputError(
+      'name',
+      'an API key name cannot contain control characters (newlines, tabs, escapes)',
+    );
+  }
+  return name;
+}

@@ -1,0 +1,116 @@
+import { describe, expect, it } from 'vitest';
+import { listApiKeys, verifyApiKey } from '../shared/api-keys/index.ts';
+import { testEnv } from '../test/fixtures/config.ts';
+import { useTestDatabase } from '../test/fixtures/postgres.ts';
+import { spawnNode } from '../test/fixtures/processes.ts';
+
+const KEY = /lb_[0-9A-Za-z]{8}_[0-9A-Za-z]{32}/;
+
+describe('lowburn keys', () => {
+  const database = useTestDatabase();
+
+  async function keys(...args: string[]) {
+    const cli = spawnNode(`lowburn keys ${args[0]}`, 'workers/cli.ts', ['keys', ...args], {
+      ...testEnv({ DATABASE_URL: database.url }),
+    });
+    const { code } = await cli.exited;
+    return { code, output: cli.output() };
+  }
+
+  it('creates a key and prints it and its webhook secret once, labelled, with a warning', async () => {
+    const { code, output } = await keys('create', '--name', 'my-app', '--scopes', 'generate,read');
+    expect(code).toBe(0);
+    const key = KEY.exec(output)?.[0] ?? '';
+    expect(output).toContain(`API key:         ${key}`);
+    expect(output).toMatch(/Webhook secret: {2}whsec_[A-Za-z0-9+/]{43}=\n/);
+    expect(output).toContain('they are NOT shown again');
+    expect(await verifyApiKey(database.db, key)).toMatchObject({
+      name: 'my-app',
+      scopes: ['generate', 'read'],
+    });
+  });
+
+  it('prints one JSON object with --json, for scripts', async () => {
+    const { code, output } = await keys(
+      'create',
+      '--name',
+      'ci',
+      '--scopes',
+      'telemetry',
+      '--json',
+    );
+    expect(code).toBe(0);
+    const created = JSON.parse(output);
+    expect(created).toEqual({
+      id: expect.any(String),
+      name: 'ci',
+      scopes: ['telemetry'],
+      prefix: created.key.slice(0, 11),
+      key: expect.stringMatching(KEY),
+      webhookSecret: expect.stringMatching(/^whsec_/),
+      createdAt: expect.any(String),
+    });
+    expect(await verifyApiKey(database.db, created.key)).toMatchObject({ id: created.id });
+  });
+
+  it('lists keys with prefix, scopes and status, but never a key or secret', async () => {
+    const created = JSON.parse(
+      (await keys('create', '--name', 'listed', '--scopes', 'admin', '--json')).output,
+    );
+    const table = await keys('list');
+    expect(table.code).toBe(0);
+    expect(table.output).toMatch(
+      /^PREFIX\s+NAME\s+SCOPES\s+CREATED \(UTC\)\s+LAST USED\s+STATUS\s+ID$/m,
+    );
+    expect(table.output).toMatch(
+      new RegExp(`^${created.prefix}\\s+listed\\s+admin\\s+.*active\\s+${created.id}$`, 'm'),
+    );
+    const json = await keys('list', '--json');
+    expect(JSON.parse(json.output)).toContainEqual({
+      id: created.id,
+      name: 'listed',
+      prefix: created.prefix,
+      scopes: ['admin'],
+      createdAt: created.createdAt,
+      lastUsedAt: null,
+      revokedAt: null,
+    });
+    for (const output of [table.output, json.output]) {
+      expect(output).not.toContain(created.key);
+      expect(output).not.toContain('whsec_');
+    }
+  });
+
+  it('revokes a key by prefix, after which it no longer verifies', async () => {
+    const created = JSON.parse(
+      (await keys('create', '--name', 'leaked', '--scopes', 'read', '--json')).output,
+    );
+    expect(await keys('revoke', created.prefix)).toEqual({
+      code: 0,
+      output: `revoked ${created.prefix}\n`,
+    });
+    expect(await verifyApiKey(database.db, created.key)).toBeUndefined();
+    expect((await keys('list')).output).toMatch(
+      new RegExp(`^${created.prefix}\\s.*revoked \\d{4}-`, 'm'),
+    );
+    expect((await keys('revoke', created.id)).code).toBe(0);
+  });
+
+  it('exits 1 and says so when no key has that id or prefix', async () => {
+    expect(await keys('revoke', 'lb_zzzzzzzz')).toEqual({
+      code: 1,
+      output: 'lowburn: no API key with id or prefix "lb_zzzzzzzz"\n',
+    });
+  });
+
+  it('refuses unknown scopes with exit code 2, listing the valid ones, and creates nothing', async () => {
+    const before = await listApiKeys(database.db);
+    expect(await keys('create', '--name', 'x', '--scopes', 'read,everything')).toEqual({
+      code: 2,
+      output:
+        'lowburn: unknown scope "everything"; valid scopes: generate, telemetry, read, admin\n',
+    });
+    expect((await keys('create', '--name', ' ', '--scopes', 'read')).code).toBe(2);
+    expect(await listApiKeys(database.db)).toEqual(before);
+  });
+});

@@ -1,0 +1,126 @@
+import { type Command, InvalidArgumentError } from 'commander';
+import { apiScopes, parseApiKeyName, parseApiScopes } from '../shared/api-keys/api-key-input.ts';
+import type { ApiKeySummary, CreatedApiKey } from '../shared/api-keys/api-keys.ts';
+import { InvalidApiKeyInputError } from '../shared/api-keys/invalid-api-key-input-error.ts';
+import type { Db } from '../shared/db/create-db.ts';
+import { bootConfig, processLogger } from './process.ts';
+
+/**
+ * Adds `lowburn keys create | list | revoke`. The key and webhook secret are printed once, at
+ * creation: lowburn keeps only the key's hash.
+ */
+export function registerKeysCommand(program: Command): void {
+  const keys = program.command('keys').description('create, list and revoke API keys');
+
+  keys
+    .command('create')
+    .description('create an API key and print it (and its webhook secret) once')
+    .requiredOption('--name <name>', 'who the key is for, 1-100 characters')
+    .requiredOption('--scopes <list>', `comma-separated, from: ${apiScopes.join(', ')}`)
+    .option('--json', 'print one JSON object, for scripts')
+    .action(async (opts: { name: string; scopes: string; json?: boolean }) => {
+      // Checked before connecting, so a typo fails fast with exit code 2.
+      const input = asArgumentError(() => ({
+        name: parseApiKeyName(opts.name),
+        scopes: parseApiScopes(opts.scopes),
+      }));
+      const created = await withDb(async (db) => {
+        const { createApiKey } = await import('../shared/api-keys/api-keys.ts');
+        return createApiKey(db, input);
+      });
+      console.log(opts.json ? JSON.stringify(created) : describeCreated(created));
+    });
+
+  keys
+    .command('list')
+    .description('list API keys (prefix, scopes, last use; never the keys themselves)')
+    .option('--json', 'print a JSON array, for scripts')
+    .action(async (opts: { json?: boolean }) => {
+      const list = await withDb(async (db) => {
+        const { listApiKeys } = await import('../shared/api-keys/api-keys.ts');
+        return listApiKeys(db);
+      });
+      console.log(opts.json ? JSON.stringify(list) : renderTable(list));
+    });
+
+  keys
+    .command('revoke')
+    .description('revoke an API key; requests with it fail within seconds')
+    .argument('<id-or-prefix>', 'the key id, or its prefix as listed (lb_xxxxxxxx)')
+    .action(async (idOrPrefix: string) => {
+      const revoked = await withDb(async (db) => {
+        const { revokeApiKey } = await import('../shared/api-keys/api-keys.ts');
+        return revokeApiKey(db, idOrPrefix);
+      });
+      if (revoked) {
+        console.log(`revoked ${idOrPrefix}`);
+      } else {
+        process.stderr.write(`lowburn: no API key with id or prefix "${idOrPrefix}"\n`);
+        process.exitCode = 1;
+      }
+    });
+}
+
+function asArgumentError<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    if (error instanceof InvalidApiKeyInputError) throw new InvalidArgumentError(error.message);
+    throw error;
+  }
+}
+
+async function withDb<T>(run: (db: Db) => Promise<T>): Promise<T> {
+  const config = bootConfig();
+  const log = processLogger(config, 'keys');
+  const { createDb } = await import('../shared/db/create-db.ts');
+  const { db } = createDb({
+    url: config.database.url,
+    poolMax: 1,
+    log,
+    applicationName: 'lowburn-keys',
+  });
+  try {
+    return await run(db);
+  } finally {
+    await db.destroy();
+  }
+}
+
+function describeCreated(key: CreatedApiKey): string {
+  return [
+    `Created API key "${key.name}" (id ${key.id}, prefix ${key.prefix}, scopes ${key.scopes.join(', ')}).`,
+    '',
+    `  API key:         ${key.key}`,
+    `  Webhook secret:  ${key.webhookSecret}`,
+    '',
+    'Copy both now: they are NOT shown again (lowburn keeps only a hash of the key).',
+    'Send the key as "Authorization: Bearer <key>"; verify webhooks with the secret (Standard Webhooks).',
+  ].join('\n');
+}
+
+function renderTable(list: ApiKeySummary[]): string {
+  if (list.length === 0) return 'no API keys; create one with `lowburn keys create`';
+  const time = (d: Date | null) => (d ? d.toISOString().slice(0, 19).replace('T', ' ') : '-');
+  const rows = [
+    ['PREFIX', 'NAME', 'SCOPES', 'CREATED (UTC)', 'LAST USED', 'STATUS', 'ID'],
+    ...list.map((k) => [
+      k.prefix,
+      k.name,
+      k.scopes.join(','),
+      time(k.createdAt),
+      time(k.lastUsedAt),
+      k.revokedAt ? `revoked ${time(k.revokedAt)}` : 'active',
+      k.id,
+    ]),
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
