@@ -29,6 +29,7 @@ export function connectApi(config: Config, log: Logger): { deps: ApiDeps; close(
   return {
     deps: { config: config.api, redis, db, queues, keys, contracts, pipelines, log },
     async close() {
+      await keys.flush();
       await queues.close();
       await db.destroy();
       await redis.quit().catch(() => redis.disconnect());

@@ -144,19 +144,21 @@ describe('coolify.json and docker-compose.yml', () => {
     expect(Object.keys(manifest.services).sort()).toEqual(Object.keys(services).sort());
   });
 
-  it('give only the board a domain, declared by its Coolify magic variable', () => {
+  it('give only the board and the API a domain, declared by their Coolify magic variables', () => {
     const withDomain = Object.entries(manifest.services).filter(([, s]) => s.domain !== false);
-    expect(withDomain.map(([name]) => name)).toEqual(['board']);
-    const domain = manifest.services.board?.domain;
-    if (!domain) throw new Error('board has no domain');
-    expect(domain.variable).toBe(`SERVICE_URL_BOARD_${domain.port}`);
-    expect(service('board').environment).toHaveProperty(domain.variable);
+    expect(withDomain.map(([name]) => name).sort()).toEqual(['api', 'board']);
+    for (const name of ['api', 'board']) {
+      const domain = manifest.services[name]?.domain;
+      if (!domain) throw new Error(`${name} has no domain`);
+      expect(domain.variable).toBe(`SERVICE_URL_${name.toUpperCase()}_${domain.port}`);
+      expect(service(name).environment).toHaveProperty(domain.variable);
+    }
   });
 });
 
 describe('the lowburn services', () => {
   it('all receive the whole lowburn environment', () => {
-    expect(lowburnServices.sort()).toEqual(['board', 'migrate', 'worker']);
+    expect(lowburnServices.sort()).toEqual(['api', 'board', 'migrate', 'worker']);
     for (const name of lowburnServices) expect(service(name).environment).toMatchObject(appEnv);
   });
 
@@ -233,12 +235,13 @@ describe('every service', () => {
     }
   });
 
-  it('stays off host ports, except the board on loopback', () => {
+  it('stays off host ports, except the board and the API on loopback', () => {
     expect(service('redis').ports).toBeUndefined();
     expect(service('postgres').ports).toBeUndefined();
     const published = Object.entries(services).filter(([, s]) => s.ports !== undefined);
-    expect(published.map(([name]) => name)).toEqual(['board']);
+    expect(published.map(([name]) => name).sort()).toEqual(['api', 'board']);
     expect(service('board').ports?.map(resolve)).toEqual([`127.0.0.1:3001:${appEnv.BOARD_PORT}`]);
+    expect(service('api').ports?.map(resolve)).toEqual([`127.0.0.1:3000:${appEnv.API_PORT}`]);
   });
 });
 

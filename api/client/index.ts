@@ -1,0 +1,15 @@
+/**
+ * `lowburn/client`: the fetch-only client of the lowburn API. Types come from the API's schemas
+ * as `import type` only, so no zod (or any other runtime dependency) reaches the bundle.
+ */
+export type { GenerateRequest } from '../../jobs/generate/schema.ts';
+export type { Accepted, ErrorCode, JobState, JobStatus } from '../schemas.ts';
+export {
+  type CreateGenerationOptions,
+  createClient,
+  type LowburnClient,
+  type LowburnClientOptions,
+  type RequestOptions,
+} from './create-client.ts';
+export { LowburnApiError, LowburnNetworkError, LowburnTimeoutError } from './errors/index.ts';
+export type { WaitOptions } from './wait-for-job.ts';
