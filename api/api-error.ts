@@ -9,12 +9,17 @@ export class ApiError extends Error {
   readonly code: ErrorCode;
   readonly field: string | undefined;
   readonly headers: Record<string, string>;
+  readonly details: ErrorBody['error']['details'];
 
   constructor(
     status: number,
     code: ErrorCode,
     message: string,
-    options: { field?: string; headers?: Record<string, string> } = {},
+    options: {
+      field?: string;
+      headers?: Record<string, string>;
+      details?: ErrorBody['error']['details'];
+    } = {},
   ) {
     super(message);
     this.name = 'ApiError';
@@ -22,6 +27,7 @@ export class ApiError extends Error {
     this.code = code;
     this.field = options.field;
     this.headers = options.headers ?? {};
+    this.details = options.details;
   }
 
   toBody(): ErrorBody {
@@ -30,6 +36,7 @@ export class ApiError extends Error {
         code: this.code,
         message: this.message,
         ...(this.field === undefined ? {} : { field: this.field }),
+        ...(this.details === undefined ? {} : { details: this.details }),
       },
     };
   }

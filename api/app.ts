@@ -8,6 +8,7 @@ import { RateLimits } from './rate-limits.ts';
 import { generationRoutes } from './routes/generations.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { pipelineRoutes } from './routes/pipelines.ts';
+import { telemetryRoutes } from './routes/telemetry.ts';
 
 const READY_WAIT_MS = 1_500;
 
@@ -84,6 +85,7 @@ export function createApi(deps: ApiDeps, options: { version?: string } = {}): Ho
   v1.route('/', generationRoutes(deps, limits));
   v1.route('/', jobRoutes(deps));
   v1.route('/', pipelineRoutes(deps));
+  v1.route('/', telemetryRoutes(deps));
   app.route('/v1', v1);
 
   app.notFound((c) =>

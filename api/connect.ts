@@ -27,7 +27,17 @@ export function connectApi(config: Config, log: Logger): { deps: ApiDeps; close(
   const queues = new Queues({ connection: redis, prefix: config.queuePrefix });
   const keys = new ApiKeyResolver({ db, log, ttlMs: config.api.keyCacheTtlMs });
   return {
-    deps: { config: config.api, redis, db, queues, keys, contracts, pipelines, log },
+    deps: {
+      config: config.api,
+      telemetry: config.telemetry,
+      redis,
+      db,
+      queues,
+      keys,
+      contracts,
+      pipelines,
+      log,
+    },
     async close() {
       await keys.flush();
       await queues.close();

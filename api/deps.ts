@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { ApiConfig } from '../shared/config/load-config.ts';
+import type { ApiConfig, TelemetryConfig } from '../shared/config/load-config.ts';
 import type { Db } from '../shared/db/create-db.ts';
 import type { ApiScope } from '../shared/db/database.ts';
 import type { Logger } from '../shared/log/logger.ts';
@@ -16,6 +16,7 @@ export interface ApiKeyIdentity {
 /** Everything the API app needs, created once per process (or per serverless instance). */
 export interface ApiDeps {
   config: ApiConfig;
+  telemetry: Pick<TelemetryConfig, 'bufferCap'>;
   /** A fail-fast producer connection (`createProducerConnection`). */
   redis: Redis;
   db: Db;

@@ -1,10 +1,12 @@
 import { z } from 'zod';
 import { generateRequestSchema } from '../jobs/generate/schema.ts';
+import { pingSchema } from '../shared/telemetry/ping.ts';
 import {
   acceptedSchema,
   errorBodySchema,
   jobStatusSchema,
   pipelineRunRequestSchema,
+  telemetryAcceptedSchema,
 } from './schemas.ts';
 
 const schema = (s: z.ZodType, io: 'input' | 'output') =>
@@ -77,6 +79,33 @@ export function openApiDocument(options: { version: string; pipelines: string[] 
           responses: {
             '202': { description: 'Queued', ...json(acceptedSchema) },
             ...errors(400, 401, 403, 404, 422, 429, 503),
+          },
+        },
+      },
+      '/v1/telemetry': {
+        post: {
+          summary: 'Buffer one ping or a batch of up to 1,000 (telemetry scope)',
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': {
+                schema: {
+                  oneOf: [
+                    schema(pingSchema, 'input'),
+                    {
+                      type: 'array',
+                      minItems: 1,
+                      maxItems: 1000,
+                      items: schema(pingSchema, 'input'),
+                    },
+                  ],
+                },
+              },
+            },
+          },
+          responses: {
+            '202': { description: 'Buffered', ...json(telemetryAcceptedSchema) },
+            ...errors(400, 401, 403, 413, 415, 422, 429, 503),
           },
         },
       },

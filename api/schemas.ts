@@ -25,7 +25,17 @@ export const errorBodySchema = z.object({
     code: z.enum(errorCodes),
     message: z.string().describe('What went wrong and what to change.'),
     field: z.string().optional().describe('Dotted path of the offending field, when there is one.'),
+    details: z
+      .array(
+        z.object({ index: z.number().int().optional(), field: z.string(), message: z.string() }),
+      )
+      .optional()
+      .describe('Every problem, for requests that carry many items (a telemetry batch).'),
   }),
+});
+
+export const telemetryAcceptedSchema = z.object({
+  accepted: z.number().int().describe('Pings buffered; they reach Postgres within a flush period.'),
 });
 
 export const jobStates = ['queued', 'active', 'completed', 'failed'] as const;
@@ -53,6 +63,7 @@ export const pipelineRunRequestSchema = z
 
 export type ErrorBody = z.infer<typeof errorBodySchema>;
 export type Accepted = z.infer<typeof acceptedSchema>;
+export type TelemetryAccepted = z.infer<typeof telemetryAcceptedSchema>;
 export type JobStatus = z.infer<typeof jobStatusSchema>;
 export type JobState = (typeof jobStates)[number];
 export type PipelineRunRequest = z.input<typeof pipelineRunRequestSchema>;

@@ -1,4 +1,5 @@
 import { defineCatalog, type QueueContract } from '../shared/queue/job-definition.ts';
+import { flushTelemetryJob } from './flush-telemetry/index.ts';
 import { generateQueue } from './generate/index.ts';
 import { maintainPartitions } from './maintain-partitions/index.ts';
 
@@ -8,6 +9,7 @@ import { maintainPartitions } from './maintain-partitions/index.ts';
  */
 export const jobs = defineCatalog({
   'maintain-partitions': maintainPartitions,
+  'flush-telemetry': flushTelemetryJob,
 });
 
 export type Jobs = typeof jobs;

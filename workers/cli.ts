@@ -92,7 +92,7 @@ program
   .argument('<job>', `one of: ${Object.keys(catalog).join(', ')}`)
   .option('--payload <json>', 'job payload as JSON', '{}')
   .action(async (name: string, opts: { payload: string }) => {
-    const definition = catalog[name];
+    const definition = Object.hasOwn(catalog, name) ? catalog[name] : undefined;
     if (!definition) {
       throw new InvalidArgumentError(
         `unknown job "${name}"; known: ${Object.keys(catalog).join(', ')}`,

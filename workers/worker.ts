@@ -2,8 +2,7 @@ import type { ServerType } from '@hono/node-server';
 import type { Config } from '../shared/config/load-config.ts';
 import { ConfigError } from '../shared/errors/config-error.ts';
 import type { Logger } from '../shared/log/logger.ts';
-import { createWorkerMetrics } from '../shared/metrics/registry.ts';
-import type { AnyJobDefinition } from '../shared/queue/job-definition.ts';
+import { type AnyJobDefinition, resolveSchedule } from '../shared/queue/job-definition.ts';
 import { redisPreflight } from '../shared/redis/preflight.ts';
 import { openDeps } from './runtime/deps.ts';
 import { startFleet } from './runtime/fleet.ts';
@@ -23,7 +22,7 @@ export function selectJobs(
   wanted: 'all' | string[],
 ): AnyJobDefinition[] {
   if (wanted === 'all') return Object.values(catalog);
-  const unknown = wanted.filter((name) => !(name in catalog));
+  const unknown = wanted.filter((name) => !Object.hasOwn(catalog, name));
   if (unknown.length > 0) {
     throw new ConfigError([
       {
@@ -55,10 +54,10 @@ export async function startWorker(options: {
       connection: deps.redis,
       prefix: config.queuePrefix,
       jobs: Object.values(catalog),
-      defaultTz: config.worker.scheduleTz,
+      config,
       log,
     });
-    const metrics = createWorkerMetrics();
+    const metrics = deps.workerMetrics;
     const fleet = startFleet({
       jobs: selected,
       deps,
@@ -71,7 +70,7 @@ export async function startWorker(options: {
     metrics.watch(selected.map((job) => deps.queues.get(job)));
     for (const job of selected.filter((j) => j.options?.runAtStart)) {
       // Deduplicated: ten workers starting together enqueue one run.
-      await deps.queues.add(job, job.schedule?.payload ?? {}, {
+      await deps.queues.add(job, resolveSchedule(job, config)?.payload ?? {}, {
         deduplication: { id: 'at-start', ttl: 60_000 },
       });
     }

@@ -18,7 +18,10 @@ export function jobRoutes(deps: ApiDeps) {
     const key = c.get('apiKey');
     const id = c.req.param('id');
     const parsed = parseJobId(id);
-    const contract = parsed ? deps.contracts[parsed.queue] : undefined;
+    const contract =
+      parsed && Object.hasOwn(deps.contracts, parsed.queue)
+        ? deps.contracts[parsed.queue]
+        : undefined;
     const notFound = new ApiError(404, 'not_found', `no job "${id}" for this API key`);
     if (!parsed || !contract || parsed.owner !== ownerTag(key.id)) throw notFound;
     let status: JobStatus;

@@ -13,7 +13,8 @@ export function pipelineRoutes(deps: ApiDeps) {
     const key = c.get('apiKey');
     requireScope(key, 'admin');
     const name = c.req.param('name');
-    const contract = deps.pipelines[name];
+    // Own keys only: "constructor" or "__proto__" must be a 404, not Object.prototype.
+    const contract = Object.hasOwn(deps.pipelines, name) ? deps.pipelines[name] : undefined;
     if (!contract) {
       throw new ApiError(
         404,

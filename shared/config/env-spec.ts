@@ -202,6 +202,31 @@ export const envSpec = {
     example: '48h',
     description: 'How long an `Idempotency-Key` is remembered.',
   }),
+  TELEMETRY_FLUSH_EVERY: v({
+    schema: duration(),
+    default: '10s',
+    example: '10s',
+    description: 'How often `flush-telemetry` writes the buffered pings to Postgres.',
+  }),
+  TELEMETRY_BATCH_SIZE: v({
+    schema: z.coerce.number().int().min(1).max(50_000),
+    default: '5000',
+    example: '5000',
+    description: 'Pings per batched write (one INSERT … SELECT FROM unnest per batch).',
+  }),
+  TELEMETRY_FLUSH_BUDGET: v({
+    schema: duration(),
+    default: '8s',
+    example: '30s',
+    description: 'How long one flush may keep draining a backlog before it yields to the next run.',
+  }),
+  TELEMETRY_BUFFER_CAP: v({
+    schema: z.coerce.number().int().min(1),
+    default: '1000000',
+    example: '2000000',
+    description:
+      'Most unflushed pings the Redis stream may hold; past it ingest answers 503 (never trims).',
+  }),
   BOARD_PORT: v({
     schema: port(),
     default: '3001',

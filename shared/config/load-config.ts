@@ -42,6 +42,14 @@ export interface Config {
   };
   board: { port: number; username: string; password: string | undefined; readOnly: boolean };
   api: ApiConfig;
+  telemetry: TelemetryConfig;
+}
+
+export interface TelemetryConfig {
+  flushEveryMs: number;
+  batchSize: number;
+  flushBudgetMs: number;
+  bufferCap: number;
 }
 
 export interface ApiConfig {
@@ -111,6 +119,12 @@ function assemble(raw: Raw, issues: ConfigIssue[]): Config {
       shutdownGraceMs: raw.SHUTDOWN_GRACE,
       healthPort: raw.HEALTH_PORT,
       partitionDaysAhead: raw.PARTITION_DAYS_AHEAD,
+    },
+    telemetry: {
+      flushEveryMs: raw.TELEMETRY_FLUSH_EVERY,
+      batchSize: raw.TELEMETRY_BATCH_SIZE,
+      flushBudgetMs: raw.TELEMETRY_FLUSH_BUDGET,
+      bufferCap: raw.TELEMETRY_BUFFER_CAP,
     },
     api: {
       port: raw.API_PORT,

@@ -136,6 +136,7 @@ export interface UsageDailyTable {
 /** The typed schema kysely checks every query against. */
 export interface Database {
   telemetry: TelemetryTable;
+  telemetry_late: TelemetryTable;
   generations: GenerationsTable;
   export_runs: ExportRunsTable;
   api_keys: ApiKeysTable;

@@ -37,6 +37,7 @@ describe('migrations on a fresh database', () => {
         'generations',
         'idempotency_keys',
         'telemetry',
+        'telemetry_late',
         'usage_daily',
         'webhook_attempts',
         'webhook_deliveries',
@@ -47,6 +48,6 @@ describe('migrations on a fresh database', () => {
     await migrateDown(db, { all: true });
     const left = (await tables(db)).filter((t) => !t.startsWith('lowburn_migration'));
     expect(left).toEqual([]);
-    expect(await migrateUp(db)).toEqual(['0001-initial']);
+    expect(await migrateUp(db)).toEqual(['0001-initial', '0002-telemetry-late']);
   });
 });

@@ -1,5 +1,6 @@
 import type { Job, JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
 import type { z } from 'zod';
 import type { Config } from '../config/load-config.ts';
 import type { Db } from '../db/create-db.ts';
@@ -48,6 +49,8 @@ export interface JobDeps {
   redis: Redis;
   storage: ObjectStorage;
   log: Logger;
+  /** The process's Prometheus registry (served on `/metrics`); jobs register their own metrics. */
+  metrics: Registry;
   /** Enqueues another job by its definition; the payload is parsed first. */
   enqueue: <D extends QueueContract>(
     definition: D,
@@ -86,7 +89,8 @@ export interface JobDefinition<
   Schema extends z.ZodType = z.ZodType,
   Result = unknown,
 > extends QueueContract<Name, Schema> {
-  schedule?: JobSchedule<z.input<Schema>>;
+  /** A fixed schedule, or one computed from the config (e.g. a configurable interval). */
+  schedule?: JobSchedule<z.input<Schema>> | ((config: Config) => JobSchedule<z.input<Schema>>);
   process: (payload: z.output<Schema>, context: JobContext) => Promise<Result>;
 }
 
@@ -118,4 +122,13 @@ export type JobCatalog<T> = {
  */
 export function defineCatalog<T extends JobCatalog<T>>(catalog: T): T {
   return catalog;
+}
+
+/** A definition's schedule for this configuration, if it has one. */
+export function resolveSchedule(
+  definition: AnyJobDefinition,
+  config: Config,
+): JobSchedule<unknown> | undefined {
+  const { schedule } = definition;
+  return typeof schedule === 'function' ? schedule(config) : schedule;
 }

@@ -1,6 +1,7 @@
 import type { Config } from '../../shared/config/load-config.ts';
 import { createDb } from '../../shared/db/create-db.ts';
 import type { Logger } from '../../shared/log/logger.ts';
+import { createWorkerMetrics, type WorkerMetrics } from '../../shared/metrics/registry.ts';
 import type { JobDeps } from '../../shared/queue/job-definition.ts';
 import { Queues } from '../../shared/queue/queues.ts';
 import { createWorkerConnection } from '../../shared/redis/connections.ts';
@@ -9,6 +10,7 @@ import { createStorage } from '../../shared/storage/create-storage.ts';
 /** Everything a process opened, with one `close()` that releases it all. */
 export interface ProcessDeps extends JobDeps {
   queues: Queues;
+  workerMetrics: WorkerMetrics;
   close(): Promise<void>;
 }
 
@@ -19,7 +21,10 @@ export async function openDeps(config: Config, log: Logger): Promise<ProcessDeps
   const redis = createWorkerConnection(config.redis.url);
   redis.on('error', (error) => log.warn({ err: error }, 'redis connection error'));
   const queues = new Queues({ connection: redis, prefix: config.queuePrefix });
+  const workerMetrics = createWorkerMetrics();
   return {
+    workerMetrics,
+    metrics: workerMetrics.registry,
     config,
     db,
     redis,

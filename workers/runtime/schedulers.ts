@@ -1,7 +1,8 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { Config } from '../../shared/config/load-config.ts';
 import type { Logger } from '../../shared/log/logger.ts';
-import type { AnyJobDefinition } from '../../shared/queue/job-definition.ts';
+import { type AnyJobDefinition, resolveSchedule } from '../../shared/queue/job-definition.ts';
 
 /** The scheduler id of a job: one scheduler per job, named after its queue. */
 const schedulerId = (definition: AnyJobDefinition) => definition.queue;
@@ -15,7 +16,7 @@ export async function syncSchedulers(options: {
   connection: Redis;
   prefix: string;
   jobs: readonly AnyJobDefinition[];
-  defaultTz: string;
+  config: Config;
   log: Logger;
 }): Promise<{ upserted: string[]; removed: string[] }> {
   const { connection, prefix, log } = options;
@@ -31,18 +32,19 @@ export async function syncSchedulers(options: {
     const definition = known.get(name);
     const queue = new Queue(name, { connection, prefix });
     try {
-      const wanted = definition?.schedule ? schedulerId(definition) : undefined;
+      const schedule = definition && resolveSchedule(definition, options.config);
+      const wanted = definition && schedule ? schedulerId(definition) : undefined;
       for (const existing of await queue.getJobSchedulers()) {
         if (existing.key !== wanted) {
           await queue.removeJobScheduler(existing.key);
           removed.push(`${name}/${existing.key}`);
         }
       }
-      if (definition?.schedule && wanted) {
-        const { payload = {}, ...when } = definition.schedule;
+      if (schedule && wanted) {
+        const { payload = {}, ...when } = schedule;
         const repeat =
           'cron' in when
-            ? { pattern: when.cron, tz: when.tz ?? options.defaultTz }
+            ? { pattern: when.cron, tz: when.tz ?? options.config.worker.scheduleTz }
             : { every: when.every };
         await queue.upsertJobScheduler(wanted, repeat, { name, data: payload });
         upserted.push(name);

@@ -1,7 +1,9 @@
 import type { Migration } from 'kysely/migration';
 import * as initial from './0001-initial.ts';
+import * as telemetryLate from './0002-telemetry-late.ts';
 
 /** Every migration, in order. Imported statically so the worker image needs no file scanning. */
 export const migrations: Record<string, Migration> = {
   '0001-initial': initial,
+  '0002-telemetry-late': telemetryLate,
 };

@@ -1,0 +1,154 @@
+import { randomUUID } from 'node:crypto';
+import { type KyselyPlugin, sql } from 'kysely';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { useTestDatabase } from '../../test/fixtures/postgres.ts';
+import { useRedis } from '../../test/fixtures/redis.ts';
+import { createLogger } from '../log/logger.ts';
+import { appendPings, telemetryStream } from './buffer.ts';
+import { flushTelemetry } from './flush.ts';
+import type { Ping } from './ping.ts';
+
+const log = createLogger({ level: 'silent' });
+const ping = (over: Partial<Ping> = {}): Ping => ({
+  pingId: randomUUID(),
+  deviceId: 'device-1',
+  ts: new Date().toISOString(),
+  metric: 'temp.c',
+  value: 21.5,
+  ...over,
+});
+
+/** Counts the write statements kysely sends (INSERT/UPDATE/DELETE/CREATE). */
+function writeCounter() {
+  const counted = { writes: 0 };
+  const plugin: KyselyPlugin = {
+    transformQuery(args) {
+      const node = args.node as { kind: string; sqlFragments?: readonly string[] };
+      const text = node.kind === 'RawNode' ? (node.sqlFragments ?? []).join('?') : node.kind;
+      if (
+        /^\s*(INSERT|UPDATE|DELETE|CREATE)|InsertQueryNode|UpdateQueryNode|DeleteQueryNode/i.test(
+          text,
+        )
+      ) {
+        counted.writes += 1;
+      }
+      return args.node;
+    },
+    transformResult: async (args) => args.result,
+  };
+  return { counted, plugin };
+}
+
+describe('flushTelemetry', () => {
+  const pg = useTestDatabase();
+  const r = useRedis();
+  const options = () => ({
+    redis: r.redis,
+    db: pg.db,
+    prefix: r.prefix,
+    log,
+    batchSize: 5_000,
+    budgetMs: 30_000,
+  });
+  beforeEach(async () => {
+    await sql`TRUNCATE telemetry, telemetry_late, export_runs`.execute(pg.db);
+  });
+  const count = async (table = 'telemetry') =>
+    Number(
+      (await sql<{ n: string }>`SELECT count(*) AS n FROM ${sql.table(table)}`.execute(pg.db))
+        .rows[0]?.n,
+    );
+
+  it('writes N pings with a bounded number of write statements, independent of N', async () => {
+    for (const n of [1_000, 12_000]) {
+      await sql`TRUNCATE telemetry`.execute(pg.db);
+      const pings = Array.from({ length: n }, () => ping());
+      for (let i = 0; i < n; i += 1_000) {
+        await appendPings(r.redis, { prefix: r.prefix, cap: 1e9 }, pings.slice(i, i + 1_000));
+      }
+      const { counted, plugin } = writeCounter();
+      const result = await flushTelemetry({ ...options(), db: pg.db.withPlugin(plugin) });
+      expect(result).toMatchObject({ read: n, inserted: n, duplicates: 0, drained: true });
+      expect(await count()).toBe(n);
+      // One INSERT per 5,000-ping batch, plus at most one partition CREATE for a new day.
+      expect(counted.writes).toBeLessThanOrEqual(Math.ceil(n / 5_000) + 1);
+      expect(await r.redis.xlen(telemetryStream(r.prefix))).toBe(0);
+    }
+  });
+
+  it('stores a ping sent twice once', async () => {
+    const once = ping();
+    await appendPings(r.redis, { prefix: r.prefix, cap: 1e9 }, [once, ping(), once]);
+    await appendPings(r.redis, { prefix: r.prefix, cap: 1e9 }, [once]);
+    const result = await flushTelemetry(options());
+    expect(result).toMatchObject({ read: 4, inserted: 2, duplicates: 2 });
+    const rows = await pg.db
+      .selectFrom('telemetry')
+      .selectAll()
+      .where('ping_id', '=', once.pingId)
+      .execute();
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({
+      device_id: 'device-1',
+      metric: 'temp.c',
+      value: 21.5,
+      attrs: null,
+    });
+  });
+
+  it('after a crash between commit and acknowledgement, reclaims the batch and still stores each ping once', async () => {
+    const pings = Array.from({ length: 300 }, () => ping({ attrs: { fw: '1.2', ok: true } }));
+    await appendPings(r.redis, { prefix: r.prefix, cap: 1e9 }, pings);
+    const crash = new Error('process died after COMMIT');
+    await expect(
+      flushTelemetry({
+        ...options(),
+        consumer: 'crashed',
+        afterCommit: () => Promise.reject(crash),
+      }),
+    ).rejects.toBe(crash);
+    expect(await count()).toBe(300);
+    const pending = (await r.redis.xpending(telemetryStream(r.prefix), 'flush')) as [number];
+    expect(pending[0]).toBe(300);
+
+    const rerun = await flushTelemetry({ ...options(), consumer: 'survivor', reclaimIdleMs: 0 });
+    expect(rerun).toMatchObject({ read: 300, inserted: 0, duplicates: 300, drained: true });
+    expect(await count()).toBe(300);
+    expect(await r.redis.xlen(telemetryStream(r.prefix))).toBe(0);
+  });
+
+  it('keeps pings for a day already handed to the cold export in telemetry_late', async () => {
+    await pg.db
+      .insertInto('export_runs')
+      .values({ table_name: 'telemetry', day: '2026-01-02', state: 'dropped' })
+      .execute();
+    await appendPings(r.redis, { prefix: r.prefix, cap: 1e9 }, [
+      ping({ ts: '2026-01-02T10:00:00Z' }),
+      ping({ ts: '2026-01-02T23:59:59+00:00' }),
+      ping({ ts: '2026-01-03T00:00:00Z' }),
+    ]);
+    const result = await flushTelemetry(options());
+    expect(result.inserted).toBe(3);
+    expect(await count('telemetry_late')).toBe(2);
+    const hot = await pg.db.selectFrom('telemetry').select('ts').execute();
+    expect(hot.map((h) => h.ts.toISOString())).toContain('2026-01-03T00:00:00.000Z');
+  });
+
+  it('acknowledges an entry that is not a ping instead of retrying it forever', async () => {
+    await r.redis.xadd(telemetryStream(r.prefix), '*', 'p', '{not json');
+    await appendPings(r.redis, { prefix: r.prefix, cap: 1e9 }, [ping()]);
+    const result = await flushTelemetry(options());
+    expect(result).toMatchObject({ read: 2, inserted: 1, malformed: 1, drained: true });
+    expect(await r.redis.xlen(telemetryStream(r.prefix))).toBe(0);
+  });
+
+  it('refuses a batch that would push the buffer past its cap, keeping every buffered ping', async () => {
+    expect(await appendPings(r.redis, { prefix: r.prefix, cap: 5 }, [ping(), ping(), ping()])).toBe(
+      true,
+    );
+    expect(await appendPings(r.redis, { prefix: r.prefix, cap: 5 }, [ping(), ping(), ping()])).toBe(
+      false,
+    );
+    expect(await r.redis.xlen(telemetryStream(r.prefix))).toBe(3);
+  });
+});

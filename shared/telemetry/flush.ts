@@ -1,0 +1,195 @@
+import { hostname } from 'node:os';
+import type { Redis } from 'ioredis';
+import { sql } from 'kysely';
+import type { Db } from '../db/create-db.ts';
+import { ensurePartitions, utcDay } from '../db/partitions.ts';
+import type { Logger } from '../log/logger.ts';
+import { FLUSH_GROUP, telemetryStream } from './buffer.ts';
+import type { Ping } from './ping.ts';
+
+/** What one flush did. */
+export interface FlushResult {
+  batches: number;
+  /** Stream entries read (including reclaimed ones). */
+  read: number;
+  /** Rows written to `telemetry` or `telemetry_late`. */
+  inserted: number;
+  /** Pings already stored (a retry, a resent ping) and skipped by ON CONFLICT. */
+  duplicates: number;
+  /** Entries that were not valid pings; acknowledged and logged, never retried forever. */
+  malformed: number;
+  /** True when the stream was drained; false when the time budget ran out first. */
+  drained: boolean;
+}
+
+export interface FlushOptions {
+  redis: Redis;
+  db: Db;
+  prefix: string;
+  log: Logger;
+  batchSize: number;
+  budgetMs: number;
+  /** Pending entries idle this long belong to a crashed flush and are reclaimed. @defaultValue 30_000 */
+  reclaimIdleMs?: number;
+  consumer?: string;
+  signal?: AbortSignal;
+  /** Called after each batch's commit, before its entries are acknowledged (tests crash here). */
+  afterCommit?: (batch: { ids: string[] }) => Promise<void> | void;
+}
+
+type Entry = [id: string, fields: string[]];
+
+const defaultConsumer = () => `${hostname()}-${process.pid}`;
+
+async function ensureGroup(redis: Redis, key: string): Promise<void> {
+  try {
+    // From id 0: pings appended before the group existed are flushed too.
+    await redis.xgroup('CREATE', key, FLUSH_GROUP, '0', 'MKSTREAM');
+  } catch (error) {
+    if (!String((error as Error).message).includes('BUSYGROUP')) throw error;
+  }
+}
+
+/**
+ * Drains the telemetry stream into Postgres: reads through the consumer group in batches,
+ * writes each batch with one `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING` (plus one
+ * for late pings), commits, and only then acknowledges and deletes the entries. A crash between
+ * commit and acknowledgement leaves the entries pending; the next flush reclaims them and the
+ * conflict clause makes the rewrite a no-op, so each ping is stored exactly once.
+ */
+export async function flushTelemetry(options: FlushOptions): Promise<FlushResult> {
+  const { redis, prefix, batchSize } = options;
+  const key = telemetryStream(prefix);
+  const consumer = options.consumer ?? defaultConsumer();
+  const deadline = Date.now() + options.budgetMs;
+  const result: FlushResult = {
+    batches: 0,
+    read: 0,
+    inserted: 0,
+    duplicates: 0,
+    malformed: 0,
+    drained: false,
+  };
+  await ensureGroup(redis, key);
+
+  let reclaimCursor = '0-0';
+  while (Date.now() < deadline && !options.signal?.aborted) {
+    let entries: Entry[] = [];
+    if (reclaimCursor !== 'done') {
+      const [next, claimed] = (await redis.xautoclaim(
+        key,
+        FLUSH_GROUP,
+        consumer,
+        options.reclaimIdleMs ?? 30_000,
+        reclaimCursor,
+        'COUNT',
+        batchSize,
+      )) as [string, Entry[]];
+      entries = claimed.filter((e) => e && Array.isArray(e[1]));
+      reclaimCursor = next === '0-0' ? 'done' : next;
+    }
+    if (entries.length === 0) {
+      const read = (await redis.xreadgroup(
+        'GROUP',
+        FLUSH_GROUP,
+        consumer,
+        'COUNT',
+        batchSize,
+        'STREAMS',
+        key,
+        '>',
+      )) as [string, Entry[]][] | null;
+      entries = read?.[0]?.[1] ?? [];
+    }
+    if (entries.length === 0) {
+      if (reclaimCursor === 'done') {
+        result.drained = true;
+        break;
+      }
+      continue;
+    }
+    await writeBatch(options, entries, result);
+    result.batches += 1;
+    result.read += entries.length;
+  }
+  return result;
+}
+
+async function writeBatch(
+  options: FlushOptions,
+  entries: Entry[],
+  result: FlushResult,
+): Promise<void> {
+  const { db, redis, log } = options;
+  const key = telemetryStream(options.prefix);
+  const pings: Ping[] = [];
+  for (const [id, fields] of entries) {
+    try {
+      pings.push(JSON.parse(fields[fields.indexOf('p') + 1] ?? '') as Ping);
+    } catch {
+      result.malformed += 1;
+      log.error({ entryId: id }, 'telemetry stream entry is not a ping; acknowledging it');
+    }
+  }
+  const inserted = pings.length > 0 ? await insertPings(db, pings) : 0;
+  result.inserted += inserted;
+  result.duplicates += pings.length - inserted;
+  const ids = entries.map(([id]) => id);
+  await options.afterCommit?.({ ids });
+  await redis
+    .multi()
+    .xack(key, FLUSH_GROUP, ...ids)
+    .xdel(key, ...ids)
+    .exec();
+}
+
+// Days whose telemetry partition this process has seen exist: the common batch (all pings of
+// today) then costs no partition check at all.
+const knownPartitions = new WeakMap<Db, Set<string>>();
+
+/**
+ * One transaction: pings for days already handed to the cold export go to `telemetry_late`,
+ * the rest into their day partitions (created first when missing). Returns rows inserted.
+ */
+async function insertPings(db: Db, pings: Ping[]): Promise<number> {
+  const days = [...new Set(pings.map((p) => utcDay(new Date(p.ts))))];
+  const exported = new Set(
+    (
+      await db
+        .selectFrom('export_runs')
+        .select('day')
+        .where('table_name', '=', 'telemetry')
+        .where('day', 'in', days)
+        .execute()
+    ).map((r) => r.day),
+  );
+  const hot = pings.filter((p) => !exported.has(utcDay(new Date(p.ts))));
+  const late = pings.filter((p) => exported.has(utcDay(new Date(p.ts))));
+  const hotDays = days.filter((d) => !exported.has(d));
+  for (const day of hotDays) {
+    await ensurePartitions(db, {
+      from: new Date(`${day}T00:00:00Z`),
+      days: 1,
+      tables: ['telemetry'],
+    });
+  }
+  return db.transaction().execute(async (trx) => {
+    let inserted = 0;
+    for (const [table, rows] of [
+      ['telemetry', hot],
+      ['telemetry_late', late],
+    ] as const) {
+      if (rows.length === 0) continue;
+      const res = await sql`
+        INSERT INTO ${sql.table(table)} (ping_id, device_id, user_id, ts, metric, value, attrs)
+        SELECT * FROM unnest(
+          ${rows.map((p) => p.pingId)}::uuid[], ${rows.map((p) => p.deviceId)}::text[],
+          ${rows.map((p) => p.userId ?? null)}::text[], ${rows.map((p) => p.ts)}::timestamptz[],
+          ${rows.map((p) => p.metric)}::text[], ${rows.map((p) => p.value)}::float8[],
+          ${rows.map((p) => (p.attrs ? JSON.stringify(p.attrs) : null))}::jsonb[])
+        ON CONFLICT DO NOTHING`.execute(trx);
+      inserted += Number(res.numAffectedRows ?? 0n);
+    }
+    return inserted;
+  });
+}
