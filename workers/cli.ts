@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
 import { jobs, queues } from '../jobs/index.ts';
+import type { Config } from '../shared/config/load-config.ts';
 import { InvalidPayloadError } from '../shared/errors/invalid-payload-error.ts';
+import type { Logger } from '../shared/log/logger.ts';
 import type { AnyJobDefinition } from '../shared/queue/job-definition.ts';
 import { registerCoolifyCommand } from './coolify.ts';
 import { registerKeysCommand } from './keys-command.ts';
@@ -10,6 +12,17 @@ import { bootConfig, exitOnBootError, onShutdownSignal, processLogger } from './
 // Each command imports what it runs when it runs: a worker never loads Bull Board's UI, and
 // the board never loads a worker's clients (RSS per process is part of the budget).
 const catalog: Record<string, AnyJobDefinition> = jobs;
+
+/** Boots a long-running process from the config and runs its `stop` on SIGTERM/SIGINT. */
+async function serve(
+  name: string,
+  start: (config: Config, log: Logger) => Promise<{ stop(): Promise<unknown> }>,
+): Promise<void> {
+  const config = bootConfig();
+  const log = processLogger(config, name);
+  const running = await start(config, log).catch((error) => exitOnBootError(error, log));
+  onShutdownSignal(log, () => running.stop());
+}
 const program = new Command('lowburn')
   .description('lowburn: the background fleet of a low-burn SaaS')
   .showHelpAfterError();
@@ -52,39 +65,32 @@ program
 program
   .command('worker')
   .description('run the queues in WORKER_QUEUES; drains on SIGTERM')
-  .action(async () => {
-    const config = bootConfig();
-    const log = processLogger(config, 'worker');
-    const { startWorker } = await import('./worker.ts');
-    const worker = await startWorker({ config, catalog, log }).catch((e) =>
-      exitOnBootError(e, log),
-    );
-    onShutdownSignal(log, () => worker.stop());
-  });
+  .action(() =>
+    serve('worker', async (config, log) => {
+      const { startWorker } = await import('./worker.ts');
+      return startWorker({ config, catalog, log });
+    }),
+  );
 
 program
   .command('api')
   .description('serve the thin HTTP API on API_PORT')
-  .action(async () => {
-    const config = bootConfig();
-    const log = processLogger(config, 'api');
-    const { startApi } = await import('./api.ts');
-    const api = await startApi({ config, log }).catch((e) => exitOnBootError(e, log));
-    onShutdownSignal(log, () => api.stop());
-  });
+  .action(() =>
+    serve('api', async (config, log) => {
+      const { startApi } = await import('./api.ts');
+      return startApi({ config, log });
+    }),
+  );
 
 program
   .command('board')
   .description('serve Bull Board (basic auth) on BOARD_PORT')
-  .action(async () => {
-    const config = bootConfig();
-    const log = processLogger(config, 'board');
-    const { startBoard } = await import('./board.ts');
-    const board = await startBoard({ config, catalog: queues, log }).catch((e) =>
-      exitOnBootError(e, log),
-    );
-    onShutdownSignal(log, () => board.stop());
-  });
+  .action(() =>
+    serve('board', async (config, log) => {
+      const { startBoard } = await import('./board.ts');
+      return startBoard({ config, catalog: queues, log });
+    }),
+  );
 
 program
   .command('run')

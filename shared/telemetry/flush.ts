@@ -165,13 +165,15 @@ async function insertPings(db: Db, pings: Ping[]): Promise<number> {
   );
   const hot = pings.filter((p) => !exported.has(utcDay(new Date(p.ts))));
   const late = pings.filter((p) => exported.has(utcDay(new Date(p.ts))));
-  const hotDays = days.filter((d) => !exported.has(d));
-  for (const day of hotDays) {
+  const known = knownPartitions.get(db) ?? new Set<string>();
+  knownPartitions.set(db, known);
+  for (const day of days.filter((d) => !exported.has(d) && !known.has(d))) {
     await ensurePartitions(db, {
       from: new Date(`${day}T00:00:00Z`),
       days: 1,
       tables: ['telemetry'],
     });
+    known.add(day);
   }
   return db.transaction().execute(async (trx) => {
     let inserted = 0;

@@ -1,23 +1,15 @@
-import { Queue, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { Worker } from 'bullmq';
+import { describe, expect, it } from 'vitest';
 import { createClient, LowburnApiError } from '../../api/client/index.ts';
 import { useTestApi } from '../fixtures/api-server.ts';
-import { deletePrefix } from '../fixtures/redis.ts';
 
 describe('the client against the real API server', () => {
   const t = useTestApi();
-  let redis: Redis;
-  let queue: Queue;
-  beforeAll(() => {
-    redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
-    queue = new Queue('generate', { connection: redis, prefix: t.api.prefix });
-  });
-  afterAll(async () => {
-    await queue.close();
-    await deletePrefix(redis, t.api.prefix);
-    await redis.quit();
-  });
+  const queue = {
+    get generate() {
+      return t.queue('generate');
+    },
+  };
 
   it('creates a generation that waits in the generate queue, reads its status, and hides it from another key', async () => {
     const owner = await t.api.key(['generate', 'read']);
@@ -29,7 +21,7 @@ describe('the client against the real API server', () => {
       metadata: { ticket: 42 },
     });
     expect(accepted.status).toBe('queued');
-    const job = await queue.getJob(accepted.id);
+    const job = await queue.generate.getJob(accepted.id);
     expect(job?.data).toEqual({
       userId: 'user-7',
       taskType: 'classification',
@@ -49,7 +41,7 @@ describe('the client against the real API server', () => {
     const { key } = await t.api.key(['generate', 'read']);
     const client = createClient({ baseUrl: t.api.url, apiKey: key });
     // A stand-in processor: the generation pipeline arrives in its own issue.
-    const connection = redis.duplicate();
+    const connection = t.redis.duplicate();
     const worker = new Worker('generate', async (j) => ({ answer: `done: ${j.data.prompt}` }), {
       connection,
       prefix: t.api.prefix,

@@ -1,24 +1,15 @@
-import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { useTestApi } from '../fixtures/api-server.ts';
-import { deletePrefix } from '../fixtures/redis.ts';
 
 const valid = { userId: 'user-1', taskType: 'summary', prompt: 'Summarise: the cat sat.' };
 
 describe('POST /v1/generations', () => {
   const t = useTestApi();
-  let redis: Redis;
-  let queue: Queue;
-  beforeAll(() => {
-    redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
-    queue = new Queue('generate', { connection: redis, prefix: t.api.prefix });
-  });
-  afterAll(async () => {
-    await queue.close();
-    await deletePrefix(redis, t.api.prefix);
-    await redis.quit();
-  });
+  const queue = {
+    get generate() {
+      return t.queue('generate');
+    },
+  };
 
   it('answers 202 with a job id, and the job waits in the generate queue with the parsed payload', async () => {
     const { id: keyId, key } = await t.api.key(['generate', 'read']);
@@ -30,7 +21,7 @@ describe('POST /v1/generations', () => {
       status: 'queued',
       statusUrl: `/v1/jobs/${body.id}`,
     });
-    const job = await queue.getJob(body.id);
+    const job = await queue.generate.getJob(body.id);
     expect(job?.data).toEqual({ ...valid, apiKeyId: keyId });
     expect(await job?.getState()).toBe('waiting');
 
@@ -89,13 +80,13 @@ describe('POST /v1/generations', () => {
     expect(await conflict.json()).toMatchObject({
       error: { code: 'idempotency_conflict', field: 'idempotency-key' },
     });
-    const jobs = await queue.getJobs(['waiting']);
+    const jobs = await queue.generate.getJobs(['waiting']);
     expect(jobs.filter((j) => j.id === firstId)).toHaveLength(1);
   });
 
   it('names the field to fix in a bad request and enqueues nothing', async () => {
     const { key } = await t.api.key(['generate']);
-    const before = await queue.count();
+    const before = await queue.generate.count();
     const cases: [unknown, number, string, string | undefined][] = [
       [{ ...valid, taskType: 'poetry' }, 422, 'invalid_request', 'taskType'],
       [{ ...valid, extra: 1 }, 422, 'invalid_request', 'extra'],
@@ -137,7 +128,7 @@ describe('POST /v1/generations', () => {
     expect(((await big.json()) as { error: { code: string } }).error.code).toBe(
       'payload_too_large',
     );
-    expect(await queue.count()).toBe(before);
+    expect(await queue.generate.count()).toBe(before);
   });
 });
 
