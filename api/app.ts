@@ -11,6 +11,7 @@ import { pipelineRoutes } from './routes/pipelines.ts';
 import { telemetryRoutes } from './routes/telemetry.ts';
 
 const READY_WAIT_MS = 1_500;
+const TELEMETRY_MAX_BODY_BYTES = 1024 * 1024;
 
 /** Resolves when the producer connection is ready, or rejects after `ms` (then: 503). */
 async function redisReady(deps: ApiDeps, ms: number): Promise<boolean> {
@@ -56,17 +57,23 @@ export function createApi(deps: ApiDeps, options: { version?: string } = {}): Ho
   app.get('/v1/openapi.json', (c) => c.json(openapi));
 
   const v1 = new Hono<ApiEnv>();
-  v1.use(
+  const limit = (maxSize: number) =>
     bodyLimit({
-      maxSize: deps.config.maxBodyBytes,
+      maxSize,
       onError: () => {
         throw new ApiError(
           413,
           'payload_too_large',
-          `the body is larger than ${deps.config.maxBodyBytes / 1024} KB; send less`,
+          `the body is larger than ${Math.round(maxSize / 1024)} KB; send less`,
         );
       },
-    }),
+    });
+  // A full telemetry batch (1,000 pings with a few attributes) runs to ~450 KB, so that route
+  // gets at least 1 MiB; every other body is capped at API_MAX_BODY_KB.
+  v1.use('/telemetry', limit(Math.max(deps.config.maxBodyBytes, TELEMETRY_MAX_BODY_BYTES)));
+  const defaultLimit = limit(deps.config.maxBodyBytes);
+  v1.use('*', async (c, next) =>
+    c.req.path.endsWith('/telemetry') ? next() : defaultLimit(c, next),
   );
   v1.use(async (_c, next) => {
     if (!(await redisReady(deps, READY_WAIT_MS))) {

@@ -1,5 +1,6 @@
 import type { GenerateRequest } from '../../jobs/generate/schema.ts';
-import type { Accepted, JobStatus, PipelineRunRequest } from '../schemas.ts';
+import type { Accepted, JobStatus, PipelineRunRequest, TelemetryAccepted } from '../schemas.ts';
+import { sendTelemetry, type TelemetryPingInput } from './send-telemetry.ts';
 import { createTransport } from './transport.ts';
 import { type WaitOptions, waitForJob } from './wait-for-job.ts';
 
@@ -64,6 +65,31 @@ export interface LowburnClient {
       payload?: PipelineRunRequest['payload'],
       options?: RequestOptions,
     ): Promise<Accepted>;
+  };
+  telemetry: {
+    /**
+     * Buffers device pings: `POST /v1/telemetry` (a key with the `telemetry` scope), split into
+     * requests of at most 1,000, sent one after another; a request refused as too large (413)
+     * is sent again in halves. Pings without a `pingId` get one
+     * (`crypto.randomUUID()`) before the first attempt, so retries (lost answers, 429, 503 while
+     * the buffer is full) resend the same ids and each ping is stored once. Resolves with the
+     * number of pings accepted; they reach Postgres within one flush period.
+     *
+     * One invalid ping rejects its whole request with a `LowburnApiError` (422) whose `details`
+     * list every problem by `index` (within that request) and `field`. Requests before it were
+     * accepted: to resend everything safely, give the pings your own `pingId`s.
+     *
+     * @example
+     * ```ts
+     * await lowburn.telemetry.send([
+     *   { deviceId: 'd-1', ts: new Date().toISOString(), metric: 'battery.pct', value: 87 },
+     * ]);
+     * ```
+     */
+    send(
+      pings: readonly TelemetryPingInput[],
+      options?: RequestOptions,
+    ): Promise<TelemetryAccepted>;
   };
 }
 
@@ -166,6 +192,9 @@ export function createClient(options: LowburnClientOptions): LowburnClient {
           signal,
         });
       },
+    },
+    telemetry: {
+      send: (pings, { signal } = {}) => sendTelemetry(send, pings, { signal }),
     },
   };
 }

@@ -1,5 +1,5 @@
 import type { ErrorCode } from '../schemas.ts';
-import { LowburnApiError } from './errors/lowburn-api-error.ts';
+import { LowburnApiError, type LowburnErrorDetail } from './errors/lowburn-api-error.ts';
 
 /**
  * Every code the API can send. A `Record` over `ErrorCode` (the schema's list, imported as a type
@@ -58,6 +58,22 @@ export function parseRetryAfter(value: string | null, now = Date.now()): number 
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null;
 
+/** The well-formed entries of an error's `details`, or `undefined` when it has none. */
+function parseDetails(value: unknown): LowburnErrorDetail[] | undefined {
+  if (!Array.isArray(value)) return undefined;
+  return value.flatMap((d): LowburnErrorDetail[] =>
+    isObject(d) && typeof d.field === 'string' && typeof d.message === 'string'
+      ? [
+          {
+            ...(typeof d.index === 'number' ? { index: d.index } : {}),
+            field: d.field,
+            message: d.message,
+          },
+        ]
+      : [],
+  );
+}
+
 /** Turns a non-2xx answer into a `LowburnApiError`, whatever its body looks like. */
 export function toApiError(response: Response, text: string): LowburnApiError {
   let body: unknown;
@@ -77,5 +93,6 @@ export function toApiError(response: Response, text: string): LowburnApiError {
         : `HTTP ${response.status}${snippet ? `: ${snippet}` : ''}`,
     field: typeof error.field === 'string' ? error.field : undefined,
     retryAfterSeconds: parseRetryAfter(response.headers.get('retry-after')),
+    details: parseDetails(error.details),
   });
 }

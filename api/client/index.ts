@@ -3,7 +3,8 @@
  * as `import type` only, so no zod (or any other runtime dependency) reaches the bundle.
  */
 export type { GenerateRequest } from '../../jobs/generate/schema.ts';
-export type { Accepted, ErrorCode, JobState, JobStatus } from '../schemas.ts';
+export type { Ping } from '../../shared/telemetry/ping.ts';
+export type { Accepted, ErrorCode, JobState, JobStatus, TelemetryAccepted } from '../schemas.ts';
 export {
   type CreateGenerationOptions,
   createClient,
@@ -11,5 +12,11 @@ export {
   type LowburnClientOptions,
   type RequestOptions,
 } from './create-client.ts';
-export { LowburnApiError, LowburnNetworkError, LowburnTimeoutError } from './errors/index.ts';
+export {
+  LowburnApiError,
+  type LowburnErrorDetail,
+  LowburnNetworkError,
+  LowburnTimeoutError,
+} from './errors/index.ts';
+export type { TelemetryPingInput } from './send-telemetry.ts';
 export type { WaitOptions } from './wait-for-job.ts';

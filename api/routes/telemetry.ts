@@ -10,14 +10,21 @@ import { readJson } from '../validation.ts';
 
 export const MAX_PINGS_PER_REQUEST = 1_000;
 
-/** One ping, or an array of up to 1,000: the shape is checked here, each ping below. */
-export const telemetryBodySchema = z.union([
-  z
-    .array(z.unknown())
-    .min(1)
-    .max(MAX_PINGS_PER_REQUEST, `send at most ${MAX_PINGS_PER_REQUEST} pings per request`),
-  z.record(z.string(), z.unknown()),
-]);
+/** One ping, or an array of 1 to 1,000; each ping is checked by `parsePings`. */
+function pingList(body: unknown): unknown[] {
+  if (Array.isArray(body)) {
+    if (body.length === 0 || body.length > MAX_PINGS_PER_REQUEST) {
+      throw new ApiError(
+        422,
+        'invalid_request',
+        `send at least 1 and at most ${MAX_PINGS_PER_REQUEST.toLocaleString('en')} pings per request (got ${body.length})`,
+      );
+    }
+    return body;
+  }
+  if (body !== null && typeof body === 'object') return [body];
+  throw new ApiError(422, 'invalid_request', 'send one ping object or an array of pings');
+}
 
 /**
  * `POST /v1/telemetry`: validates the whole batch (one bad ping rejects it, with the index and
@@ -27,12 +34,12 @@ export const telemetryBodySchema = z.union([
 export function telemetryRoutes(deps: ApiDeps) {
   return new Hono<ApiEnv>().post('/telemetry', async (c) => {
     requireScope(c.get('apiKey'), 'telemetry');
-    const body = await readJson(c, telemetryBodySchema);
-    const parsed = parsePings(Array.isArray(body) ? body : [body]);
+    const body = await readJson(c, z.unknown());
+    const parsed = parsePings(pingList(body));
     if (!parsed.ok) {
       const first = parsed.issues[0];
       const where = (i: { index: number; field: string }) =>
-        Array.isArray(body) ? `${i.index}.${i.field}` : i.field;
+        Array.isArray(body) ? [i.index, i.field].filter((p) => p !== '').join('.') : i.field;
       throw new ApiError(
         422,
         'invalid_request',

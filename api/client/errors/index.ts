@@ -1,3 +1,3 @@
-export { LowburnApiError } from './lowburn-api-error.ts';
+export { LowburnApiError, type LowburnErrorDetail } from './lowburn-api-error.ts';
 export { LowburnNetworkError } from './lowburn-network-error.ts';
 export { LowburnTimeoutError } from './lowburn-timeout-error.ts';

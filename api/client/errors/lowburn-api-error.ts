@@ -1,9 +1,19 @@
 import type { ErrorCode } from '../../schemas.ts';
 
+/** One problem of a request that carries many items (a telemetry batch). */
+export interface LowburnErrorDetail {
+  /** Position of the item in the request's array; absent when the problem is not one item's. */
+  index?: number | undefined;
+  /** Dotted path of the offending field within the item. */
+  field: string;
+  message: string;
+}
+
 /**
  * The API answered with an error: `status`, a stable `code` to switch on, a `message` a person
  * can act on, the offending `field` (dotted path) when there is one, and — on 429 and 503 — how
- * many seconds the API asked us to wait before trying again.
+ * many seconds the API asked us to wait before trying again. A rejected batch (a 422 from
+ * `telemetry.send`) lists every problem in `details`.
  *
  * @example
  * ```ts
@@ -22,6 +32,8 @@ export class LowburnApiError extends Error {
   readonly field: string | undefined;
   /** From `Retry-After` (seconds, or an HTTP date converted to seconds from now). */
   readonly retryAfterSeconds: number | undefined;
+  /** Every problem by item `index` and `field`, when the API listed them; else `undefined`. */
+  readonly details: readonly LowburnErrorDetail[] | undefined;
 
   constructor(options: {
     status: number;
@@ -29,6 +41,7 @@ export class LowburnApiError extends Error {
     message: string;
     field?: string | undefined;
     retryAfterSeconds?: number | undefined;
+    details?: readonly LowburnErrorDetail[] | undefined;
   }) {
     super(options.message);
     this.name = 'LowburnApiError';
@@ -36,5 +49,6 @@ export class LowburnApiError extends Error {
     this.code = options.code;
     this.field = options.field;
     this.retryAfterSeconds = options.retryAfterSeconds;
+    this.details = options.details;
   }
 }

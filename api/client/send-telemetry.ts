@@ -1,0 +1,73 @@
+import type { Ping } from '../../shared/telemetry/ping.ts';
+import type { TelemetryAccepted } from '../schemas.ts';
+import { LowburnApiError } from './errors/lowburn-api-error.ts';
+import type { Send } from './transport.ts';
+
+/** The most pings the API takes in one request (`MAX_PINGS_PER_REQUEST` of the route). */
+export const MAX_PINGS_PER_REQUEST = 1_000;
+
+/**
+ * A ping as `telemetry.send` takes it. `pingId` may be left out: the client fills in a random
+ * UUID. Pass your own when you may resend the same pings yourself (after a crash, from a queue),
+ * so the API can store each one once.
+ */
+export type TelemetryPingInput = Omit<Ping, 'pingId'> & { pingId?: string | undefined };
+
+export interface SendTelemetryOptions {
+  signal?: AbortSignal | undefined;
+}
+
+/** Sends one request's pings; returns how many the API accepted. */
+async function sendBatch(
+  send: Send,
+  batch: Ping[],
+  signal: AbortSignal | undefined,
+): Promise<number> {
+  try {
+    const answer = await send<TelemetryAccepted>({
+      method: 'POST',
+      path: 'v1/telemetry',
+      body: batch,
+      // The pingIds make a resent batch a no-op on the server, so a lost answer may be retried.
+      repeatable: true,
+      signal,
+    });
+    return answer.accepted;
+  } catch (error) {
+    // 1,000 pings with many attributes can outgrow the API's body limit (`API_MAX_BODY_KB`, set
+    // per deployment). A 413 refused the whole batch, so each half is sent on its own.
+    if (!(error instanceof LowburnApiError && error.status === 413 && batch.length > 1)) {
+      throw error;
+    }
+    const half = Math.ceil(batch.length / 2);
+    return (
+      (await sendBatch(send, batch.slice(0, half), signal)) +
+      (await sendBatch(send, batch.slice(half), signal))
+    );
+  }
+}
+
+/**
+ * Sends `pings` as `POST /v1/telemetry` requests of at most 1,000, one after another (halving a
+ * request the API refuses as too large). Every ping gets its `pingId` before the first request
+ * goes out, so each retry of a request (after a lost answer, a 429 or a 503) resends the same ids
+ * and the API stores each ping once.
+ */
+export async function sendTelemetry(
+  send: Send,
+  pings: readonly TelemetryPingInput[],
+  options: SendTelemetryOptions = {},
+): Promise<TelemetryAccepted> {
+  if (!Array.isArray(pings)) {
+    throw new TypeError('pings must be an array of pings');
+  }
+  const withIds: Ping[] = pings.map((ping) =>
+    ping.pingId === undefined ? { ...ping, pingId: crypto.randomUUID() } : (ping as Ping),
+  );
+  let accepted = 0;
+  for (let start = 0; start < withIds.length; start += MAX_PINGS_PER_REQUEST) {
+    const batch = withIds.slice(start, start + MAX_PINGS_PER_REQUEST);
+    accepted += await sendBatch(send, batch, options.signal);
+  }
+  return { accepted };
+}
