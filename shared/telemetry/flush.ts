@@ -72,10 +72,19 @@ export async function flushTelemetry(options: FlushOptions): Promise<FlushResult
   };
   await ensureGroup(redis, key);
 
-  let reclaimCursor = '0-0';
+  // Three sources, in order: this consumer's own pending entries (a flush of this process that
+  // failed, e.g. while Postgres was down: retried at once, not after the reclaim idle time),
+  // entries other consumers left pending for too long (a crashed worker), then new entries.
+  let ownCursor: string | undefined = '0-0';
+  let reclaimCursor: string | undefined = '0-0';
   while (Date.now() < deadline && !options.signal?.aborted) {
     let entries: Entry[] = [];
-    if (reclaimCursor !== 'done') {
+    if (ownCursor) {
+      entries = await readGroup(redis, key, consumer, batchSize, ownCursor);
+      // Pending entries come back in id order; continue after the last one seen.
+      ownCursor = entries.length > 0 ? entries.at(-1)?.[0] : undefined;
+      entries = entries.filter(([, fields]) => Array.isArray(fields));
+    } else if (reclaimCursor) {
       const [next, claimed] = (await redis.xautoclaim(
         key,
         FLUSH_GROUP,
@@ -86,33 +95,41 @@ export async function flushTelemetry(options: FlushOptions): Promise<FlushResult
         batchSize,
       )) as [string, Entry[]];
       entries = claimed.filter((e) => e && Array.isArray(e[1]));
-      reclaimCursor = next === '0-0' ? 'done' : next;
-    }
-    if (entries.length === 0) {
-      const read = (await redis.xreadgroup(
-        'GROUP',
-        FLUSH_GROUP,
-        consumer,
-        'COUNT',
-        batchSize,
-        'STREAMS',
-        key,
-        '>',
-      )) as [string, Entry[]][] | null;
-      entries = read?.[0]?.[1] ?? [];
-    }
-    if (entries.length === 0) {
-      if (reclaimCursor === 'done') {
+      reclaimCursor = next === '0-0' ? undefined : next;
+    } else {
+      entries = await readGroup(redis, key, consumer, batchSize, '>');
+      if (entries.length === 0) {
         result.drained = true;
         break;
       }
-      continue;
     }
+    if (entries.length === 0) continue;
     await writeBatch(options, entries, result);
     result.batches += 1;
     result.read += entries.length;
   }
   return result;
+}
+
+/** `>`: entries never delivered; an id: this consumer's pending entries after that id. */
+async function readGroup(
+  redis: Redis,
+  key: string,
+  consumer: string,
+  count: number,
+  from: string,
+): Promise<Entry[]> {
+  const read = (await redis.xreadgroup(
+    'GROUP',
+    FLUSH_GROUP,
+    consumer,
+    'COUNT',
+    count,
+    'STREAMS',
+    key,
+    from,
+  )) as [string, Entry[]][] | null;
+  return read?.[0]?.[1] ?? [];
 }
 
 async function writeBatch(
@@ -152,7 +169,8 @@ const knownPartitions = new WeakMap<Db, Set<string>>();
  * the rest into their day partitions (created first when missing). Returns rows inserted.
  */
 async function insertPings(db: Db, pings: Ping[]): Promise<number> {
-  const days = [...new Set(pings.map((p) => utcDay(new Date(p.ts))))];
+  const dayOf = pings.map((p) => utcDay(new Date(p.ts)));
+  const days = [...new Set(dayOf)];
   const exported = new Set(
     (
       await db
@@ -163,8 +181,8 @@ async function insertPings(db: Db, pings: Ping[]): Promise<number> {
         .execute()
     ).map((r) => r.day),
   );
-  const hot = pings.filter((p) => !exported.has(utcDay(new Date(p.ts))));
-  const late = pings.filter((p) => exported.has(utcDay(new Date(p.ts))));
+  const hot = pings.filter((_, i) => !exported.has(dayOf[i] ?? ''));
+  const late = pings.filter((_, i) => exported.has(dayOf[i] ?? ''));
   const known = knownPartitions.get(db) ?? new Set<string>();
   knownPartitions.set(db, known);
   for (const day of days.filter((d) => !exported.has(d) && !known.has(d))) {
