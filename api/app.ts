@@ -65,6 +65,9 @@ export function createApi(deps: ApiDeps, options: { version?: string } = {}): Ho
           413,
           'payload_too_large',
           `the body is larger than ${Math.round(maxSize / 1024)} KB; send less`,
+          // The unread rest of the body makes the connection unusable: say so, so the client
+          // does not send its next request on a socket the server is about to close.
+          { headers: { connection: 'close' } },
         );
       },
     });

@@ -21,6 +21,27 @@ export function invalidRequest(error: z.ZodError, where = 'body'): ApiError {
   );
 }
 
+/** Deeper JSON is refused before parsing: it cannot be queued (Redis' Lua JSON decoder stops
+ * at 1,000 levels) and nothing lowburn accepts needs more. */
+export const MAX_JSON_DEPTH = 64;
+
+/** True when `text` opens more than `max` nested arrays/objects (strings are skipped). */
+export function exceedsDepth(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (inString) {
+      if (ch === 92 /* \\ */) i++;
+      else if (ch === 34 /* " */) inString = false;
+    } else if (ch === 34) inString = true;
+    else if (ch === 123 || ch === 91 /* { [ */) {
+      if (++depth > max) return true;
+    } else if (ch === 125 || ch === 93 /* } ] */) depth--;
+  }
+  return false;
+}
+
 /**
  * Reads the JSON body and parses it with `schema`. Malformed JSON is 400, a body that is JSON but
  * not what the schema wants is 422 naming the field. The size cap is enforced before this runs.
@@ -39,6 +60,13 @@ export async function readJson<S extends z.ZodType>(
       'invalid_request',
       'send the body as JSON with Content-Type: application/json',
       { field: 'content-type' },
+    );
+  }
+  if (exceedsDepth(text, MAX_JSON_DEPTH)) {
+    throw new ApiError(
+      400,
+      'invalid_json',
+      `the body nests deeper than ${MAX_JSON_DEPTH} levels; flatten it`,
     );
   }
   let body: unknown;

@@ -1,9 +1,23 @@
-import { type ServerType, serve } from '@hono/node-server';
+import { createServer } from 'node:http';
+import { getRequestListener } from '@hono/node-server';
+import { ApiError } from '../api/api-error.ts';
 import { createApi } from '../api/app.ts';
 import { connectApi } from '../api/connect.ts';
 import pkg from '../package.json' with { type: 'json' };
 import type { Config } from '../shared/config/load-config.ts';
 import type { Logger } from '../shared/log/logger.ts';
+
+/**
+ * Requests the adapter cannot turn into a Web `Request` (a backslash in the path, a bad Host)
+ * never reach the app; they get the API's JSON error shape too.
+ */
+function adapterError(error: unknown): Response {
+  const bad = error instanceof Error && error.name === 'RequestError';
+  const body = bad
+    ? new ApiError(400, 'invalid_request', `the request target is not valid: ${error.message}`)
+    : new ApiError(500, 'internal', 'internal error; it has been logged');
+  return Response.json(body.toBody(), { status: bad ? 400 : 500 });
+}
 
 /** Serves the API app on Node (`lowburn api`); the same app runs unchanged on serverless. */
 export async function startApi(options: {
@@ -14,10 +28,10 @@ export async function startApi(options: {
   const { config, log } = options;
   const connection = connectApi(config, log);
   const app = createApi(connection.deps, { version: pkg.version });
-  const { server, port } = await new Promise<{ server: ServerType; port: number }>((resolve) => {
-    const s = serve(
-      { fetch: app.fetch, port: options.port ?? config.api.port, hostname: '0.0.0.0' },
-      (info) => resolve({ server: s, port: info.port }),
+  const server = createServer(getRequestListener(app.fetch, { errorHandler: adapterError }));
+  const port = await new Promise<number>((resolve) => {
+    server.listen(options.port ?? config.api.port, '0.0.0.0', () =>
+      resolve((server.address() as { port: number }).port),
     );
   });
   log.info({ port }, 'api ready');
@@ -27,7 +41,7 @@ export async function startApi(options: {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         // Keep-alive sockets would hold close() open until they time out.
-        if ('closeIdleConnections' in server) server.closeIdleConnections();
+        server.closeIdleConnections();
       });
       await connection.close();
     },
