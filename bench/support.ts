@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import pg from 'pg';
 import { createDb } from '../shared/db/create-db.ts';
 import { migrateUp } from '../shared/db/migrate.ts';
@@ -36,3 +37,20 @@ export async function drained(queue: Queue): Promise<void> {
 export const round = (n: number, digits = 2) => Number(n.toFixed(digits));
 export const median = (xs: number[]) =>
   [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+/** The `p`th percentile (nearest rank) of values sorted ascending. */
+export const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
+
+/** Percent of one core that a `process.cpuUsage()` delta took over `ms` of wall time. */
+export const cpuShare = (usage: NodeJS.CpuUsage, ms: number) =>
+  (usage.user + usage.system) / 10 / ms;
+
+/** Deletes every key under `prefix:` (what `obliterate` leaves: rate-limit counters). */
+export async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.del(...keys);
+  } while (cursor !== '0');
+}
