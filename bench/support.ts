@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import pg from 'pg';
 import { createDb } from '../shared/db/create-db.ts';
 import { migrateUp } from '../shared/db/migrate.ts';
@@ -45,12 +44,4 @@ export const percentile = (sorted: number[], p: number) =>
 export const cpuShare = (usage: NodeJS.CpuUsage, ms: number) =>
   (usage.user + usage.system) / 10 / ms;
 
-/** Deletes every key under `prefix:` (what `obliterate` leaves: rate-limit counters). */
-export async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
-}
+export { deletePrefix } from '../shared/redis/delete-prefix.ts';

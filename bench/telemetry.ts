@@ -8,11 +8,12 @@
 // autocannon (50 connections, like 50 fetch loops) has a lean raw-HTTP client, reports latency
 // percentiles itself, and its `setupRequest` hook gives every request a fresh body of unique
 // ping ids; the bench prints how much of a core the generator took, since it shares the machine.
+
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { Redis } from 'ioredis';
-import { type KyselyPlugin, sql } from 'kysely';
+import { sql } from 'kysely';
 import { createApiKey } from '../shared/api-keys/api-keys.ts';
 import { loadConfig } from '../shared/config/load-config.ts';
 import { createDb, type Db } from '../shared/db/create-db.ts';
@@ -20,6 +21,7 @@ import { createLogger } from '../shared/log/logger.ts';
 import { telemetryStream } from '../shared/telemetry/buffer.ts';
 import { flushTelemetry } from '../shared/telemetry/flush.ts';
 import type { Ping } from '../shared/telemetry/ping.ts';
+import { writeCounter } from '../test/fixtures/write-counter.ts';
 import { startApi } from '../workers/api.ts';
 import { benchDatabase, REDIS_URL, round } from './support.ts';
 
@@ -107,27 +109,6 @@ function ingest(url: string, key: string): Promise<LoadResult> {
       else reject(new Error(`load generator exited with ${code}:\n${out}`));
     });
   });
-}
-
-/** Counts the write statements kysely sends (INSERT/UPDATE/DELETE/CREATE). */
-function writeCounter() {
-  const counted = { writes: 0 };
-  const plugin: KyselyPlugin = {
-    transformQuery(args) {
-      const node = args.node as { kind: string; sqlFragments?: readonly string[] };
-      const text = node.kind === 'RawNode' ? (node.sqlFragments ?? []).join('?') : node.kind;
-      if (
-        /^\s*(INSERT|UPDATE|DELETE|CREATE)|InsertQueryNode|UpdateQueryNode|DeleteQueryNode/i.test(
-          text,
-        )
-      ) {
-        counted.writes += 1;
-      }
-      return args.node;
-    },
-    transformResult: async (args) => args.result,
-  };
-  return { counted, plugin };
 }
 
 /** One `INSERT … ON CONFLICT DO NOTHING` per ping, `NAIVE_IN_FLIGHT` at a time → rows/s. */

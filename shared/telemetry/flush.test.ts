@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { type KyselyPlugin, sql } from 'kysely';
+import { sql } from 'kysely';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../test/fixtures/postgres.ts';
 import { useRedis } from '../../test/fixtures/redis.ts';
+import { writeCounter } from '../../test/fixtures/write-counter.ts';
 import { createLogger } from '../log/logger.ts';
 import { appendPings, telemetryStream } from './buffer.ts';
 import { flushTelemetry } from './flush.ts';
@@ -17,27 +18,6 @@ const ping = (over: Partial<Ping> = {}): Ping => ({
   value: 21.5,
   ...over,
 });
-
-/** Counts the write statements kysely sends (INSERT/UPDATE/DELETE/CREATE). */
-function writeCounter() {
-  const counted = { writes: 0 };
-  const plugin: KyselyPlugin = {
-    transformQuery(args) {
-      const node = args.node as { kind: string; sqlFragments?: readonly string[] };
-      const text = node.kind === 'RawNode' ? (node.sqlFragments ?? []).join('?') : node.kind;
-      if (
-        /^\s*(INSERT|UPDATE|DELETE|CREATE)|InsertQueryNode|UpdateQueryNode|DeleteQueryNode/i.test(
-          text,
-        )
-      ) {
-        counted.writes += 1;
-      }
-      return args.node;
-    },
-    transformResult: async (args) => args.result,
-  };
-  return { counted, plugin };
-}
 
 describe('flushTelemetry', () => {
   const pg = useTestDatabase();
