@@ -47,3 +47,34 @@ export const unavailable = (what: string) =>
   new ApiError(503, 'unavailable', `${what} is unavailable; nothing was queued, retry shortly`, {
     headers: { 'retry-after': '2' },
   });
+
+// What Redis (ioredis) and Postgres (pg) say when they cannot be reached or answer too late.
+const UNREACHABLE =
+  /Connection is closed|Stream isn't writeable|enableOfflineQueue|Command timed out|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection terminated|timeout exceeded when trying to connect|the database system is (starting up|shutting down)/i;
+
+/**
+ * True when `error` means a store was unreachable (answer 503, the caller retries); anything
+ * else is a bug to log and answer 500 — a "retry shortly" for a request that can never work
+ * would invite endless retries.
+ */
+export function isUnreachable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error.name === 'MaxRetriesPerRequestError') return true;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && (code.startsWith('08') || code === '57P01' || code === '57P03')) {
+    return true;
+  }
+  return UNREACHABLE.test(error.message);
+}
+
+/** The error to throw for `error`: 503 when a store was unreachable, else `error` itself. */
+export function unavailableIfUnreachable(what: string, error: unknown): unknown {
+  return isUnreachable(error) ? unavailable(what) : error;
+}
+
+/** For `.catch`: an unreachable store becomes 503, anything else is rethrown. */
+export const unreachableAs =
+  (what: string) =>
+  (error: unknown): never => {
+    throw unavailableIfUnreachable(what, error);
+  };

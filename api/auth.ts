@@ -1,4 +1,4 @@
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import type { ApiScope } from '../shared/db/database.ts';
 import { ApiError } from './api-error.ts';
 import { clientIp } from './client-ip.ts';
@@ -12,9 +12,15 @@ const unauthorized = () =>
 
 /**
  * Authenticates `Authorization: Bearer <key>` and counts the key's request. Failed attempts are
- * limited per client IP, so guessing keys (or flooding the key lookup) ends in 429.
+ * limited per client IP, so guessing keys (or flooding the key lookup) ends in 429. Routes for
+ * which `countsItself` is true count the key themselves, together with their end user, in the
+ * same Redis call.
  */
-export function authenticate(deps: ApiDeps, limits: RateLimits): MiddlewareHandler<ApiEnv> {
+export function authenticate(
+  deps: ApiDeps,
+  limits: RateLimits,
+  countsItself: (c: Context<ApiEnv>) => boolean = () => false,
+): MiddlewareHandler<ApiEnv> {
   return async (c, next) => {
     const ip = clientIp(c);
     c.set('clientIp', ip);
@@ -33,7 +39,8 @@ export function authenticate(deps: ApiDeps, limits: RateLimits): MiddlewareHandl
       throw unauthorized();
     }
     c.set('apiKey', key);
-    const headers = await limits.consumeKey(key.id);
+    if (countsItself(c)) return next();
+    const headers = await limits.consume(key.id);
     await next();
     for (const [name, value] of Object.entries(headers)) {
       if (!c.res.headers.has(name)) c.res.headers.set(name, value);

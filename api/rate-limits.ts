@@ -1,11 +1,11 @@
 import type { Redis } from 'ioredis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { ApiConfig } from '../shared/config/load-config.ts';
-import { ApiError, unavailable } from './api-error.ts';
+import { ApiError, unavailable, unavailableIfUnreachable } from './api-error.ts';
 
 type Limits = ApiConfig['rateLimits'];
 
-/** `RateLimit-*` headers (IETF draft) and `Retry-After` for a window. */
+/** `RateLimit-*` headers (IETF draft) for a window. */
 function headers(limit: number, remaining: number, msBeforeNext: number): Record<string, string> {
   const reset = String(Math.max(1, Math.ceil(msBeforeNext / 1000)));
   return {
@@ -15,56 +15,60 @@ function headers(limit: number, remaining: number, msBeforeNext: number): Record
   };
 }
 
-function limited(what: string, limit: number, res: RateLimiterRes): ApiError {
-  const h = headers(limit, 0, res.msBeforeNext);
+function limited(what: string, limit: number, msBeforeNext: number): ApiError {
+  const h = headers(limit, 0, msBeforeNext);
   return new ApiError(429, 'rate_limited', `${what}; retry in ${h['ratelimit-reset']} s`, {
     headers: { ...h, 'retry-after': h['ratelimit-reset'] ?? '1' },
   });
 }
 
-/** Runs a limiter call: over the limit → 429 from `onLimit`; the store failing → 503. */
-async function attempt<T>(
-  call: Promise<T>,
-  onLimit?: (res: RateLimiterRes) => ApiError,
-): Promise<T> {
-  try {
-    return await call;
-  } catch (error) {
-    if (error instanceof RateLimiterRes && onLimit) throw onLimit(error);
-    if (error instanceof RateLimiterRes) throw error;
-    // Not a RateLimiterRes: Redis is down or not ready.
-    throw unavailable('the queue store');
-  }
-}
+// Fixed windows counted in one round trip: the key's second, then (unless the key is already
+// over) the user's minute and hour. One script instead of three limiter calls took the API from
+// ratio 0.24 to 0.37 against raw queue.add (bench:api, with the Content-Length body cap); the user's tier is decided in JS from the
+// hour count, so tiers stay configuration, not Lua.
+const CONSUME = `
+local function hit(key, ms)
+  local n = redis.call('INCR', key)
+  if n == 1 then redis.call('PEXPIRE', key, ms) end
+  local ttl = redis.call('PTTL', key)
+  if ttl < 0 then ttl = ms end
+  return n, ttl
+end
+local kn, kt = hit(KEYS[1], 1000)
+if kn > tonumber(ARGV[1]) or #KEYS == 1 then return {kn, kt} end
+local un, ut = hit(KEYS[2], 60000)
+local hn = hit(KEYS[3], 3600000)
+return {kn, kt, un, ut, hn}`;
+
+type ConsumingRedis = Redis & {
+  lowburnRateLimit(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<number[]>;
+};
 
 /**
- * Rate limits in Redis (rate-limiter-flexible): per API key per second, per end user per
- * minute with lower limits for users who sent many requests in the last hour, and failed
- * authentications per client IP. All fail fast (503) when Redis is not ready.
+ * Rate limits in Redis: per API key per second and per end user per minute (lower for users who
+ * sent many requests in the last hour) in one script call per request; failed authentications
+ * per client IP through rate-limiter-flexible (a rare path, where one more call costs nothing).
+ * Redis being down is a 503, never a pass.
  */
 export class RateLimits {
   readonly #limits: Limits;
-  readonly #perKey: RateLimiterRedis;
-  readonly #userMinute: RateLimiterRedis;
-  readonly #userHour: RateLimiterRedis;
+  readonly #redis: ConsumingRedis;
+  readonly #prefix: string;
   readonly #authFailures: RateLimiterRedis;
 
   constructor(options: { redis: Redis; prefix: string; limits: Limits }) {
     const { redis, prefix, limits } = options;
-    const make = (name: string, points: number, duration: number) =>
-      new RateLimiterRedis({
-        storeClient: redis,
-        keyPrefix: `${prefix}:rl:${name}`,
-        points,
-        duration,
-        rejectIfRedisNotReady: true,
-      });
+    if (!('lowburnRateLimit' in redis)) redis.defineCommand('lowburnRateLimit', { lua: CONSUME });
+    this.#redis = redis as ConsumingRedis;
+    this.#prefix = `${prefix}:rl`;
     this.#limits = limits;
-    this.#perKey = make('key', limits.perKeyPerSecond, 1);
-    // Counters only: the limit depends on the user's tier, decided below.
-    this.#userMinute = make('user-min', Number.MAX_SAFE_INTEGER, 60);
-    this.#userHour = make('user-hour', Number.MAX_SAFE_INTEGER, 3_600);
-    this.#authFailures = make('auth-fail', limits.authFailuresPerIp, 300);
+    this.#authFailures = new RateLimiterRedis({
+      storeClient: redis,
+      keyPrefix: `${prefix}:rl:auth-fail`,
+      points: limits.authFailuresPerIp,
+      duration: 300,
+      rejectIfRedisNotReady: true,
+    });
   }
 
   /** The per-minute limit for a user who made `lastHour` requests this hour. */
@@ -76,43 +80,63 @@ export class RateLimits {
     return limit;
   }
 
-  /** Counts one request of an API key; throws 429 past its per-second limit. Returns headers. */
-  async consumeKey(apiKeyId: string): Promise<Record<string, string>> {
-    const limit = this.#limits.perKeyPerSecond;
-    const res = await attempt(this.#perKey.consume(apiKeyId), (over) =>
-      limited(`API key limit of ${limit} requests per second reached`, limit, over),
-    );
-    return headers(limit, res.remainingPoints, res.msBeforeNext);
-  }
-
-  /** Counts one request of an end user; throws 429 past their tier's per-minute limit. */
-  async consumeUser(apiKeyId: string, userId: string): Promise<Record<string, string>> {
-    const key = `${apiKeyId}:${userId}`;
-    const [minute, hour] = await Promise.all([
-      attempt(this.#userMinute.consume(key)),
-      attempt(this.#userHour.consume(key)),
-    ]);
-    const limit = this.userLimit(hour.consumedPoints - 1);
-    if (minute.consumedPoints > limit) {
-      throw limited(`user "${userId}" may send ${limit} requests per minute`, limit, minute);
+  /**
+   * Counts one request of an API key, and of its end user when given. Throws 429 past either
+   * limit (the user's depends on their tier), 503 when Redis does not answer. Returns the
+   * `RateLimit-*` headers of the tighter window.
+   */
+  async consume(apiKeyId: string, userId?: string): Promise<Record<string, string>> {
+    const p = this.#prefix;
+    const keys = userId
+      ? [
+          `${p}:key:${apiKeyId}`,
+          `${p}:user-min:${apiKeyId}:${userId}`,
+          `${p}:user-hour:${apiKeyId}:${userId}`,
+        ]
+      : [`${p}:key:${apiKeyId}`];
+    let counts: number[];
+    try {
+      counts = await this.#redis.lowburnRateLimit(
+        keys.length,
+        ...keys,
+        this.#limits.perKeyPerSecond,
+      );
+    } catch (error) {
+      throw unavailableIfUnreachable('the queue store', error);
     }
-    return headers(limit, limit - minute.consumedPoints, minute.msBeforeNext);
+    const [keyCount = 0, keyTtl = 1000, minute, minuteTtl = 60_000, hour = 1] = counts;
+    const keyLimit = this.#limits.perKeyPerSecond;
+    if (keyCount > keyLimit) {
+      throw limited(`API key limit of ${keyLimit} requests per second reached`, keyLimit, keyTtl);
+    }
+    if (minute === undefined) return headers(keyLimit, keyLimit - keyCount, keyTtl);
+    const limit = this.userLimit(hour - 1);
+    if (minute > limit) {
+      throw limited(`user "${userId}" may send ${limit} requests per minute`, limit, minuteTtl);
+    }
+    return headers(limit, limit - minute, minuteTtl);
   }
 
   /** Throws 429 when this IP already failed authentication too often. */
   async assertIpNotBlocked(ip: string): Promise<void> {
-    const res = await attempt(this.#authFailures.get(ip));
+    const res = await this.#authFailures.get(ip).catch(storeFailure);
     if (res && res.consumedPoints >= this.#limits.authFailuresPerIp) {
       throw limited(
         'too many failed authentications from this address',
         this.#limits.authFailuresPerIp,
-        res,
+        res.msBeforeNext,
       );
     }
   }
 
   /** Records a failed authentication of an IP. */
   async recordAuthFailure(ip: string): Promise<void> {
-    await attempt(this.#authFailures.penalty(ip, 1));
+    await this.#authFailures.penalty(ip, 1).catch(storeFailure);
   }
+}
+
+// rate-limiter-flexible rejects with an Error (not a RateLimiterRes) when Redis is not ready.
+function storeFailure(error: unknown): never {
+  if (error instanceof RateLimiterRes) throw error;
+  throw unavailable('the queue store');
 }

@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { generateQueue } from '../../jobs/generate/index.ts';
 import { generateRequestSchema } from '../../jobs/generate/schema.ts';
-import { unavailable } from '../api-error.ts';
+import { unreachableAs } from '../api-error.ts';
 import { requireScope } from '../auth.ts';
 import type { ApiDeps, ApiEnv } from '../deps.ts';
 import { idempotent, parseIdempotencyKey } from '../idempotency.ts';
@@ -10,22 +10,24 @@ import type { RateLimits } from '../rate-limits.ts';
 import type { Accepted } from '../schemas.ts';
 import { readJson } from '../validation.ts';
 
-/** `POST /v1/generations`: validate, rate-limit the end user, enqueue, answer 202. */
+export const GENERATIONS_PATH = '/v1/generations';
+
+/** `POST /v1/generations`: validate, rate-limit key and end user, enqueue, answer 202. */
 export function generationRoutes(deps: ApiDeps, limits: RateLimits) {
   return new Hono<ApiEnv>().post('/generations', async (c) => {
     const key = c.get('apiKey');
     requireScope(key, 'generate');
     const idempotencyKey = parseIdempotencyKey(c.req.header('idempotency-key'));
     const request = await readJson(c, generateRequestSchema);
-    const userHeaders = await limits.consumeUser(key.id, request.userId);
+    // Counts the key and the end user in one call (`authenticate` leaves this route's key count
+    // to it: see app.ts).
+    const userHeaders = await limits.consume(key.id, request.userId);
 
     const enqueue = async (seed?: string): Promise<Accepted> => {
       const jobId = newJobId(generateQueue.queue, key.id, seed?.slice(0, 22));
-      try {
-        await deps.queues.add(generateQueue, { ...request, apiKeyId: key.id }, { jobId });
-      } catch {
-        throw unavailable('the queue');
-      }
+      await deps.queues
+        .add(generateQueue, { ...request, apiKeyId: key.id }, { jobId })
+        .catch(unreachableAs('the queue'));
       return { id: jobId, status: 'queued', statusUrl: `/v1/jobs/${jobId}` };
     };
     const accepted = idempotencyKey
@@ -36,10 +38,7 @@ export function generationRoutes(deps: ApiDeps, limits: RateLimits) {
           request,
           ttlMs: deps.config.idempotencyTtlMs,
           create: enqueue,
-        }).catch((error: unknown) => {
-          if (error instanceof Error && error.name === 'ApiError') throw error;
-          throw unavailable('the database');
-        })
+        }).catch(unreachableAs('the database'))
       : await enqueue();
     return c.json(accepted, 202, { ...userHeaders, location: accepted.statusUrl });
   });

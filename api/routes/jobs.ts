@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import { ApiError, unavailable } from '../api-error.ts';
+import { ApiError, unavailableIfUnreachable } from '../api-error.ts';
 import type { ApiDeps, ApiEnv } from '../deps.ts';
 import { ownerTag, parseJobId } from '../job-ids.ts';
 import type { JobState, JobStatus } from '../schemas.ts';
@@ -41,7 +41,7 @@ export function jobRoutes(deps: ApiDeps) {
       };
     } catch (error) {
       if (error instanceof ApiError) throw error;
-      throw unavailable('the queue');
+      throw unavailableIfUnreachable('the queue', error);
     }
     return c.json(status, 200);
   });

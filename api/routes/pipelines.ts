@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import { InvalidPayloadError } from '../../shared/errors/invalid-payload-error.ts';
-import { ApiError, unavailable } from '../api-error.ts';
+import { ApiError, unavailableIfUnreachable } from '../api-error.ts';
 import { requireScope } from '../auth.ts';
 import type { ApiDeps, ApiEnv } from '../deps.ts';
 import { newJobId } from '../job-ids.ts';
@@ -35,7 +35,7 @@ export function pipelineRoutes(deps: ApiDeps) {
           field,
         });
       }
-      throw unavailable('the queue');
+      throw unavailableIfUnreachable('the queue', error);
     }
     const accepted: Accepted = { id: jobId, status: 'queued', statusUrl: `/v1/jobs/${jobId}` };
     return c.json(accepted, 202, { location: accepted.statusUrl });

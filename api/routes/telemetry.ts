@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { appendPings } from '../../shared/telemetry/buffer.ts';
 import { parsePings } from '../../shared/telemetry/ping.ts';
-import { ApiError, unavailable } from '../api-error.ts';
+import { ApiError, unavailableIfUnreachable } from '../api-error.ts';
 import { requireScope } from '../auth.ts';
 import type { ApiDeps, ApiEnv } from '../deps.ts';
 import type { TelemetryAccepted } from '../schemas.ts';
@@ -54,8 +54,8 @@ export function telemetryRoutes(deps: ApiDeps) {
         { prefix: deps.queues.prefix, cap: deps.telemetry.bufferCap },
         parsed.pings,
       );
-    } catch {
-      throw unavailable('the telemetry buffer');
+    } catch (error) {
+      throw unavailableIfUnreachable('the telemetry buffer', error);
     }
     if (!appended) {
       throw new ApiError(

@@ -128,6 +128,23 @@ describe('POST /v1/generations', () => {
     expect(((await big.json()) as { error: { code: string } }).error.code).toBe(
       'payload_too_large',
     );
+    // Without Content-Length (chunked), the cap is counted while streaming.
+    const chunk = new TextEncoder().encode(
+      JSON.stringify({ ...valid, prompt: 'y'.repeat(300 * 1024) }),
+    );
+    const chunked = await t.api.request('/v1/generations', {
+      key,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: new ReadableStream({
+        start(controller) {
+          controller.enqueue(chunk);
+          controller.close();
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit);
+    expect(chunked.status).toBe(413);
     expect(await queue.generate.count()).toBe(before);
   });
 });

@@ -38,6 +38,15 @@ describe('rate limits, revocation and outages', () => {
     expect((await t.request('/v1/generations', { key, json: body('later') })).status).toBe(202);
   });
 
+  it('counts every route against the key, not only generations', async () => {
+    const t = await api({ RATE_LIMIT_PER_KEY: '3' });
+    const { key } = await t.key(['read']);
+    const statuses = [];
+    for (let i = 0; i < 5; i++) statuses.push((await t.request('/v1/jobs/nope', { key })).status);
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(1);
+    expect(statuses.filter((s) => s === 404).length).toBeLessThanOrEqual(3);
+  });
+
   it('limits an end user per minute, and lowers the limit for heavy users', async () => {
     const t = await api({ RATE_LIMIT_PER_USER: '4', RATE_LIMIT_USER_TIERS: '2:3' });
     const { key } = await t.key(['generate']);
