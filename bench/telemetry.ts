@@ -196,6 +196,7 @@ async function main(): Promise<void> {
       batchSize: FLUSH_BATCH,
       budgetMs: 600_000,
       consumer: 'bench',
+      lanes: Number(process.env.BENCH_LANES ?? 2),
     });
     const flushSeconds = (performance.now() - started) / 1000;
     if (!flushed.drained || flushed.inserted !== buffered) {
