@@ -122,6 +122,22 @@ describe('flushTelemetry', () => {
     expect(await r.redis.xlen(telemetryStream(r.prefix))).toBe(0);
   });
 
+  it('acknowledges a ping Postgres refuses and writes the rest of its batch', async () => {
+    // Bypasses ingest validation, as an entry written by older code would.
+    const bad = ping({ deviceId: 'nul\u0000here' });
+    await appendPings(r.redis, { prefix: r.prefix, cap: 1e9 }, [ping(), bad, ping()]);
+    const result = await flushTelemetry(options());
+    expect(result).toMatchObject({
+      read: 3,
+      inserted: 2,
+      duplicates: 0,
+      poisoned: [bad.pingId],
+      drained: true,
+    });
+    expect(await count()).toBe(2);
+    expect(await r.redis.xlen(telemetryStream(r.prefix))).toBe(0);
+  });
+
   it('refuses a batch that would push the buffer past its cap, keeping every buffered ping', async () => {
     expect(await appendPings(r.redis, { prefix: r.prefix, cap: 5 }, [ping(), ping(), ping()])).toBe(
       true,

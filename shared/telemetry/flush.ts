@@ -18,6 +18,8 @@ export interface FlushResult {
   duplicates: number;
   /** Entries that were not valid pings; acknowledged and logged, never retried forever. */
   malformed: number;
+  /** Ping ids Postgres refused (bad data that passed ingest); logged in full and acknowledged. */
+  poisoned: string[];
   /** True when the stream was drained; false when the time budget ran out first. */
   drained: boolean;
 }
@@ -70,6 +72,7 @@ export async function flushTelemetry(options: FlushOptions): Promise<FlushResult
     inserted: 0,
     duplicates: 0,
     malformed: 0,
+    poisoned: [],
     drained: false,
   };
   await ensureGroup(redis, key);
@@ -145,9 +148,10 @@ async function writeBatch(
   entries: Entry[],
   result: FlushResult,
 ): Promise<void> {
-  const { db, redis, log } = options;
+  const { redis, log } = options;
   const key = telemetryStream(options.prefix);
   const pings: Ping[] = [];
+  const poisonedBefore = result.poisoned.length;
   for (const [id, fields] of entries) {
     try {
       pings.push(JSON.parse(fields[fields.indexOf('p') + 1] ?? '') as Ping);
@@ -156,9 +160,9 @@ async function writeBatch(
       log.error({ entryId: id }, 'telemetry stream entry is not a ping; acknowledging it');
     }
   }
-  const inserted = pings.length > 0 ? await insertPings(db, pings) : 0;
+  const inserted = pings.length > 0 ? await insertBatch(options, pings, result) : 0;
   result.inserted += inserted;
-  result.duplicates += pings.length - inserted;
+  result.duplicates += pings.length - inserted - (result.poisoned.length - poisonedBefore);
   result.batches += 1;
   result.read += entries.length;
   const ids = entries.map(([id]) => id);
@@ -168,6 +172,37 @@ async function writeBatch(
     .xack(key, FLUSH_GROUP, ...ids)
     .xdel(key, ...ids)
     .exec();
+}
+
+/**
+ * Inserts the batch; when Postgres refuses its data (SQLSTATE class 22, e.g. a value the ingest
+ * schema let through), retries ping by ping so one bad ping cannot block the stream forever:
+ * the ones Postgres still refuses are logged in full and acknowledged. Any other failure
+ * (Postgres down) propagates and the batch stays pending for the next flush.
+ */
+async function insertBatch(
+  options: FlushOptions,
+  pings: Ping[],
+  result: FlushResult,
+): Promise<number> {
+  try {
+    return await insertPings(options.db, pings);
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code !== 'string' || !code.startsWith('22')) throw error;
+    let inserted = 0;
+    for (const ping of pings) {
+      try {
+        inserted += await insertPings(options.db, [ping]);
+      } catch (single) {
+        const singleCode = (single as { code?: unknown }).code;
+        if (typeof singleCode !== 'string' || !singleCode.startsWith('22')) throw single;
+        result.poisoned.push(ping.pingId);
+        options.log.error({ ping, err: single }, 'Postgres refused a ping; acknowledging it');
+      }
+    }
+    return inserted;
+  }
 }
 
 // Days whose telemetry partition this process has seen exist: the common batch (all pings of
