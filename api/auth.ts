@@ -27,11 +27,14 @@ export function authenticate(
     const header = c.req.header('authorization') ?? '';
     const presented = /^Bearer\s+(\S+)$/i.exec(header)?.[1];
     const key = presented
-      ? await deps.keys.resolve(presented).catch(() => {
-          throw new ApiError(503, 'unavailable', 'key lookup is unavailable; retry shortly', {
-            headers: { 'retry-after': '2' },
-          });
-        })
+      ? await deps.keys
+          .resolve(presented, { beforeLookup: () => limits.assertIpNotBlocked(ip) })
+          .catch((error: unknown) => {
+            if (error instanceof ApiError) throw error;
+            throw new ApiError(503, 'unavailable', 'key lookup is unavailable; retry shortly', {
+              headers: { 'retry-after': '2' },
+            });
+          })
       : undefined;
     if (!key) {
       await limits.assertIpNotBlocked(ip);
@@ -39,7 +42,14 @@ export function authenticate(
       throw unauthorized();
     }
     c.set('apiKey', key);
-    if (countsItself(c)) return next();
+    if (countsItself(c)) {
+      // Refused at once (no I/O) while this key is known to be over its limit.
+      limits.assertKeyNotBlocked(key.id);
+      await next();
+      // A request the route refused before counting (bad scope, bad body) still counts.
+      if (!c.get('counted')) await limits.consume(key.id).catch(() => {});
+      return;
+    }
     const headers = await limits.consume(key.id);
     await next();
     for (const [name, value] of Object.entries(headers)) {

@@ -21,7 +21,12 @@ export interface ApiDeps {
   redis: Redis;
   db: Db;
   queues: Queues;
-  keys: { resolve(presentedKey: string): Promise<ApiKeyIdentity | undefined> };
+  keys: {
+    resolve(
+      presentedKey: string,
+      options?: { beforeLookup?: () => Promise<void> },
+    ): Promise<ApiKeyIdentity | undefined>;
+  };
   /** Queues whose jobs the API can report on. */
   contracts: Record<string, QueueContract>;
   /** Scheduled jobs an admin key may run now (`POST /v1/pipelines/:name/runs`). */
@@ -30,5 +35,5 @@ export interface ApiDeps {
 }
 
 export interface ApiEnv {
-  Variables: { apiKey: ApiKeyIdentity; clientIp: string };
+  Variables: { apiKey: ApiKeyIdentity; clientIp: string; counted: boolean };
 }

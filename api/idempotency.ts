@@ -53,18 +53,24 @@ export async function idempotent<Body extends Record<string, unknown>>(options: 
   request: unknown;
   ttlMs: number;
   create: (seed: string) => Promise<Body>;
+  /** Called when the first response could not be recorded (the response is still returned). */
+  onRecordError?: (error: unknown) => void;
 }): Promise<Body> {
   const { db, apiKeyId, key } = options;
   const requestHash = sha256(canonicalJson(options.request));
   const stored = await claim<Body>(db, apiKeyId, key, requestHash, options.ttlMs);
   if (stored.response) return stored.response;
   const response = await options.create(stored.seed);
+  // The work is queued now: failing to record the response must not turn into "nothing was
+  // queued". A retry finds no response, and re-adds under the same (seeded) job id, which
+  // BullMQ ignores while the job is still kept.
   await db
     .updateTable('idempotency_keys')
     .set({ response_status: 202, response_body: JSON.stringify(response) })
     .where('api_key_id', '=', apiKeyId)
     .where('key', '=', key)
-    .execute();
+    .execute()
+    .catch((error: unknown) => options.onRecordError?.(error));
   return response;
 }
 

@@ -55,6 +55,8 @@ export class RateLimits {
   readonly #redis: ConsumingRedis;
   readonly #prefix: string;
   readonly #authFailures: RateLimiterRedis;
+  /** Keys over their per-second limit, and until when (this process only; saves a round trip). */
+  readonly #blockedUntil = new Map<string, number>();
 
   constructor(options: { redis: Redis; prefix: string; limits: Limits }) {
     const { redis, prefix, limits } = options;
@@ -86,6 +88,7 @@ export class RateLimits {
    * `RateLimit-*` headers of the tighter window.
    */
   async consume(apiKeyId: string, userId?: string): Promise<Record<string, string>> {
+    this.assertKeyNotBlocked(apiKeyId);
     const p = this.#prefix;
     const keys = userId
       ? [
@@ -107,6 +110,7 @@ export class RateLimits {
     const [keyCount = 0, keyTtl = 1000, minute, minuteTtl = 60_000, hour = 1] = counts;
     const keyLimit = this.#limits.perKeyPerSecond;
     if (keyCount > keyLimit) {
+      this.#blockedUntil.set(apiKeyId, Date.now() + keyTtl);
       throw limited(`API key limit of ${keyLimit} requests per second reached`, keyLimit, keyTtl);
     }
     if (minute === undefined) return headers(keyLimit, keyLimit - keyCount, keyTtl);
@@ -115,6 +119,19 @@ export class RateLimits {
       throw limited(`user "${userId}" may send ${limit} requests per minute`, limit, minuteTtl);
     }
     return headers(limit, limit - minute, minuteTtl);
+  }
+
+  /** Throws 429 without any I/O while this process saw `apiKeyId` over its limit this window. */
+  assertKeyNotBlocked(apiKeyId: string): void {
+    const until = this.#blockedUntil.get(apiKeyId);
+    if (until === undefined) return;
+    const left = until - Date.now();
+    if (left <= 0) {
+      this.#blockedUntil.delete(apiKeyId);
+      return;
+    }
+    const limit = this.#limits.perKeyPerSecond;
+    throw limited(`API key limit of ${limit} requests per second reached`, limit, left);
   }
 
   /** Throws 429 when this IP already failed authentication too often. */

@@ -21,6 +21,7 @@ export function generationRoutes(deps: ApiDeps, limits: RateLimits) {
     const request = await readJson(c, generateRequestSchema);
     // Counts the key and the end user in one call (`authenticate` leaves this route's key count
     // to it: see app.ts).
+    c.set('counted', true);
     const userHeaders = await limits.consume(key.id, request.userId);
 
     const enqueue = async (seed?: string): Promise<Accepted> => {
@@ -38,6 +39,8 @@ export function generationRoutes(deps: ApiDeps, limits: RateLimits) {
           request,
           ttlMs: deps.config.idempotencyTtlMs,
           create: enqueue,
+          onRecordError: (error) =>
+            deps.log.error({ err: error }, 'queued, but the idempotency response was not recorded'),
         }).catch(unreachableAs('the database'))
       : await enqueue();
     return c.json(accepted, 202, { ...userHeaders, location: accepted.statusUrl });

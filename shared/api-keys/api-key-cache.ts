@@ -75,9 +75,13 @@ export class ApiKeyResolver {
 
   /**
    * The key `presentedKey` authenticates, or `undefined` (malformed, unknown, wrong or revoked).
+   * `beforeLookup` runs (and may throw) only when the answer must come from Postgres.
    * Rejects only when Postgres cannot be reached for an answer not in the cache.
    */
-  async resolve(presentedKey: unknown): Promise<ApiKeyRecord | undefined> {
+  async resolve(
+    presentedKey: unknown,
+    options: { beforeLookup?: () => Promise<void> } = {},
+  ): Promise<ApiKeyRecord | undefined> {
     if (!parseApiKey(presentedKey)) return undefined;
     const hash = hashApiKey(presentedKey as string);
     const cached = this.#entries.get(hash);
@@ -85,6 +89,8 @@ export class ApiKeyResolver {
     if (cached && cached.expiresAt > this.#now()) {
       record = cached.record;
     } else {
+      // E.g. a per-IP block: a flood of made-up keys must not reach Postgres.
+      await options.beforeLookup?.();
       record = await this.#load(hash, presentedKey as string);
     }
     if (record) this.#touch(record.id);

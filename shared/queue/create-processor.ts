@@ -33,6 +33,9 @@ export function createProcessor(
     const race = new Promise<never>((_, reject) => {
       rejectRace = reject;
     });
+    // Observed through Promise.race below; when the worker is already shutting down the attempt
+    // throws before the race exists, and an unobserved rejection would end the process.
+    race.catch(() => {});
     const abort = (reason: unknown) => {
       if (controller.signal.aborted) return;
       controller.abort(reason);

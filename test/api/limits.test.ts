@@ -38,6 +38,17 @@ describe('rate limits, revocation and outages', () => {
     expect((await t.request('/v1/generations', { key, json: body('later') })).status).toBe(202);
   });
 
+  it('counts refused generations against the key too, then refuses the key at once', async () => {
+    const t = await api({ RATE_LIMIT_PER_KEY: '3' });
+    const { key } = await t.key(['generate']);
+    const statuses = [];
+    for (let i = 0; i < 6; i++) {
+      statuses.push((await t.request('/v1/generations', { key, json: { userId: 'u' } })).status);
+    }
+    expect(statuses.slice(0, 3)).toEqual([422, 422, 422]);
+    expect(statuses.slice(4)).toEqual([429, 429]);
+  });
+
   it('counts every route against the key, not only generations', async () => {
     const t = await api({ RATE_LIMIT_PER_KEY: '3' });
     const { key } = await t.key(['read']);
