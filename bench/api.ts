@@ -30,7 +30,15 @@ import { createLogger } from '../shared/log/logger.ts';
 import { bullJobOptions } from '../shared/queue/default-options.ts';
 import { createProducerConnection } from '../shared/redis/connections.ts';
 import { startApi } from '../workers/api.ts';
-import { benchDatabase, cpuShare, deletePrefix, percentile, REDIS_URL, round } from './support.ts';
+import {
+  type Autocannon,
+  benchDatabase,
+  cpuShare,
+  deletePrefix,
+  percentile,
+  REDIS_URL,
+  round,
+} from './support.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const WARMUP_SECONDS = 2;
@@ -42,25 +50,6 @@ const request = { taskType: 'summary', prompt: 'Summarise: the cat sat on the ma
 // Users vary, so the per-user limiter touches 1,000 different keys as in production.
 const body = (n: number) => JSON.stringify({ ...request, userId: `user-${n % USERS}` });
 
-/** The part of autocannon's API (untyped package) this bench uses. */
-type Autocannon = (options: {
-  url: string;
-  connections: number;
-  duration: number;
-  requests: {
-    method: 'POST';
-    path: string;
-    headers: Record<string, string>;
-    setupRequest: (request: Record<string, unknown>) => Record<string, unknown>;
-  }[];
-}) => Promise<{
-  '2xx': number;
-  non2xx: number;
-  errors: number;
-  timeouts?: number;
-  duration: number;
-  latency: { p50: number; p99: number };
-}>;
 type LoadResult = Awaited<ReturnType<Autocannon>> & { cpuPercent: number };
 
 /** Child mode: drives the API as fast as it answers, prints autocannon's summary as JSON. */

@@ -45,3 +45,23 @@ export const cpuShare = (usage: NodeJS.CpuUsage, ms: number) =>
   (usage.user + usage.system) / 10 / ms;
 
 export { deletePrefix } from '../shared/redis/delete-prefix.ts';
+
+/** The part of autocannon's API (untyped package) this bench uses. */
+export type Autocannon = (options: {
+  url: string;
+  connections: number;
+  duration: number;
+  requests: {
+    method: 'POST';
+    path: string;
+    headers: Record<string, string>;
+    setupRequest: (request: Record<string, unknown>) => Record<string, unknown>;
+  }[];
+}) => Promise<{
+  '2xx': number;
+  non2xx: number;
+  errors: number;
+  timeouts?: number;
+  duration: number;
+  latency: { p50: number; p99: number };
+}>;

@@ -23,7 +23,7 @@ import { flushTelemetry } from '../shared/telemetry/flush.ts';
 import type { Ping } from '../shared/telemetry/ping.ts';
 import { writeCounter } from '../test/fixtures/write-counter.ts';
 import { startApi } from '../workers/api.ts';
-import { benchDatabase, REDIS_URL, round } from './support.ts';
+import { type Autocannon, benchDatabase, deletePrefix, REDIS_URL, round } from './support.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const WARMUP_SECONDS = 2;
@@ -32,25 +32,6 @@ const PINGS_PER_REQUEST = 100;
 const FLUSH_BATCH = 5_000;
 const NAIVE_PINGS = Number(process.env.BENCH_NAIVE_PINGS ?? 20_000);
 const NAIVE_IN_FLIGHT = 10;
-
-/** The part of autocannon's API (untyped package) this bench uses. */
-type Autocannon = (options: {
-  url: string;
-  connections: number;
-  duration: number;
-  requests: {
-    method: 'POST';
-    path: string;
-    headers: Record<string, string>;
-    setupRequest: (request: Record<string, unknown>) => Record<string, unknown>;
-  }[];
-}) => Promise<{
-  '2xx': number;
-  non2xx: number;
-  errors: number;
-  duration: number;
-  latency: { p50: number; p99: number };
-}>;
 
 const ping = (): Ping => ({
   pingId: randomUUID(),
@@ -136,15 +117,6 @@ async function naive(db: Db): Promise<number> {
     }),
   );
   return NAIVE_PINGS / ((performance.now() - started) / 1000);
-}
-
-async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [nextCursor, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = nextCursor;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
 }
 
 async function main(): Promise<void> {
