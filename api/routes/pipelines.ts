@@ -22,8 +22,8 @@ export function pipelineRoutes(deps: ApiDeps) {
         `no pipeline "${name}"; pipelines: ${Object.keys(deps.pipelines).join(', ')}`,
       );
     }
-    const body =
-      c.req.header('content-length') === '0' ? {} : await readJson(c, pipelineRunRequestSchema);
+    // No body at all means "no payload"; readJson handles that for any transfer encoding.
+    const body = await readJson(c, pipelineRunRequestSchema, { emptyAs: {} });
     const jobId = newJobId(contract.queue, key.id);
     try {
       await deps.queues.add(contract, body.payload ?? {}, { jobId });
