@@ -15,12 +15,19 @@ export function flushMetrics(registry: Registry, redis: Redis, prefix: string): 
   const existing = byRegistry.get(registry);
   if (existing) return existing;
   const registers = [registry];
+  // Both gauges read the same stats: one Redis read per scrape, shared for a second.
+  let read: { at: number; stats: ReturnType<typeof bufferStats> } | undefined;
+  const stats = () => {
+    if (!read || Date.now() - read.at > 1_000)
+      read = { at: Date.now(), stats: bufferStats(redis, prefix) };
+    return read.stats;
+  };
   new Gauge({
     name: 'lowburn_telemetry_buffer_depth',
     help: 'Pings in the Redis stream not yet written to Postgres.',
     registers,
     async collect() {
-      this.set((await bufferStats(redis, prefix)).depth);
+      this.set((await stats()).depth);
     },
   });
   new Gauge({
@@ -28,7 +35,7 @@ export function flushMetrics(registry: Registry, redis: Redis, prefix: string): 
     help: 'Age of the oldest ping not yet written to Postgres.',
     registers,
     async collect() {
-      this.set((await bufferStats(redis, prefix)).oldestAgeMs / 1000);
+      this.set((await stats()).oldestAgeMs / 1000);
     },
   });
   const metrics: FlushMetrics = {
