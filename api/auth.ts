@@ -1,6 +1,6 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import type { ApiScope } from '../shared/db/database.ts';
-import { ApiError } from './api-error.ts';
+import { ApiError, unreachableAs } from './api-error.ts';
 import { clientIp } from './client-ip.ts';
 import type { ApiDeps, ApiEnv, ApiKeyIdentity } from './deps.ts';
 import type { RateLimits } from './rate-limits.ts';
@@ -29,12 +29,8 @@ export function authenticate(
     const key = presented
       ? await deps.keys
           .resolve(presented, { beforeLookup: () => limits.assertIpNotBlocked(ip) })
-          .catch((error: unknown) => {
-            if (error instanceof ApiError) throw error;
-            throw new ApiError(503, 'unavailable', 'key lookup is unavailable; retry shortly', {
-              headers: { 'retry-after': '2' },
-            });
-          })
+          // Postgres unreachable: 503 like every other store; the IP block's 429 passes through.
+          .catch(unreachableAs('the key store'))
       : undefined;
     if (!key) {
       await limits.assertIpNotBlocked(ip);
