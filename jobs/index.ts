@@ -1,4 +1,5 @@
 import { defineCatalog, type QueueContract } from '../shared/queue/job-definition.ts';
+import { exportColdJob } from './export-cold/index.ts';
 import { flushTelemetryJob } from './flush-telemetry/index.ts';
 import { generateQueue } from './generate/index.ts';
 import { maintainPartitions } from './maintain-partitions/index.ts';
@@ -10,6 +11,7 @@ import { maintainPartitions } from './maintain-partitions/index.ts';
 export const jobs = defineCatalog({
   'maintain-partitions': maintainPartitions,
   'flush-telemetry': flushTelemetryJob,
+  'export-cold': exportColdJob,
 });
 
 export type Jobs = typeof jobs;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, flag, port, timeZone, url } from './fields.ts';
+import { cron, duration, flag, port, timeZone, url } from './fields.ts';
 
 /** One environment variable: its schema plus what the README and coolify.json say about it. */
 export interface EnvVar<S extends z.ZodType = z.ZodType> {
@@ -149,6 +149,62 @@ export const envSpec = {
     default: '3',
     example: '7',
     description: 'How many future day partitions `maintain-partitions` keeps created.',
+  }),
+  HOT_RETENTION: v({
+    schema: duration(),
+    default: '24h',
+    example: '48h',
+    description:
+      'How long rows stay in Postgres. `export-cold` moves every day partition entirely older than this to Parquet.',
+  }),
+  EXPORT_CRON: v({
+    schema: cron(),
+    default: '30 0 * * *',
+    example: '15 2 * * *',
+    description: 'When `export-cold` runs, as a cron pattern in `SCHEDULE_TZ`.',
+  }),
+  EXPORT_ROWS_PER_FILE: v({
+    schema: z.coerce.number().int().min(1_000).max(100_000_000),
+    default: '1000000',
+    example: '500000',
+    description:
+      'Most rows per Parquet file; a larger day is split into `part-00000`, `part-00001`, ….',
+  }),
+  EXPORT_DROP_GRACE: v({
+    schema: duration(),
+    default: '0s',
+    example: '7d',
+    description:
+      'How long a verified day partition is kept in Postgres before it is dropped (queries read it from cold storage meanwhile).',
+  }),
+  EXPORT_WORK_DIR: v({
+    schema: z.string().min(1),
+    default: '/tmp/lowburn/export',
+    example: '/var/lib/lowburn/export',
+    description:
+      'Local folder where Parquet files are written before upload; needs room for one day of one table (~10 MB per million telemetry rows).',
+  }),
+  COLD_CACHE_DIR: v({
+    schema: z.string().min(1),
+    default: '/tmp/lowburn/cold-cache',
+    example: '/home/me/.cache/lowburn',
+    description:
+      '`lowburn query` keeps the cold Parquet files it fetched here and reuses them (verified by size and SHA-256).',
+  }),
+  DUCKDB_MEMORY_LIMIT: v({
+    schema: z.string().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$/i, {
+      message: 'must be a size such as 256MB or 1GiB',
+    }),
+    default: '128MB',
+    example: '512MB',
+    description:
+      'DuckDB `memory_limit` for exports and queries; past it DuckDB spills to disk instead of growing.',
+  }),
+  DUCKDB_THREADS: v({
+    schema: z.coerce.number().int().min(1).max(64),
+    default: '2',
+    example: '4',
+    description: 'DuckDB threads for exports and queries.',
   }),
   API_PORT: v({
     schema: port(),

@@ -1,3 +1,4 @@
+import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
 import { parseDuration } from './duration.ts';
 
@@ -46,4 +47,18 @@ export const timeZone = () =>
       }
     },
     { message: 'must be an IANA time zone such as UTC or Europe/Berlin' },
+  );
+
+/** A cron pattern (5 or 6 fields), checked with the parser BullMQ's job schedulers use. */
+export const cron = () =>
+  z.string().refine(
+    (pattern) => {
+      try {
+        CronExpressionParser.parse(pattern);
+        return pattern.trim().split(/\s+/).length >= 5;
+      } catch {
+        return false;
+      }
+    },
+    { message: 'must be a cron pattern such as "30 0 * * *"' },
   );

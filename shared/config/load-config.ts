@@ -43,6 +43,18 @@ export interface Config {
   board: { port: number; username: string; password: string | undefined; readOnly: boolean };
   api: ApiConfig;
   telemetry: TelemetryConfig;
+  cold: ColdConfig;
+}
+
+/** The cold side: export to Parquet and DuckDB queries. */
+export interface ColdConfig {
+  hotRetentionMs: number;
+  exportCron: string;
+  rowsPerFile: number;
+  dropGraceMs: number;
+  workDir: string;
+  cacheDir: string;
+  duckdb: { memoryLimit: string; threads: number };
 }
 
 export interface TelemetryConfig {
@@ -119,6 +131,15 @@ function assemble(raw: Raw, issues: ConfigIssue[]): Config {
       shutdownGraceMs: raw.SHUTDOWN_GRACE,
       healthPort: raw.HEALTH_PORT,
       partitionDaysAhead: raw.PARTITION_DAYS_AHEAD,
+    },
+    cold: {
+      hotRetentionMs: raw.HOT_RETENTION,
+      exportCron: raw.EXPORT_CRON,
+      rowsPerFile: raw.EXPORT_ROWS_PER_FILE,
+      dropGraceMs: raw.EXPORT_DROP_GRACE,
+      workDir: raw.EXPORT_WORK_DIR,
+      cacheDir: raw.COLD_CACHE_DIR,
+      duckdb: { memoryLimit: raw.DUCKDB_MEMORY_LIMIT, threads: raw.DUCKDB_THREADS },
     },
     telemetry: {
       flushEveryMs: raw.TELEMETRY_FLUSH_EVERY,

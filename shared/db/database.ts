@@ -62,6 +62,8 @@ export interface ExportRunsTable {
   started_at: DefaultTimestamp;
   updated_at: DefaultTimestamp;
   finished_at: Timestamp | null;
+  verified_at: Timestamp | null;
+  columns: ColumnType<unknown[], string | undefined, string>;
 }
 
 export type ApiScope = 'generate' | 'telemetry' | 'read' | 'admin';
@@ -138,6 +140,7 @@ export interface Database {
   telemetry: TelemetryTable;
   telemetry_late: TelemetryTable;
   generations: GenerationsTable;
+  generations_late: GenerationsTable;
   export_runs: ExportRunsTable;
   api_keys: ApiKeysTable;
   idempotency_keys: IdempotencyKeysTable;

@@ -35,6 +35,7 @@ describe('migrations on a fresh database', () => {
         'api_keys',
         'export_runs',
         'generations',
+        'generations_late',
         'idempotency_keys',
         'telemetry',
         'telemetry_late',
@@ -48,6 +49,10 @@ describe('migrations on a fresh database', () => {
     await migrateDown(db, { all: true });
     const left = (await tables(db)).filter((t) => !t.startsWith('lowburn_migration'));
     expect(left).toEqual([]);
-    expect(await migrateUp(db)).toEqual(['0001-initial', '0002-telemetry-late']);
+    expect(await migrateUp(db)).toEqual([
+      '0001-initial',
+      '0002-telemetry-late',
+      '0003-cold-export',
+    ]);
   });
 });

@@ -24,8 +24,10 @@ const PARTITION_LOCK = 0x6c6f_7762; // "lowb"
 
 /**
  * Creates the day partitions of `tables` for `days` days starting at `from` (UTC), skipping
- * the ones that exist. Safe to run from many workers at once: a transaction-scoped advisory
- * lock serialises them. Returns the partitions it created.
+ * the ones that exist and the days already handed to the cold export (their rows go to the
+ * late table; re-creating a dropped partition would hide them from the export). Safe to run
+ * from many workers at once: a transaction-scoped advisory lock serialises them. Returns the
+ * partitions it created.
  */
 export async function ensurePartitions(
   db: Db,
@@ -37,8 +39,18 @@ export async function ensurePartitions(
   );
   return db.transaction().execute(async (trx) => {
     await sql`SELECT pg_advisory_xact_lock(${PARTITION_LOCK})`.execute(trx);
+    const exported = new Set(
+      (
+        await trx
+          .selectFrom('export_runs')
+          .select(['table_name', 'day'])
+          .where('day', 'in', [...new Set(wanted.map((w) => w.day))])
+          .execute()
+      ).map((r) => `${r.table_name}/${r.day}`),
+    );
     const created: string[] = [];
     for (const { table, day } of wanted) {
+      if (exported.has(`${table}/${day}`)) continue;
       const name = partitionName(table, day);
       const exists = await sql<{ oid: string | null }>`SELECT to_regclass(${name}) AS oid`.execute(
         trx,

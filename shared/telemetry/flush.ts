@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
+import { coldDaysForWrite } from '../db/cold-days.ts';
 import type { Db } from '../db/create-db.ts';
 import { ensurePartitions, utcDay } from '../db/partitions.ts';
 import type { Logger } from '../log/logger.ts';
@@ -211,26 +212,17 @@ const knownPartitions = new WeakMap<Db, Set<string>>();
 
 /**
  * One transaction: pings for days already handed to the cold export go to `telemetry_late`,
- * the rest into their day partitions (created first when missing). Returns rows inserted.
+ * the rest into their day partitions (created first when missing). The day check runs under
+ * the export's per-day lock (see `coldDaysForWrite`), so a day is never exported while a write
+ * to its partition is in flight. Returns rows inserted.
  */
 async function insertPings(db: Db, pings: Ping[]): Promise<number> {
   const dayOf = pings.map((p) => utcDay(new Date(p.ts)));
   const days = [...new Set(dayOf)];
-  const exported = new Set(
-    (
-      await db
-        .selectFrom('export_runs')
-        .select('day')
-        .where('table_name', '=', 'telemetry')
-        .where('day', 'in', days)
-        .execute()
-    ).map((r) => r.day),
-  );
-  const hot = pings.filter((_, i) => !exported.has(dayOf[i] ?? ''));
-  const late = pings.filter((_, i) => exported.has(dayOf[i] ?? ''));
   const known = knownPartitions.get(db) ?? new Set<string>();
   knownPartitions.set(db, known);
-  for (const day of days.filter((d) => !exported.has(d) && !known.has(d))) {
+  // Creates no partition for a day already exported: its pings go to the late table below.
+  for (const day of days.filter((d) => !known.has(d))) {
     await ensurePartitions(db, {
       from: new Date(`${day}T00:00:00Z`),
       days: 1,
@@ -239,6 +231,9 @@ async function insertPings(db: Db, pings: Ping[]): Promise<number> {
     known.add(day);
   }
   return db.transaction().execute(async (trx) => {
+    const exported = await coldDaysForWrite(trx, 'telemetry', days);
+    const hot = pings.filter((_, i) => !exported.has(dayOf[i] ?? ''));
+    const late = pings.filter((_, i) => exported.has(dayOf[i] ?? ''));
     let inserted = 0;
     for (const [table, rows] of [
       ['telemetry', hot],

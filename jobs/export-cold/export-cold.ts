@@ -1,0 +1,158 @@
+import { join } from 'node:path';
+import pg from 'pg';
+import { lateTables } from '../../shared/db/cold-days.ts';
+import type { Db } from '../../shared/db/create-db.ts';
+import {
+  ensurePartitions,
+  listPartitions,
+  type PartitionedTable,
+  partitionedTables,
+} from '../../shared/db/partitions.ts';
+import { type DuckDbSettings, openDuckDb, quoteIdent } from '../../shared/duckdb/duckdb.ts';
+import type { Logger } from '../../shared/log/logger.ts';
+import type { ObjectStorage } from '../../shared/storage/storage.ts';
+import { type DayResult, type ExportContext, exportDay } from './export-day.ts';
+
+export interface ExportColdOptions {
+  db: Db;
+  databaseUrl: string;
+  storage: ObjectStorage;
+  log: Logger;
+  duckdb: Omit<DuckDbSettings, 'tempDirectory'>;
+  workDir: string;
+  rowsPerFile: number;
+  hotRetentionMs: number;
+  dropGraceMs: number;
+  /** Future partitions kept created (the `maintain-partitions` duty). */
+  partitionDaysAhead: number;
+  /** Only these tables. @defaultValue every partitioned table */
+  tables?: readonly PartitionedTable[];
+  /** Only this day (it must be entirely older than the hot window). */
+  day?: string;
+  now?: () => Date;
+  signal?: AbortSignal;
+  afterStep?: ExportContext['afterStep'];
+}
+
+export interface ExportColdResult {
+  /** `false` when another export held the lock; nothing was done. */
+  ran: boolean;
+  days: DayResult[];
+}
+
+// One export at a time across the fleet: a session lock on the export's own connection, so a
+// crashed exporter releases it with its connection.
+const EXPORT_LOCK = 0x6c62_0e11;
+const DAY_MS = 86_400_000;
+
+/**
+ * The `export-cold` run: every day partition of every hot table that is entirely older than
+ * the hot window, every day an earlier run left unfinished, and every exported day that has
+ * received late rows — each through `exportDay`, oldest first.
+ */
+export async function exportCold(options: ExportColdOptions): Promise<ExportColdResult> {
+  const now = options.now ?? (() => new Date());
+  const tables = options.tables ?? (Object.keys(partitionedTables) as PartitionedTable[]);
+  await ensurePartitions(options.db, { from: now(), days: options.partitionDaysAhead });
+
+  const client = new pg.Client({
+    connectionString: options.databaseUrl,
+    application_name: 'lowburn export-cold',
+  });
+  await client.connect();
+  let broken = false;
+  const duck = await openDuckDb({
+    ...options.duckdb,
+    tempDirectory: join(options.workDir, '.duckdb-spill'),
+  });
+  try {
+    await client.query("SET TimeZone = 'UTC'");
+    const locked = await client.query('SELECT pg_try_advisory_lock($1) AS ok', [EXPORT_LOCK]);
+    if (!locked.rows[0].ok) {
+      options.log.info('another export-cold run holds the lock; skipping');
+      return { ran: false, days: [] };
+    }
+    const ctx: ExportContext = {
+      db: options.db,
+      client,
+      duck: duck.connection,
+      storage: options.storage,
+      log: options.log,
+      workDir: options.workDir,
+      rowsPerFile: options.rowsPerFile,
+      dropGraceMs: options.dropGraceMs,
+      now,
+      signal: options.signal,
+      afterStep: options.afterStep,
+    };
+    const days: DayResult[] = [];
+    for (const table of tables) {
+      for (const day of await daysToExport(options.db, client, table, now(), options)) {
+        days.push(await exportDay(ctx, table, day));
+      }
+    }
+    return { ran: true, days };
+  } catch (error) {
+    // A COPY cut short leaves the connection mid-protocol: never reuse it.
+    broken = true;
+    throw error;
+  } finally {
+    duck.close();
+    if (broken) client.end().catch(() => {});
+    else await client.end();
+  }
+}
+
+async function daysToExport(
+  db: Db,
+  client: pg.Client,
+  table: PartitionedTable,
+  now: Date,
+  options: Pick<ExportColdOptions, 'hotRetentionMs' | 'day'>,
+): Promise<string[]> {
+  const cutoff = now.getTime() - options.hotRetentionMs;
+  const cold = (day: string) => Date.parse(`${day}T00:00:00Z`) + DAY_MS <= cutoff;
+  if (options.day) {
+    if (!cold(options.day)) {
+      throw new HotDayError(table, options.day, options.hotRetentionMs);
+    }
+    return [options.day];
+  }
+  const partitions = (await listPartitions(db, table)).map((p) => p.day).filter(cold);
+  const unfinished = (
+    await db
+      .selectFrom('export_runs')
+      .select('day')
+      .where('table_name', '=', table)
+      .where('state', '!=', 'dropped')
+      .execute()
+  ).map((r) => r.day);
+  const column = quoteIdent(partitionedTables[table]);
+  const late = await client.query<{ day: string }>(
+    `SELECT DISTINCT to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day
+     FROM ${quoteIdent(lateTables[table])}`,
+  );
+  const exported = new Set(
+    (
+      await db
+        .selectFrom('export_runs')
+        .select('day')
+        .where('table_name', '=', table)
+        .where('state', '=', 'dropped')
+        .execute()
+    ).map((r) => r.day),
+  );
+  const withLate = late.rows.map((r) => r.day).filter((d) => exported.has(d));
+  return [...new Set([...partitions, ...unfinished, ...withLate])].sort();
+}
+
+/** A day asked for by name that is still inside the hot window. */
+export class HotDayError extends Error {
+  constructor(table: string, day: string, hotRetentionMs: number) {
+    const after = new Date(Date.parse(`${day}T00:00:00Z`) + DAY_MS + hotRetentionMs);
+    super(
+      `${table} ${day} is still hot: only days entirely older than HOT_RETENTION are exported; this one can go from ${after.toISOString()}`,
+    );
+    this.name = 'HotDayError';
+  }
+}

@@ -1,0 +1,86 @@
+import { z } from 'zod';
+import type { PartitionedTable } from '../db/partitions.ts';
+import { ObjectNotFoundError } from '../errors/object-not-found-error.ts';
+import type { ObjectStorage } from '../storage/storage.ts';
+
+/**
+ * Where cold data lives in object storage: Hive-style `dt=` folders, so DuckDB and any other
+ * reader prune by day, with one `_manifest.json` per day naming the files that count.
+ *
+ *     cold/<table>/dt=YYYY-MM-DD/part-00000.parquet
+ *     cold/<table>/dt=YYYY-MM-DD/_manifest.json
+ */
+export const coldLayout = {
+  tablePrefix: (table: string) => `cold/${table}/`,
+  dayPrefix: (table: string, day: string) => `cold/${table}/dt=${day}/`,
+  partName: (index: number) => `part-${String(index).padStart(5, '0')}.parquet`,
+  partKey: (table: string, day: string, index: number) =>
+    `${coldLayout.dayPrefix(table, day)}${coldLayout.partName(index)}`,
+  manifestKey: (table: string, day: string) => `${coldLayout.dayPrefix(table, day)}_manifest.json`,
+  /** The day of a `…/dt=YYYY-MM-DD/…` key, or `undefined`. */
+  dayOfKey: (key: string) => /\/dt=(\d{4}-\d{2}-\d{2})\//.exec(key)?.[1],
+};
+
+export const manifestFileSchema = z.object({
+  key: z.string(),
+  rows: z.number().int().nonnegative(),
+  bytes: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  /** `partition`: the day's partition; `late`: rows that arrived after it was exported. */
+  source: z.enum(['partition', 'late']),
+});
+export type ManifestFile = z.infer<typeof manifestFileSchema>;
+
+export const manifestSchema = z.object({
+  format: z.literal('lowburn.cold.v1'),
+  table: z.string(),
+  day: z.iso.date(),
+  rows: z.number().int().nonnegative(),
+  bytes: z.number().int().nonnegative(),
+  files: z.array(manifestFileSchema),
+  /** Every column in any file, in table order; DuckDB type and the Postgres type it came from. */
+  columns: z.array(z.object({ name: z.string(), type: z.string(), postgresType: z.string() })),
+  exportedAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+  lowburnVersion: z.string(),
+});
+export type Manifest = z.infer<typeof manifestSchema>;
+
+/** The manifest of a day, or `undefined` when the day has none (not exported, or not verified). */
+export async function readManifest(
+  storage: ObjectStorage,
+  table: PartitionedTable | string,
+  day: string,
+): Promise<Manifest | undefined> {
+  const key = coldLayout.manifestKey(table, day);
+  let text: string;
+  try {
+    const chunks: Buffer[] = [];
+    for await (const chunk of await storage.get(key)) chunks.push(chunk as Buffer);
+    text = Buffer.concat(chunks).toString('utf8');
+  } catch (error) {
+    if (error instanceof ObjectNotFoundError) return undefined;
+    throw error;
+  }
+  const parsed = manifestSchema.safeParse(JSON.parse(text));
+  if (!parsed.success) {
+    throw new Error(`${key} is not a lowburn manifest: ${parsed.error.issues[0]?.message ?? ''}`);
+  }
+  return parsed.data;
+}
+
+/** The days of a table that have a manifest, oldest first, optionally within `[from, to]`. */
+export async function listColdDays(
+  storage: ObjectStorage,
+  table: string,
+  range: { from?: string; to?: string } = {},
+): Promise<string[]> {
+  const days: string[] = [];
+  for await (const object of storage.list(coldLayout.tablePrefix(table))) {
+    if (!object.key.endsWith('/_manifest.json')) continue;
+    const day = coldLayout.dayOfKey(object.key);
+    if (!day || (range.from && day < range.from) || (range.to && day > range.to)) continue;
+    days.push(day);
+  }
+  return days.sort();
+}
