@@ -17,6 +17,13 @@ export {
   type LowburnErrorDetail,
   LowburnNetworkError,
   LowburnTimeoutError,
+  WebhookVerificationError,
+  type WebhookVerificationFailure,
 } from './errors/index.ts';
 export type { TelemetryPingInput } from './send-telemetry.ts';
+export {
+  type VerifyWebhookOptions,
+  verifyWebhook,
+  type WebhookRequestHeaders,
+} from './verify-webhook.ts';
 export type { WaitOptions } from './wait-for-job.ts';
