@@ -8,6 +8,7 @@ import type { AnyJobDefinition } from '../shared/queue/job-definition.ts';
 import { registerCoolifyCommand } from './coolify.ts';
 import { registerKeysCommand } from './keys-command.ts';
 import { bootConfig, exitOnBootError, onShutdownSignal, processLogger } from './process.ts';
+import { registerQueryCommand } from './query-command.ts';
 
 // Each command imports what it runs when it runs: a worker never loads Bull Board's UI, and
 // the board never loads a worker's clients (RSS per process is part of the budget).
@@ -126,6 +127,7 @@ program
 
 registerCoolifyCommand(program);
 registerKeysCommand(program);
+registerQueryCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -4,6 +4,7 @@ import type { ApiKeySummary, CreatedApiKey } from '../shared/api-keys/api-keys.t
 import { InvalidApiKeyInputError } from '../shared/api-keys/invalid-api-key-input-error.ts';
 import type { Db } from '../shared/db/create-db.ts';
 import { bootConfig, processLogger } from './process.ts';
+import { renderTable } from './text-table.ts';
 
 /**
  * Adds `lowburn keys create | list | revoke`. The key and webhook secret are printed once, at
@@ -40,7 +41,7 @@ export function registerKeysCommand(program: Command): void {
         const { listApiKeys } = await import('../shared/api-keys/api-keys.ts');
         return listApiKeys(db);
       });
-      console.log(opts.json ? JSON.stringify(list) : renderTable(list));
+      console.log(opts.json ? JSON.stringify(list) : renderKeys(list));
     });
 
   keys
@@ -99,7 +100,7 @@ function describeCreated(key: CreatedApiKey): string {
   ].join('\n');
 }
 
-function renderTable(list: ApiKeySummary[]): string {
+function renderKeys(list: ApiKeySummary[]): string {
   if (list.length === 0) return 'no API keys; create one with `lowburn keys create`';
   const time = (d: Date | null) => (d ? d.toISOString().slice(0, 19).replace('T', ' ') : '-');
   const rows = [
@@ -114,13 +115,5 @@ function renderTable(list: ApiKeySummary[]): string {
       k.id,
     ]),
   ];
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows
-    .map((r) =>
-      r
-        .map((cell, i) => cell.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
+  return renderTable(rows);
 }

@@ -1,0 +1,233 @@
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import pg from 'pg';
+import { listColdDays, type ManifestFile, readManifest } from '../cold/layout.ts';
+import { type PartitionedTable, partitionedTables, utcDay } from '../db/partitions.ts';
+import { Sha256Transform } from '../storage/sha256.ts';
+import type { ObjectStorage } from '../storage/storage.ts';
+import { tableColumns } from './columns.ts';
+import { type DuckDbSettings, openDuckDb, quoteIdent, quoteLiteral } from './duckdb.ts';
+import { copyToParquet, selectList } from './pg-to-parquet.ts';
+
+export interface ColdQueryOptions {
+  databaseUrl: string;
+  storage: ObjectStorage;
+  /** Fetched cold files are kept here and reused while their size matches the manifest. */
+  cacheDir: string;
+  duckdb: Omit<DuckDbSettings, 'tempDirectory'>;
+  /** First and last UTC day (`YYYY-MM-DD`, inclusive). */
+  from: string;
+  to: string;
+  /** @defaultValue every partitioned table */
+  tables?: readonly PartitionedTable[];
+  /** Called as cold files are fetched (for a progress bar). */
+  onFetch?: (progress: { done: number; total: number; bytes: number; cached: number }) => void;
+}
+
+/** What is loaded, per table. */
+export interface TableSources {
+  table: PartitionedTable;
+  coldDays: string[];
+  coldFiles: number;
+  coldRows: number;
+  hotRows: number;
+}
+
+export interface QueryResult {
+  columns: { name: string; type: string }[];
+  /** JSON-safe values (BIGINT and DECIMAL as strings, timestamps as ISO text). */
+  rows: Record<string, unknown>[];
+}
+
+export interface ColdQuery {
+  sources: TableSources[];
+  query(sql: string): Promise<QueryResult>;
+  close(): Promise<void>;
+}
+
+/** The range has neither cold files nor hot rows in any table. */
+export class NoDataError extends Error {
+  constructor(from: string, to: string) {
+    super(
+      `no data from ${from} to ${to}: no exported day in object storage and no row in Postgres; widen --from/--to`,
+    );
+    this.name = 'NoDataError';
+  }
+}
+
+/** DuckDB refused the SQL (syntax, unknown column, type error): its own message says why. */
+export class QuerySqlError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'QuerySqlError';
+  }
+}
+
+/**
+ * DuckDB over hot and cold data for a day range: `cold.<table>` reads the exported Parquet
+ * (manifest-listed files only, fetched into `cacheDir` and verified by SHA-256 on the way),
+ * `hot.<table>` holds the Postgres rows of the range (streamed by COPY, for days not exported
+ * yet), and `<table>` is both, `UNION ALL BY NAME` so a column added later simply reads as
+ * NULL in older files. DuckDB cannot reach Postgres or S3 itself here; everything is brought
+ * to it.
+ */
+export async function openColdQuery(options: ColdQueryOptions): Promise<ColdQuery> {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(options.from) || !/^\d{4}-\d{2}-\d{2}$/.test(options.to)) {
+    throw new RangeError(
+      `--from and --to must be days like 2026-11-20 (got ${options.from}, ${options.to})`,
+    );
+  }
+  if (options.from > options.to) {
+    throw new RangeError(`--from ${options.from} is after --to ${options.to}`);
+  }
+  const tables = options.tables ?? (Object.keys(partitionedTables) as PartitionedTable[]);
+  await mkdir(options.cacheDir, { recursive: true });
+  const scratch = await mkdtemp(join(options.cacheDir, '.query-'));
+  const duck = await openDuckDb({ ...options.duckdb, tempDirectory: join(scratch, 'spill') });
+  const client = new pg.Client({
+    connectionString: options.databaseUrl,
+    application_name: 'lowburn query',
+  });
+  const close = async () => {
+    duck.close();
+    await client.end().catch(() => {});
+    await rm(scratch, { recursive: true, force: true });
+  };
+  try {
+    await client.connect();
+    await client.query("SET TimeZone = 'UTC'");
+    const c = duck.connection;
+    await c.run('CREATE SCHEMA cold; CREATE SCHEMA hot;');
+
+    // Cold: the manifests of the range, then every file they name, fetched once.
+    const cold = await Promise.all(
+      tables.map(async (table) => {
+        const days = await listColdDays(options.storage, table, options);
+        const files: ManifestFile[] = [];
+        for (const day of days)
+          files.push(...((await readManifest(options.storage, table, day))?.files ?? []));
+        return { table, days, files };
+      }),
+    );
+    const all = cold.flatMap((t) => t.files);
+    const progress = { done: 0, total: all.length, bytes: 0, cached: 0 };
+    options.onFetch?.(progress);
+    const local = new Map<string, string>();
+    for (const file of all) {
+      const { path, cached } = await fetchCached(options.storage, options.cacheDir, file);
+      local.set(file.key, path);
+      progress.done++;
+      progress.bytes += file.bytes;
+      if (cached) progress.cached++;
+      options.onFetch?.(progress);
+    }
+
+    const sources: TableSources[] = [];
+    for (const { table, days, files } of cold) {
+      const columns = await tableColumns(client, table);
+      const id = quoteIdent(table);
+      if (files.length > 0) {
+        const paths = files.map((f) => quoteLiteral(local.get(f.key) ?? ''));
+        await c.run(
+          `CREATE VIEW cold.${id} AS SELECT * FROM read_parquet([${paths.join(', ')}], union_by_name = true)`,
+        );
+      } else {
+        await c.run(
+          `CREATE TABLE cold.${id} (${columns.map((col) => `${quoteIdent(col.name)} ${col.type}`).join(', ')})`,
+        );
+      }
+      // Hot: the range's rows still in Postgres, minus days already in cold storage (a day
+      // kept for its grace period after export would otherwise count twice).
+      const column = quoteIdent(partitionedTables[table]);
+      const until = utcDay(new Date(`${options.to}T00:00:00Z`), 1);
+      const notCold =
+        days.length > 0
+          ? ` AND (${column} AT TIME ZONE 'UTC')::date NOT IN (${days.map((d) => `'${d}'`).join(', ')})`
+          : '';
+      const parts = await copyToParquet({
+        client,
+        duck: c,
+        query: `SELECT ${selectList(columns)} FROM ${id}
+          WHERE ${column} >= '${options.from} 00:00:00+00' AND ${column} < '${until} 00:00:00+00'${notCold}`,
+        columns,
+        outDir: join(scratch, 'hot', table),
+        fileName: (i) => `hot-${i}.parquet`,
+        rowsPerFile: Number.MAX_SAFE_INTEGER,
+      });
+      if (parts.length > 0) {
+        await c.run(
+          `CREATE VIEW hot.${id} AS SELECT * FROM read_parquet([${parts.map((p) => quoteLiteral(p.file)).join(', ')}])`,
+        );
+      } else {
+        await c.run(`CREATE TABLE hot.${id} AS SELECT * FROM cold.${id} LIMIT 0`);
+      }
+      await c.run(
+        `CREATE VIEW main.${id} AS SELECT * FROM cold.${id} UNION ALL BY NAME SELECT * FROM hot.${id}`,
+      );
+      sources.push({
+        table,
+        coldDays: days,
+        coldFiles: files.length,
+        coldRows: files.reduce((n, f) => n + f.rows, 0),
+        hotRows: parts.reduce((n, p) => n + p.rows, 0),
+      });
+    }
+    if (sources.every((s) => s.coldFiles === 0 && s.hotRows === 0)) {
+      throw new NoDataError(options.from, options.to);
+    }
+
+    return {
+      sources,
+      async query(sql) {
+        let reader: Awaited<ReturnType<typeof c.runAndReadAll>>;
+        try {
+          reader = await c.runAndReadAll(sql);
+        } catch (error) {
+          throw new QuerySqlError(error instanceof Error ? error.message : String(error));
+        }
+        const names = reader.columnNames();
+        const types = reader.columnTypes().map(String);
+        return {
+          columns: names.map((name, i) => ({ name, type: types[i] ?? '' })),
+          rows: reader.getRowObjectsJson() as Record<string, unknown>[],
+        };
+      },
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/**
+ * A cold file in the local cache: reused when present with the manifest's size (it was
+ * verified when fetched), else downloaded, hashed on the way and published by rename only when
+ * the SHA-256 matches the manifest.
+ */
+async function fetchCached(
+  storage: ObjectStorage,
+  cacheDir: string,
+  file: ManifestFile,
+): Promise<{ path: string; cached: boolean }> {
+  const path = join(cacheDir, file.key);
+  const existing = await stat(path).catch(() => undefined);
+  if (existing?.size === file.bytes) return { path, cached: true };
+  await mkdir(join(path, '..'), { recursive: true });
+  const tmp = `${path}.${process.pid}.partial`;
+  const hasher = new Sha256Transform();
+  try {
+    await pipeline(await storage.get(file.key), hasher, createWriteStream(tmp));
+    if (hasher.sha256 !== file.sha256) {
+      throw new Error(
+        `${file.key} fetched with sha256 ${hasher.sha256}, the manifest says ${file.sha256}`,
+      );
+    }
+    await rename(tmp, path);
+  } finally {
+    await rm(tmp, { force: true });
+  }
+  return { path, cached: false };
+}
