@@ -1,0 +1,272 @@
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep, setImmediate as yieldToLoop } from 'node:timers/promises';
+import type { Redis } from 'ioredis';
+import { packFloat16, unpackFloat16 } from './float16.ts';
+import {
+  createVectorNamespaces,
+  type VectorEntry,
+  type VectorMatch,
+  type VectorNamespacesOptions,
+} from './vector-namespaces.ts';
+
+export interface SemanticIndexOptions extends VectorNamespacesOptions {
+  /**
+   * For writes and the startup load. The index also opens one connection of its own (a
+   * duplicate of this one) that blocks on the additions stream; `close()` ends it.
+   */
+  redis: Redis;
+  /** Keys live under `<prefix>:semantic:`. */
+  prefix: string;
+  /** Lifetime of an entry added without its own TTL. @defaultValue 3_600_000 (1 h) */
+  ttlMs?: number;
+  /**
+   * How long additions stay in the broadcast stream. A worker that falls further behind than
+   * this (a load longer than this) misses entries until its next restart. @defaultValue 600_000
+   */
+  streamRetentionMs?: number;
+  /** How often expired entries are dropped from memory. @defaultValue 30_000 */
+  sweepIntervalMs?: number;
+  /** Called with errors of the background load and tail (which retry on their own). */
+  onError?: (error: unknown) => void;
+}
+
+/** What {@link SemanticIndex.add} stores. */
+export interface SemanticEntryInput {
+  /** Unique within its namespace; adding an id again replaces the entry. */
+  id: string;
+  vector: Float32Array | readonly number[];
+  /** Small data returned with a hit (e.g. the prompt, to compare its numbers); kept in memory. */
+  value?: string;
+}
+
+export interface SemanticIndex {
+  /** Resolves once the entries live in Redis at start are loaded and the tail runs (never rejects). */
+  readonly ready: Promise<void>;
+  /** Stores an entry in Redis, broadcasts it to the fleet and indexes it here at once. */
+  add(namespace: string, entry: SemanticEntryInput, ttlMs?: number): Promise<void>;
+  /** The nearest live entry of `namespace` scoring at least `minScore` (cosine); in memory only. */
+  nearest(
+    namespace: string,
+    vector: Float32Array | readonly number[],
+    options: { minScore: number },
+  ): VectorMatch | undefined;
+  /** Live entries held in this process. */
+  size(): number;
+  /** Stops the tail and the sweep; the `redis` connection passed in stays open. */
+  close(): Promise<void>;
+}
+
+const LOAD_BATCH = 256;
+const READ_COUNT = 256;
+// A blocked XREAD ends on close() by disconnect, so this only bounds how long one read waits.
+const BLOCK_MS = 5_000;
+const RETRY_MS = 500;
+
+/**
+ * A per-worker in-memory vector index (usearch HNSW, one per namespace) kept consistent across
+ * the fleet through Redis: every entry is a hash with a TTL (vector packed as float16 or
+ * float32), indexed by expiry in a sorted set for startup loads, and announced on a stream that
+ * each process tails with XREAD BLOCK, so an entry added by one worker is found by the others
+ * within a read's round trip. A stream, unlike pub/sub, keeps what was sent while a connection
+ * was down: the tail resumes from the last id it saw.
+ *
+ * @example
+ * const index = createSemanticIndex({ redis, prefix: 'lowburn', dimensions: 768 });
+ * await index.ready;
+ * await index.add('summary|llama3.2@3|nomic', { id: hash, vector, value: prompt }, 3_600_000);
+ * const hit = index.nearest('summary|llama3.2@3|nomic', queryVector, { minScore: 0.95 });
+ */
+export function createSemanticIndex(options: SemanticIndexOptions): SemanticIndex {
+  const { redis, prefix, dimensions } = options;
+  const defaultTtl = options.ttlMs ?? 3_600_000;
+  const retention = options.streamRetentionMs ?? 600_000;
+  const onError = options.onError ?? (() => {});
+  const keys = {
+    entry: (key: string) => `${prefix}:semantic:entry:${key}`,
+    expiry: `${prefix}:semantic:expiry`,
+    stream: `${prefix}:semantic:log`,
+  };
+  const namespaces = createVectorNamespaces(options);
+  const stop = new AbortController();
+  const reader = redis.duplicate({
+    connectionName: `lowburn-semantic-tail:${prefix}`,
+    maxRetriesPerRequest: null,
+    enableOfflineQueue: true,
+    commandTimeout: undefined,
+  });
+  reader.on('error', () => {}); // reconnects on its own; the tail reports failed reads
+  const sweep = setInterval(() => namespaces.evictExpired(), options.sweepIntervalMs ?? 30_000);
+  sweep.unref();
+
+  const insert = (decoded: Decoded[]) => {
+    if (decoded.length === 0) return;
+    const matrix = new Float32Array(decoded.length * dimensions);
+    decoded.forEach((d, i) => {
+      decodeVector(d.vector, dimensions, matrix, i * dimensions);
+    });
+    namespaces.insert(
+      decoded.map((d) => d.entry),
+      matrix,
+    );
+  };
+
+  /** Loads live entries; returns the stream id to tail from (taken first, so nothing is missed). */
+  const load = async (): Promise<string> => {
+    const [last] = await redis.xrevrange(keys.stream, '+', '-', 'COUNT', 1);
+    const live = await redis.zrangebyscore(keys.expiry, Date.now(), '+inf');
+    for (let i = 0; i < live.length && !stop.signal.aborted; i += LOAD_BATCH) {
+      const batch = live.slice(i, i + LOAD_BATCH);
+      const pipeline = redis.pipeline();
+      for (const key of batch) pipeline.hgetallBuffer(keys.entry(key));
+      const results = (await pipeline.exec()) ?? [];
+      insert(
+        results.flatMap(([error, hash], j) => {
+          const decoded = error
+            ? undefined
+            : decodeHash(batch[j]!, hash as Record<string, Buffer>, dimensions);
+          return decoded ? [decoded] : [];
+        }),
+      );
+      // Inserting blocks the event loop; let jobs and lookups run between batches.
+      await yieldToLoop();
+    }
+    return last?.[0] ?? '0-0';
+  };
+
+  const tail = async (from: string) => {
+    let lastId = from;
+    while (!stop.signal.aborted) {
+      try {
+        const streams = await reader.xreadBuffer(
+          'COUNT',
+          READ_COUNT,
+          'BLOCK',
+          BLOCK_MS,
+          'STREAMS',
+          keys.stream,
+          lastId,
+        );
+        for (const [, messages] of streams ?? []) {
+          const decoded: Decoded[] = [];
+          for (const [id, fields] of messages) {
+            lastId = id.toString();
+            const entry = decodeFields(fields, dimensions);
+            if (entry) decoded.push(entry);
+          }
+          insert(decoded);
+        }
+      } catch (error) {
+        if (stop.signal.aborted) return;
+        onError(error);
+        await sleep(RETRY_MS, undefined, { signal: stop.signal }).catch(() => {});
+      }
+    }
+  };
+
+  let tailing: Promise<void> = Promise.resolve();
+  const ready = (async () => {
+    while (!stop.signal.aborted) {
+      try {
+        const from = await load();
+        tailing = tail(from);
+        return;
+      } catch (error) {
+        if (stop.signal.aborted) return;
+        onError(error);
+        await sleep(RETRY_MS, undefined, { signal: stop.signal }).catch(() => {});
+      }
+    }
+  })();
+
+  return {
+    ready,
+
+    async add(namespace, { id, vector, value }, ttlMs = defaultTtl) {
+      checkVector(vector, dimensions);
+      const key = createHash('sha256').update(`${namespace}\0${id}`).digest('hex').slice(0, 32);
+      const now = Date.now();
+      const expiresAt = now + ttlMs;
+      const packed =
+        options.precision === 'f32'
+          ? Buffer.from(Float32Array.from(vector).buffer)
+          : packFloat16(vector);
+      const fields: (string | Buffer)[] = ['n', namespace, 'i', id, 'x', String(expiresAt)];
+      fields.push('v', packed);
+      if (value !== undefined) fields.push('d', value);
+      const results = await redis
+        .multi()
+        .del(keys.entry(key))
+        .hset(keys.entry(key), ...fields)
+        .pexpire(keys.entry(key), ttlMs)
+        .zadd(keys.expiry, expiresAt, key)
+        .zremrangebyscore(keys.expiry, '-inf', now)
+        .xadd(keys.stream, 'MINID', '~', String(now - retention), '*', 'k', key, ...fields)
+        .exec();
+      const failed = results?.find(([error]) => error)?.[0];
+      if (failed) throw failed;
+      const entry: VectorEntry = {
+        key,
+        namespace,
+        id,
+        expiresAt,
+        ...(value === undefined ? {} : { value }),
+      };
+      namespaces.insert([entry], Float32Array.from(vector));
+    },
+
+    nearest: (namespace, vector, { minScore }) => namespaces.nearest(namespace, vector, minScore),
+    size: () => namespaces.size(),
+
+    async close() {
+      stop.abort();
+      clearInterval(sweep);
+      reader.disconnect();
+      await ready;
+      await tailing;
+    },
+  };
+}
+
+interface Decoded {
+  entry: VectorEntry;
+  vector: Buffer;
+}
+
+function decodeHash(
+  key: string,
+  hash: Record<string, Buffer> | null,
+  dimensions: number,
+): Decoded | undefined {
+  const n = hash?.n;
+  const i = hash?.i;
+  const x = hash?.x;
+  const v = hash?.v;
+  // Missing: expired between the listing and the read. Other sizes: written with other dimensions.
+  if (!n || !i || !x || !v) return undefined;
+  if (v.length !== dimensions * 2 && v.length !== dimensions * 4) return undefined;
+  const entry = { key, namespace: n.toString(), id: i.toString(), expiresAt: Number(x.toString()) };
+  return { entry: hash.d ? { ...entry, value: hash.d.toString() } : entry, vector: v };
+}
+
+function decodeFields(fields: Buffer[], dimensions: number): Decoded | undefined {
+  const hash: Record<string, Buffer> = {};
+  for (let j = 0; j + 1 < fields.length; j += 2) hash[fields[j]!.toString()] = fields[j + 1]!;
+  return hash.k ? decodeHash(hash.k.toString(), hash, dimensions) : undefined;
+}
+
+/** Writes a stored vector into `target`; the byte length tells float16 from float32. */
+function decodeVector(bytes: Buffer, dimensions: number, target: Float32Array, offset: number) {
+  if (bytes.length === dimensions * 2) unpackFloat16(bytes, target, offset);
+  else for (let d = 0; d < dimensions; d++) target[offset + d] = bytes.readFloatLE(d * 4);
+}
+
+function checkVector(vector: ArrayLike<number>, dimensions: number): void {
+  if (vector.length !== dimensions) {
+    throw new RangeError(`expected a vector of ${dimensions} dimensions, got ${vector.length}`);
+  }
+  let norm = 0;
+  for (let d = 0; d < dimensions; d++) norm += vector[d]! * vector[d]!;
+  if (!Number.isFinite(norm) || norm === 0) {
+    throw new RangeError('a vector must be finite and not all zeros (cosine is undefined)');
+  }
+}
