@@ -9,6 +9,7 @@ import { GENERATIONS_PATH, generationRoutes } from './routes/generations.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { pipelineRoutes } from './routes/pipelines.ts';
 import { telemetryRoutes } from './routes/telemetry.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
 
 const READY_WAIT_MS = 1_500;
 const TELEMETRY_MAX_BODY_BYTES = 1024 * 1024;
@@ -115,6 +116,7 @@ export function createApi(deps: ApiDeps, options: { version?: string } = {}): Ho
   v1.route('/', jobRoutes(deps));
   v1.route('/', pipelineRoutes(deps));
   v1.route('/', telemetryRoutes(deps));
+  v1.route('/', webhookRoutes(deps));
   app.route('/v1', v1);
 
   app.notFound((c) =>

@@ -1,19 +1,8 @@
 import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Db } from '../shared/db/create-db.ts';
+import { canonicalJson } from '../shared/json/canonical-json.ts';
 import { ApiError } from './api-error.ts';
-
-/** JSON with sorted keys, so the same request hashes the same however its keys are ordered. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
 
 export const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 

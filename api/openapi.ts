@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { generateRequestSchema } from '../jobs/generate/schema.ts';
 import { pingSchema } from '../shared/telemetry/ping.ts';
+import { webhookReplaySchema } from './routes/webhooks.ts';
 import {
   acceptedSchema,
   errorBodySchema,
@@ -106,6 +107,23 @@ export function openApiDocument(options: { version: string; pipelines: string[] 
           responses: {
             '202': { description: 'Buffered', ...json(telemetryAcceptedSchema) },
             ...errors(400, 401, 403, 413, 415, 422, 429, 503),
+          },
+        },
+      },
+      '/v1/webhooks/{id}/replay': {
+        post: {
+          summary: 'Send a webhook delivery again, same webhook-id, fresh schedule (admin scope)',
+          parameters: [
+            {
+              name: 'id',
+              in: 'path',
+              required: true,
+              schema: { type: 'string', pattern: '^msg_[0-9a-f]{32}$' },
+            },
+          ],
+          responses: {
+            '202': { description: 'Queued again', ...json(webhookReplaySchema) },
+            ...errors(401, 403, 404, 429, 503),
           },
         },
       },

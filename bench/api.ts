@@ -22,7 +22,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { newJobId } from '../api/job-ids.ts';
-import { generateQueue } from '../jobs/generate/index.ts';
+import { generateQueue } from '../jobs/generate/queue.ts';
 import { createApiKey } from '../shared/api-keys/api-keys.ts';
 import { loadConfig } from '../shared/config/load-config.ts';
 import { createDb } from '../shared/db/create-db.ts';

@@ -1,7 +1,8 @@
 import { defineCatalog, type QueueContract } from '../shared/queue/job-definition.ts';
+import { deliverWebhookJob } from './deliver-webhook/index.ts';
 import { exportColdJob } from './export-cold/index.ts';
 import { flushTelemetryJob } from './flush-telemetry/index.ts';
-import { generateQueue } from './generate/index.ts';
+import { generateJob } from './generate/index.ts';
 import { maintainPartitions } from './maintain-partitions/index.ts';
 
 /**
@@ -12,16 +13,12 @@ export const jobs = defineCatalog({
   'maintain-partitions': maintainPartitions,
   'flush-telemetry': flushTelemetryJob,
   'export-cold': exportColdJob,
+  'deliver-webhook': deliverWebhookJob,
+  generate: generateJob,
 });
 
 export type Jobs = typeof jobs;
 export type QueueName = keyof Jobs;
 
-/**
- * Every queue that can be fed: the catalog's jobs plus queues whose processor has not landed yet
- * (their jobs wait until it does). The API and the board read this; workers read `jobs`.
- */
-export const queues: Record<string, QueueContract> = {
-  ...jobs,
-  generate: generateQueue,
-};
+/** Every queue that can be fed: the API, the board and `lowburn run` read this; workers read `jobs`. */
+export const queues: Record<string, QueueContract> = jobs;

@@ -9,6 +9,7 @@ import { registerCoolifyCommand } from './coolify.ts';
 import { registerKeysCommand } from './keys-command.ts';
 import { bootConfig, exitOnBootError, onShutdownSignal, processLogger } from './process.ts';
 import { registerQueryCommand } from './query-command.ts';
+import { registerWebhooksCommand } from './webhooks-command.ts';
 
 // Each command imports what it runs when it runs: a worker never loads Bull Board's UI, and
 // the board never loads a worker's clients (RSS per process is part of the budget).
@@ -127,6 +128,7 @@ program
 
 registerCoolifyCommand(program);
 registerKeysCommand(program);
+registerWebhooksCommand(program);
 registerQueryCommand(program);
 
 try {

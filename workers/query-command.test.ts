@@ -39,6 +39,8 @@ describe('DuckDB over hot + cold (lowburn query)', () => {
       tables: ['telemetry'],
     });
     await seedTelemetry(database.db, '2026-11-22', 50);
+    // Late pings for an exported day wait in the late table: hot until the next export.
+    await seedTelemetry(database.db, '2026-11-21', 7, 9, 'telemetry_late');
   });
   afterAll(async () => {
     await rm(root, { recursive: true, force: true });
@@ -69,14 +71,14 @@ describe('DuckDB over hot + cold (lowburn query)', () => {
         coldDays: ['2026-11-20', '2026-11-21'],
         coldFiles: 4,
         coldRows: 500,
-        hotRows: 50,
+        hotRows: 57,
       });
       const result = await q.query(`
         SELECT (SELECT count(*) FROM cold.telemetry) AS cold, (SELECT count(*) FROM hot.telemetry) AS hot,
           count(*) AS total, count(DISTINCT ts::DATE) AS days, count(*) FILTER (attrs->>'n' IS NOT NULL) AS with_json
         FROM telemetry`);
       expect(result.rows).toEqual([
-        { cold: '500', hot: '50', total: '550', days: '3', with_json: '275' },
+        { cold: '500', hot: '57', total: '557', days: '3', with_json: '279' },
       ]);
       expect(result.columns.map((c) => c.name)).toEqual([
         'cold',
@@ -99,8 +101,8 @@ describe('DuckDB over hot + cold (lowburn query)', () => {
   it('fetches only the days in range', async () => {
     const q = await open('2026-11-21', '2026-11-21');
     try {
-      expect(q.sources[0]).toMatchObject({ coldDays: ['2026-11-21'], coldRows: 200, hotRows: 0 });
-      expect((await q.query('SELECT count(*) AS n FROM telemetry')).rows).toEqual([{ n: '200' }]);
+      expect(q.sources[0]).toMatchObject({ coldDays: ['2026-11-21'], coldRows: 200, hotRows: 7 });
+      expect((await q.query('SELECT count(*) AS n FROM telemetry')).rows).toEqual([{ n: '207' }]);
     } finally {
       await q.close();
     }
@@ -134,11 +136,11 @@ describe('DuckDB over hot + cold (lowburn query)', () => {
 
     const table = await run([sql, ...range]);
     expect(table.code).toBe(0);
-    expect(table.output).toMatch(/^metric\s+n\nmetric-0\s+137\n/);
+    expect(table.output).toMatch(/^metric\s+n\nmetric-0\s+138\n/);
     expect(table.output).toContain('(4 rows)');
 
     const csv = await run([sql, ...range, '--format', 'csv']);
-    expect(csv.output).toBe('metric,n\nmetric-0,137\nmetric-1,138\nmetric-2,138\nmetric-3,137\n');
+    expect(csv.output).toBe('metric,n\nmetric-0,138\nmetric-1,140\nmetric-2,140\nmetric-3,139\n');
 
     const json = await run([
       'SELECT count(*) AS n FROM cold.telemetry',

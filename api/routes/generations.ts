@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import { generateQueue } from '../../jobs/generate/index.ts';
+import { generateQueue } from '../../jobs/generate/queue.ts';
 import { generateRequestSchema } from '../../jobs/generate/schema.ts';
 import { unreachableAs } from '../api-error.ts';
 import { requireScope } from '../auth.ts';

@@ -119,28 +119,17 @@ async function daysToExport(
     return [options.day];
   }
   const partitions = (await listPartitions(db, table)).map((p) => p.day).filter(cold);
-  const unfinished = (
-    await db
-      .selectFrom('export_runs')
-      .select('day')
-      .where('table_name', '=', table)
-      .where('state', '!=', 'dropped')
-      .execute()
-  ).map((r) => r.day);
+  const runs = await db
+    .selectFrom('export_runs')
+    .select(['day', 'state'])
+    .where('table_name', '=', table)
+    .execute();
+  const unfinished = runs.filter((r) => r.state !== 'dropped').map((r) => r.day);
+  const exported = new Set(runs.filter((r) => r.state === 'dropped').map((r) => r.day));
   const column = quoteIdent(partitionedTables[table]);
   const late = await client.query<{ day: string }>(
     `SELECT DISTINCT to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day
      FROM ${quoteIdent(lateTables[table])}`,
-  );
-  const exported = new Set(
-    (
-      await db
-        .selectFrom('export_runs')
-        .select('day')
-        .where('table_name', '=', table)
-        .where('state', '=', 'dropped')
-        .execute()
-    ).map((r) => r.day),
   );
   const withLate = late.rows.map((r) => r.day).filter((d) => exported.has(d));
   return [...new Set([...partitions, ...unfinished, ...withLate])].sort();

@@ -1,13 +1,185 @@
-import { defineQueue } from '../../shared/queue/job-definition.ts';
-import { generatePayloadSchema } from './schema.ts';
+import { createHash } from 'node:crypto';
+import { UnrecoverableError } from 'bullmq';
+import type { Selectable } from 'kysely';
+import type { GenerationsTable } from '../../shared/db/database.ts';
+import type { GenerationOutcome, GenerationRequest } from '../../shared/inference/pipeline.ts';
+import { type ChatMessage, normaliseText } from '../../shared/inference/request-keys.ts';
+import { renderTemplate, TemplateError } from '../../shared/inference/templates.ts';
+import { defineJob, type JobContext } from '../../shared/queue/job-definition.ts';
+import { enqueueWebhook } from '../../shared/webhooks/enqueue.ts';
+import { generationMetrics } from './metrics.ts';
+import { generateQueue } from './queue.ts';
+import { recordedGeneration, recordGeneration } from './record.ts';
+import type { GeneratePayload } from './schema.ts';
+import { templates } from './templates.ts';
+
+/** What a finished generation job returns (and `GET /v1/jobs/:id` shows as `result`). */
+export interface GenerationResult {
+  answer: string;
+  /** The answer parsed, when the request had a `responseFormat`. */
+  data?: unknown;
+  /** `cache` when a cache layer answered, else the model route. */
+  source: 'cache' | 'local' | 'frontier';
+  layer: GenerationOutcome['layer'] | null;
+  model: string;
+  tokensIn: number;
+  tokensOut: number;
+  costUsd: number;
+  latencyMs: number;
+  /** Set when the local model failed and the frontier model answered instead. */
+  fallback?: { reason: string; message: string };
+  metadata?: Record<string, unknown>;
+}
+
+/** The request's input as chat messages, a template rendered; a bad template is permanent. */
+function resolveRequest(payload: GeneratePayload): GenerationRequest {
+  const base = { taskType: payload.taskType, responseFormat: payload.responseFormat };
+  if (payload.messages) return { ...base, messages: payload.messages as ChatMessage[] };
+  if (payload.prompt !== undefined) {
+    return { ...base, messages: [{ role: 'user', content: payload.prompt }] };
+  }
+  const template = templates.get(payload.template ?? '');
+  if (!template) {
+    throw new UnrecoverableError(
+      `unknown template "${payload.template}"; registered: ${[...templates.keys()].join(', ')}`,
+    );
+  }
+  const params = payload.params ?? {};
+  try {
+    return {
+      ...base,
+      messages: [{ role: 'user', content: renderTemplate(template, params) }],
+      template: { template, params },
+    };
+  } catch (error) {
+    if (error instanceof TemplateError) throw new UnrecoverableError(error.message);
+    throw error;
+  }
+}
+
+const promptOf = (request: GenerationRequest) =>
+  request.messages.map((m) => `${m.role}: ${m.content}`).join('\n');
+
+function resultFromRow(row: Selectable<GenerationsTable>, metadata: unknown): GenerationResult {
+  return {
+    answer: row.response ?? '',
+    source: row.cache_layer ? 'cache' : (row.route ?? 'local'),
+    layer: row.cache_layer,
+    model: row.model ?? '',
+    tokensIn: row.tokens_in,
+    tokensOut: row.tokens_out,
+    costUsd: Number(row.cost_usd),
+    latencyMs: row.latency_ms ?? 0,
+    ...(metadata ? { metadata: metadata as Record<string, unknown> } : {}),
+  };
+}
+
+/** Tells the caller, when they asked for a webhook. Idempotent: a retry enqueues nothing twice. */
+async function notify(
+  ctx: JobContext,
+  payload: GeneratePayload,
+  event:
+    | { type: 'generation.completed'; result: GenerationResult }
+    | { type: 'generation.failed'; error: string },
+) {
+  if (!payload.webhookUrl || !ctx.job.id) return;
+  await enqueueWebhook(ctx.deps, {
+    apiKeyId: payload.apiKeyId,
+    jobId: ctx.job.id,
+    url: payload.webhookUrl,
+    event: { ...event, metadata: payload.metadata ?? null, createdAt: new Date(ctx.job.timestamp) },
+  });
+}
 
 /**
- * The `generate` queue's contract. The API enqueues against it today; the processor (caches,
- * local model, paid fallback) completes it into a job definition in the generation issue.
+ * The generate processor: caches first, the local model next, the paid API last (see
+ * `shared/inference/pipeline.ts`); every job leaves one row in `generations` keyed by its job
+ * id, and a webhook when the caller asked for one.
  */
-export const generateQueue = defineQueue({
-  queue: 'generate',
-  description: 'LLM generation: caches, then the local model, then the paid fallback.',
-  schema: generatePayloadSchema,
-  options: { attempts: 3, backoffMs: 2_000, timeoutMs: 120_000, concurrency: 20 },
+export const generateJob = defineJob({
+  ...generateQueue,
+  async process(payload, ctx) {
+    const { job, deps, signal } = ctx;
+    const metrics = generationMetrics(deps.metrics);
+    const id = job.id ?? '';
+    // An earlier run of this job id that got as far as its row is finished: answer from the
+    // row, never call a model twice for one job.
+    const done = await recordedGeneration(deps.db, id);
+    if (done?.status === 'completed') {
+      const result = resultFromRow(done, payload.metadata);
+      await notify(ctx, payload, { type: 'generation.completed', result });
+      return result;
+    }
+
+    const started = performance.now();
+    const row = baseRow(id, new Date(job.timestamp), payload);
+    try {
+      const request = resolveRequest(payload);
+      row.prompt = promptOf(request);
+      row.prompt_hash = createHash('sha256').update(normaliseText(row.prompt)).digest('hex');
+      const outcome = await deps.generation.generate(request, signal);
+      const latencyMs = Math.round(performance.now() - started);
+      const result: GenerationResult = {
+        answer: outcome.answer,
+        ...(request.responseFormat ? { data: JSON.parse(outcome.answer) as unknown } : {}),
+        source: outcome.layer ? 'cache' : (outcome.route ?? 'local'),
+        layer: outcome.layer ?? null,
+        model: outcome.model,
+        tokensIn: outcome.tokensIn,
+        tokensOut: outcome.tokensOut,
+        costUsd: outcome.costUsd,
+        latencyMs,
+        ...(outcome.fallback && { fallback: outcome.fallback }),
+        ...(payload.metadata && { metadata: payload.metadata }),
+      };
+      await recordGeneration(deps.db, {
+        ...row,
+        response: outcome.answer,
+        status: 'completed',
+        cache_layer: outcome.layer ?? null,
+        route: outcome.layer ? null : (outcome.route ?? null),
+        model: outcome.model,
+        tokens_in: outcome.tokensIn,
+        tokens_out: outcome.tokensOut,
+        cost_usd: outcome.costUsd.toFixed(8),
+        latency_ms: latencyMs,
+      });
+      metrics.observe(outcome, latencyMs, payload.taskType);
+      await notify(ctx, payload, { type: 'generation.completed', result });
+      return result;
+    } catch (error) {
+      // The last attempt (or a permanent error) leaves a failed row and a failed event; an
+      // attempt that will be retried, or one cut short by shutdown, leaves nothing.
+      const final =
+        error instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      if (final && !signal.aborted) {
+        const message = error instanceof Error ? error.message : String(error);
+        metrics.failures.inc({ task_type: payload.taskType });
+        await recordGeneration(deps.db, {
+          ...row,
+          status: 'failed',
+          error: message,
+          latency_ms: Math.round(performance.now() - started),
+        });
+        await notify(ctx, payload, { type: 'generation.failed', error: message });
+      }
+      throw error;
+    }
+  },
 });
+
+/** The row's fields known before anything runs; the prompt is filled in once rendered. */
+function baseRow(id: string, createdAt: Date, payload: GeneratePayload) {
+  const prompt = payload.prompt ?? `template ${payload.template ?? ''}`;
+  return {
+    id,
+    created_at: createdAt,
+    api_key_id: payload.apiKeyId,
+    user_id: payload.userId,
+    task_type: payload.taskType,
+    prompt,
+    prompt_hash: createHash('sha256').update(normaliseText(prompt)).digest('hex'),
+    request: JSON.stringify(payload),
+    metadata: payload.metadata ? JSON.stringify(payload.metadata) : null,
+  };
+}

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { cron, duration, flag, port, timeZone, url } from './fields.ts';
+import { addressList, retrySchedule } from '../webhooks/config-fields.ts';
+import { cron, duration, flag, jsonRecord, port, timeZone, url } from './fields.ts';
 
 /** One environment variable: its schema plus what the README and coolify.json say about it. */
 export interface EnvVar<S extends z.ZodType = z.ZodType> {
@@ -150,6 +151,140 @@ export const envSpec = {
     example: '7',
     description: 'How many future day partitions `maintain-partitions` keeps created.',
   }),
+  OLLAMA_URL: v({
+    schema: url(['http', 'https']),
+    default: 'http://127.0.0.1:11434',
+    example: 'http://ollama:11434',
+    description:
+      'The local model server (Ollama): chat for generations, embed for the semantic cache.',
+  }),
+  LOCAL_MODEL: v({
+    schema: z.string().min(1),
+    default: 'llama3.2:3b',
+    example: 'qwen2.5:7b-instruct',
+    description: 'Ollama model that answers locally routed requests.',
+  }),
+  LOCAL_MODEL_VERSION: v({
+    schema: z.string().min(1).max(100),
+    default: '1',
+    example: '2026-11-fine-tune',
+    description:
+      'Part of every cache key: bump it after retraining or swapping the local model and old answers stop matching (no flush needed).',
+  }),
+  LOCAL_TIMEOUT: v({
+    schema: duration(),
+    default: '20s',
+    example: '10s',
+    description: 'A local answer slower than this falls back to the frontier model.',
+  }),
+  EMBED_MODEL: v({
+    schema: z.string().min(1),
+    default: 'nomic-embed-text',
+    example: 'nomic-embed-text',
+    description: 'Ollama embedding model for the semantic cache; part of every cache key.',
+  }),
+  EMBED_DIMENSIONS: v({
+    schema: z.coerce.number().int().min(8).max(8192),
+    default: '768',
+    example: '1024',
+    description: 'Length of the vectors `EMBED_MODEL` returns (nomic-embed-text: 768).',
+  }),
+  FRONTIER_URL: v({
+    schema: url(['http', 'https']),
+    optional: true,
+    example: 'https://api.openai.com/v1',
+    description:
+      'OpenAI-compatible chat API (OpenAI, Groq, OpenRouter, …) for the paid fallback. Unset: no fallback; a failed local answer fails the job.',
+  }),
+  FRONTIER_API_KEY: v({
+    schema: z.string().min(1),
+    optional: true,
+    secret: true,
+    example: 'sk-…',
+    description: 'Bearer key for `FRONTIER_URL`.',
+  }),
+  FRONTIER_MODEL: v({
+    schema: z.string().min(1),
+    default: 'gpt-4o-mini',
+    example: 'llama-3.3-70b-versatile',
+    description: 'Model asked at `FRONTIER_URL`.',
+  }),
+  FRONTIER_TIMEOUT: v({
+    schema: duration(),
+    default: '60s',
+    example: '30s',
+    description: 'A frontier call slower than this fails the attempt (the job retries).',
+  }),
+  MODEL_PRICES: v({
+    schema: jsonRecord(
+      z.object({ input: z.number().nonnegative(), output: z.number().nonnegative() }).strict(),
+    ),
+    default: '{"gpt-4o-mini":{"input":0.15,"output":0.6}}',
+    example: '{"gpt-4o-mini":{"input":0.15,"output":0.6},"gpt-4o":{"input":2.5,"output":10}}',
+    description:
+      'USD per million input/output tokens, by model, for the cost recorded with every generation. The local model costs 0.',
+  }),
+  CACHE_TTL_EXACT: v({
+    schema: duration(),
+    default: '24h',
+    example: '7d',
+    description: 'Lifetime of exact-match (and template) cache entries.',
+  }),
+  CACHE_TTL_SEMANTIC: v({
+    schema: duration(),
+    default: '1h',
+    example: '6h',
+    description: 'Lifetime of semantic cache entries.',
+  }),
+  CACHE_TTL_PRECOMPUTED: v({
+    schema: duration(),
+    default: '24h',
+    example: '26h',
+    description: 'Lifetime of answers the nightly precompute writes.',
+  }),
+  SEMANTIC_MIN_SCORE: v({
+    schema: jsonRecord(z.number().min(0).max(1)),
+    default: '{"*":0.95}',
+    example: '{"*":0.95,"qa":0.97,"classification":0.9}',
+    description:
+      'Cosine similarity a semantic hit needs, by task type (`*` for the rest). A hit is refused anyway when the prompts differ in a number or a quoted string.',
+  }),
+  ROUTE_LOCAL_TASKS: v({
+    schema: z.string().transform((s) =>
+      s
+        .split(',')
+        .map((t) => t.trim())
+        .filter(Boolean),
+    ),
+    default: 'summary,classification,formatting,extraction,translation',
+    example: 'summary,classification',
+    description: 'Task types the local model answers when their input is short enough.',
+  }),
+  ROUTE_LOCAL_MAX_CHARS: v({
+    schema: z.coerce.number().int().min(1),
+    default: '6000',
+    example: '12000',
+    description: 'Longest input (characters) routed to the local model.',
+  }),
+  ROUTE_REASONING_TASKS: v({
+    schema: z.string().transform((s) =>
+      s
+        .split(',')
+        .map((t) => t.trim())
+        .filter(Boolean),
+    ),
+    default: 'qa,diagnosis',
+    example: 'qa',
+    description:
+      'Task types routed locally only below `ROUTE_COMPLEXITY_MAX`; everything else goes to the frontier model.',
+  }),
+  ROUTE_COMPLEXITY_MAX: v({
+    schema: z.coerce.number().min(0).max(1),
+    default: '0.4',
+    example: '0.5',
+    description:
+      'Complexity score (0–1: length, questions, code, multi-step wording) below which a reasoning task stays local.',
+  }),
   HOT_RETENTION: v({
     schema: duration(),
     default: '24h',
@@ -282,6 +417,57 @@ export const envSpec = {
     example: '2000000',
     description:
       'Most unflushed pings the Redis stream may hold; past it ingest answers 503 (never trims).',
+  }),
+  WEBHOOK_RETRY_SCHEDULE: v({
+    schema: retrySchedule(),
+    default: '0s,5s,5m,30m,2h,5h,10h,10h',
+    example: '0s,10s,1m,10m,1h',
+    description:
+      'Delays before each webhook attempt (the first is immediate, so it starts with `0s`); after the last one fails the delivery is dead-lettered.',
+  }),
+  WEBHOOK_RETRY_AFTER_MAX: v({
+    schema: duration(),
+    default: '1h',
+    example: '6h',
+    description:
+      "Longest a receiver's `Retry-After` may postpone the next attempt beyond the schedule's own delay.",
+  }),
+  WEBHOOK_TIMEOUT: v({
+    schema: duration().refine((ms) => ms >= 100 && ms <= 30_000, {
+      message: 'must be between 100ms and 30s',
+    }),
+    default: '15s',
+    example: '10s',
+    description:
+      'Whole-request limit of one webhook attempt (connect, send, headers and body, a slow drip included).',
+  }),
+  WEBHOOK_MAX_RESPONSE_KB: v({
+    schema: z.coerce.number().int().min(1).max(1_024),
+    default: '64',
+    example: '16',
+    description:
+      "Most of a receiver's response body that is read; the connection is dropped after that.",
+  }),
+  WEBHOOK_ALLOW_LIST: v({
+    schema: addressList({ names: true }),
+    optional: true,
+    example: '127.0.0.1/32',
+    description:
+      'Addresses, CIDRs or host names webhooks may reach even though they are not public (tests, a local receiver). Everything else non-public is refused at connect time.',
+  }),
+  WEBHOOK_BLOCKED_RANGES: v({
+    schema: addressList({ names: false }),
+    optional: true,
+    example: '203.0.113.0/24,2001:db8::/32',
+    description:
+      'Addresses or CIDRs webhooks must never reach on top of every non-public range (an internal network on public addresses).',
+  }),
+  WEBHOOK_ALLOW_HTTP: v({
+    schema: flag(),
+    default: 'false',
+    example: 'true',
+    description:
+      'Allow clear-text `http:` webhook URLs. Development and tests only; refused when NODE_ENV=production.',
   }),
   BOARD_PORT: v({
     schema: port(),

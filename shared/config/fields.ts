@@ -62,3 +62,17 @@ export const cron = () =>
     },
     { message: 'must be a cron pattern such as "30 0 * * *"' },
   );
+
+/** A JSON object whose values match `value`, e.g. a price table. */
+export const jsonRecord = <V extends z.ZodType>(value: V) =>
+  z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'is not valid JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(z.record(z.string(), value));

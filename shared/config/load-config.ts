@@ -44,6 +44,41 @@ export interface Config {
   api: ApiConfig;
   telemetry: TelemetryConfig;
   cold: ColdConfig;
+  inference: InferenceConfig;
+  webhooks: WebhookConfig;
+}
+
+/** Webhook delivery: the retry schedule and what the SSRF-safe client may reach. */
+export interface WebhookConfig {
+  /** Delay before each attempt, in ms; the first is 0, the length is the attempt count. */
+  retryScheduleMs: number[];
+  retryAfterMaxMs: number;
+  timeoutMs: number;
+  maxResponseBytes: number;
+  allowList: string[];
+  blockedRanges: string[];
+  allowHttp: boolean;
+}
+
+/** The generation pipeline: models, caches, routing, prices. */
+export interface InferenceConfig {
+  ollamaUrl: string;
+  localModel: string;
+  localModelVersion: string;
+  localTimeoutMs: number;
+  embedModel: string;
+  embedDimensions: number;
+  /** Unset when no paid fallback is configured. */
+  frontier: { url: string; apiKey: string; model: string; timeoutMs: number } | undefined;
+  prices: Record<string, { input: number; output: number }>;
+  ttlMs: { exact: number; semantic: number; precomputed: number };
+  semanticMinScore: Record<string, number>;
+  route: {
+    localTasks: string[];
+    localMaxChars: number;
+    reasoningTasks: string[];
+    complexityMax: number;
+  };
 }
 
 /** The cold side: export to Parquet and DuckDB queries. */
@@ -116,6 +151,22 @@ function assemble(raw: Raw, issues: ConfigIssue[]): Config {
       example: envSpec.BOARD_PASSWORD.example,
     });
   }
+  if (raw.NODE_ENV === 'production' && raw.WEBHOOK_ALLOW_HTTP) {
+    issues.push({
+      variable: 'WEBHOOK_ALLOW_HTTP',
+      problem:
+        'must be false when NODE_ENV=production (clear-text webhooks leak payload and signature)',
+      example: 'false',
+    });
+  }
+  if (Boolean(raw.FRONTIER_URL) !== Boolean(raw.FRONTIER_API_KEY)) {
+    const missing = raw.FRONTIER_URL ? 'FRONTIER_API_KEY' : 'FRONTIER_URL';
+    issues.push({
+      variable: missing,
+      problem: 'is required when the other of FRONTIER_URL / FRONTIER_API_KEY is set',
+      example: envSpec[missing].example,
+    });
+  }
   return {
     env: raw.NODE_ENV,
     logLevel: raw.LOG_LEVEL,
@@ -131,6 +182,36 @@ function assemble(raw: Raw, issues: ConfigIssue[]): Config {
       shutdownGraceMs: raw.SHUTDOWN_GRACE,
       healthPort: raw.HEALTH_PORT,
       partitionDaysAhead: raw.PARTITION_DAYS_AHEAD,
+    },
+    inference: {
+      ollamaUrl: raw.OLLAMA_URL,
+      localModel: raw.LOCAL_MODEL,
+      localModelVersion: raw.LOCAL_MODEL_VERSION,
+      localTimeoutMs: raw.LOCAL_TIMEOUT,
+      embedModel: raw.EMBED_MODEL,
+      embedDimensions: raw.EMBED_DIMENSIONS,
+      frontier:
+        raw.FRONTIER_URL && raw.FRONTIER_API_KEY
+          ? {
+              url: raw.FRONTIER_URL,
+              apiKey: raw.FRONTIER_API_KEY,
+              model: raw.FRONTIER_MODEL,
+              timeoutMs: raw.FRONTIER_TIMEOUT,
+            }
+          : undefined,
+      prices: raw.MODEL_PRICES,
+      ttlMs: {
+        exact: raw.CACHE_TTL_EXACT,
+        semantic: raw.CACHE_TTL_SEMANTIC,
+        precomputed: raw.CACHE_TTL_PRECOMPUTED,
+      },
+      semanticMinScore: raw.SEMANTIC_MIN_SCORE,
+      route: {
+        localTasks: raw.ROUTE_LOCAL_TASKS,
+        localMaxChars: raw.ROUTE_LOCAL_MAX_CHARS,
+        reasoningTasks: raw.ROUTE_REASONING_TASKS,
+        complexityMax: raw.ROUTE_COMPLEXITY_MAX,
+      },
     },
     cold: {
       hotRetentionMs: raw.HOT_RETENTION,
@@ -164,6 +245,15 @@ function assemble(raw: Raw, issues: ConfigIssue[]): Config {
           .sort((a, b) => a.afterPerHour - b.afterPerHour),
         authFailuresPerIp: raw.AUTH_FAILURES_PER_IP,
       },
+    },
+    webhooks: {
+      retryScheduleMs: raw.WEBHOOK_RETRY_SCHEDULE,
+      retryAfterMaxMs: raw.WEBHOOK_RETRY_AFTER_MAX,
+      timeoutMs: raw.WEBHOOK_TIMEOUT,
+      maxResponseBytes: raw.WEBHOOK_MAX_RESPONSE_KB * 1024,
+      allowList: raw.WEBHOOK_ALLOW_LIST ?? [],
+      blockedRanges: raw.WEBHOOK_BLOCKED_RANGES ?? [],
+      allowHttp: raw.WEBHOOK_ALLOW_HTTP,
     },
     board: {
       port: raw.BOARD_PORT,

@@ -108,6 +108,18 @@ export interface WebhookDeliveriesTable {
   created_at: DefaultTimestamp;
   updated_at: DefaultTimestamp;
   delivered_at: Timestamp | null;
+  /** Which schedule this is: 0, then + 1 per replay (see migration 0004). */
+  run: Generated<number>;
+  /** Attempts in the current run: the position in the retry schedule. */
+  run_attempts: Generated<number>;
+}
+
+/** A URL that answered `410 Gone` for a key: nothing more is sent there for that key. */
+export interface WebhookDisabledUrlsTable {
+  api_key_id: string;
+  url: string;
+  delivery_id: string | null;
+  disabled_at: DefaultTimestamp;
 }
 
 export interface WebhookAttemptsTable {
@@ -146,5 +158,6 @@ export interface Database {
   idempotency_keys: IdempotencyKeysTable;
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
+  webhook_disabled_urls: WebhookDisabledUrlsTable;
   usage_daily: UsageDailyTable;
 }

@@ -42,6 +42,7 @@ describe('migrations on a fresh database', () => {
         'usage_daily',
         'webhook_attempts',
         'webhook_deliveries',
+        'webhook_disabled_urls',
       ]),
     );
     await ensurePartitions(db, { from: new Date('2026-01-01T12:00:00Z'), days: 2 });
@@ -53,6 +54,7 @@ describe('migrations on a fresh database', () => {
       '0001-initial',
       '0002-telemetry-late',
       '0003-cold-export',
+      '0004-webhooks',
     ]);
   });
 });

@@ -67,6 +67,27 @@ export async function ensurePartitions(
   });
 }
 
+// Days whose partition this process has seen exist, per table: the common write (rows of today)
+// then costs no partition check at all.
+const knownPartitions = new WeakMap<Db, Set<string>>();
+
+/**
+ * Makes sure `table` has a partition for `day` before a write, checking Postgres once per day
+ * and process. Creates none for a day already handed to the cold export: writers send those
+ * rows to the late table (see `coldDaysForWrite`).
+ */
+export async function ensureDayPartition(
+  db: Db,
+  table: PartitionedTable,
+  day: string,
+): Promise<void> {
+  const known = knownPartitions.get(db) ?? new Set<string>();
+  knownPartitions.set(db, known);
+  if (known.has(`${table}/${day}`)) return;
+  await ensurePartitions(db, { from: new Date(`${day}T00:00:00Z`), days: 1, tables: [table] });
+  known.add(`${table}/${day}`);
+}
+
 /** Existing day partitions of a table, oldest first, as `{ name, day }`. */
 export async function listPartitions(
   db: Db,

@@ -4,12 +4,13 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { listColdDays, type ManifestFile, readManifest } from '../cold/layout.ts';
+import { lateTables } from '../db/cold-days.ts';
 import { type PartitionedTable, partitionedTables, utcDay } from '../db/partitions.ts';
 import { Sha256Transform } from '../storage/sha256.ts';
 import type { ObjectStorage } from '../storage/storage.ts';
 import { tableColumns } from './columns.ts';
 import { type DuckDbSettings, openDuckDb, quoteIdent, quoteLiteral } from './duckdb.ts';
-import { copyToParquet, selectList } from './pg-to-parquet.ts';
+import { copyToParquet, type ParquetPart, selectList } from './pg-to-parquet.ts';
 
 export interface ColdQueryOptions {
   databaseUrl: string;
@@ -138,27 +139,36 @@ export async function openColdQuery(options: ColdQueryOptions): Promise<ColdQuer
           `CREATE TABLE cold.${id} (${columns.map((col) => `${quoteIdent(col.name)} ${col.type}`).join(', ')})`,
         );
       }
-      // Hot: the range's rows still in Postgres, minus days already in cold storage (a day
-      // kept for its grace period after export would otherwise count twice).
+      // Hot: the range's rows still in Postgres — the partitions, minus days already in cold
+      // storage (a day kept for its grace period would otherwise count twice), plus late rows
+      // waiting for their day's next export (never in a cold file yet).
       const column = quoteIdent(partitionedTables[table]);
       const until = utcDay(new Date(`${options.to}T00:00:00Z`), 1);
+      const inRange = `${column} >= '${options.from} 00:00:00+00' AND ${column} < '${until} 00:00:00+00'`;
       const notCold =
         days.length > 0
           ? ` AND (${column} AT TIME ZONE 'UTC')::date NOT IN (${days.map((d) => `'${d}'`).join(', ')})`
           : '';
-      const parts = await copyToParquet({
-        client,
-        duck: c,
-        query: `SELECT ${selectList(columns)} FROM ${id}
-          WHERE ${column} >= '${options.from} 00:00:00+00' AND ${column} < '${until} 00:00:00+00'${notCold}`,
-        columns,
-        outDir: join(scratch, 'hot', table),
-        fileName: (i) => `hot-${i}.parquet`,
-        rowsPerFile: Number.MAX_SAFE_INTEGER,
-      });
+      const parts: ParquetPart[] = [];
+      for (const [source, where, sourceColumns] of [
+        [table, inRange + notCold, columns],
+        [lateTables[table], inRange, await tableColumns(client, lateTables[table])],
+      ] as const) {
+        parts.push(
+          ...(await copyToParquet({
+            client,
+            duck: c,
+            query: `SELECT ${selectList(sourceColumns)} FROM ${quoteIdent(source)} WHERE ${where}`,
+            columns: sourceColumns,
+            outDir: join(scratch, 'hot', source),
+            fileName: (i) => `hot-${i}.parquet`,
+            rowsPerFile: Number.MAX_SAFE_INTEGER,
+          })),
+        );
+      }
       if (parts.length > 0) {
         await c.run(
-          `CREATE VIEW hot.${id} AS SELECT * FROM read_parquet([${parts.map((p) => quoteLiteral(p.file)).join(', ')}])`,
+          `CREATE VIEW hot.${id} AS SELECT * FROM read_parquet([${parts.map((p) => quoteLiteral(p.file)).join(', ')}], union_by_name = true)`,
         );
       } else {
         await c.run(`CREATE TABLE hot.${id} AS SELECT * FROM cold.${id} LIMIT 0`);

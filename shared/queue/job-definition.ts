@@ -4,8 +4,10 @@ import type { Registry } from 'prom-client';
 import type { z } from 'zod';
 import type { Config } from '../config/load-config.ts';
 import type { Db } from '../db/create-db.ts';
+import type { GenerationPipeline } from '../inference/pipeline.ts';
 import type { Logger } from '../log/logger.ts';
 import type { ObjectStorage } from '../storage/storage.ts';
+import type { WebhookHttpClient } from '../webhooks/http/safe-fetch.ts';
 
 /** When a job runs by itself. Upserted as a BullMQ job scheduler: once per fleet, never per process. */
 export type JobSchedule<Input> = (
@@ -51,6 +53,10 @@ export interface JobDeps {
   log: Logger;
   /** The process's Prometheus registry (served on `/metrics`); jobs register their own metrics. */
   metrics: Registry;
+  /** The process's SSRF-safe webhook client (one keep-alive pool), created at first use. */
+  webhookClient: WebhookHttpClient;
+  /** The process's generation pipeline (caches, local model, paid fallback), opened at first use. */
+  generation: GenerationPipeline;
   /** Enqueues another job by its definition; the payload is parsed first. */
   enqueue: <D extends QueueContract>(
     definition: D,

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { coldDaysForWrite } from '../db/cold-days.ts';
 import type { Db } from '../db/create-db.ts';
-import { ensurePartitions, utcDay } from '../db/partitions.ts';
+import { ensureDayPartition, utcDay } from '../db/partitions.ts';
 import type { Logger } from '../log/logger.ts';
 import { FLUSH_GROUP, telemetryStream } from './buffer.ts';
 import type { Ping } from './ping.ts';
@@ -206,10 +206,6 @@ async function insertBatch(
   }
 }
 
-// Days whose telemetry partition this process has seen exist: the common batch (all pings of
-// today) then costs no partition check at all.
-const knownPartitions = new WeakMap<Db, Set<string>>();
-
 /**
  * One transaction: pings for days already handed to the cold export go to `telemetry_late`,
  * the rest into their day partitions (created first when missing). The day check runs under
@@ -219,17 +215,7 @@ const knownPartitions = new WeakMap<Db, Set<string>>();
 async function insertPings(db: Db, pings: Ping[]): Promise<number> {
   const dayOf = pings.map((p) => utcDay(new Date(p.ts)));
   const days = [...new Set(dayOf)];
-  const known = knownPartitions.get(db) ?? new Set<string>();
-  knownPartitions.set(db, known);
-  // Creates no partition for a day already exported: its pings go to the late table below.
-  for (const day of days.filter((d) => !known.has(d))) {
-    await ensurePartitions(db, {
-      from: new Date(`${day}T00:00:00Z`),
-      days: 1,
-      tables: ['telemetry'],
-    });
-    known.add(day);
-  }
+  for (const day of days) await ensureDayPartition(db, 'telemetry', day);
   return db.transaction().execute(async (trx) => {
     const exported = await coldDaysForWrite(trx, 'telemetry', days);
     const hot = pings.filter((_, i) => !exported.has(dayOf[i] ?? ''));

@@ -125,7 +125,9 @@ describe('rate limits, revocation and outages', () => {
     const unknown = await t.request('/v1/pipelines/nope/runs', { key: admin.key, json: {} });
     expect(unknown.status).toBe(404);
     expect(await unknown.json()).toMatchObject({
-      error: { message: 'no pipeline "nope"; pipelines: maintain-partitions, flush-telemetry, export-cold' },
+      error: {
+        message: 'no pipeline "nope"; pipelines: maintain-partitions, flush-telemetry, export-cold',
+      },
     });
     const bad = await t.request('/v1/pipelines/maintain-partitions/runs', {
       key: admin.key,

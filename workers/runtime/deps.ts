@@ -1,11 +1,13 @@
 import type { Config } from '../../shared/config/load-config.ts';
 import { createDb } from '../../shared/db/create-db.ts';
+import { processGeneration } from '../../shared/inference/process-pipeline.ts';
 import type { Logger } from '../../shared/log/logger.ts';
 import { createWorkerMetrics, type WorkerMetrics } from '../../shared/metrics/registry.ts';
 import type { JobDeps } from '../../shared/queue/job-definition.ts';
 import { Queues } from '../../shared/queue/queues.ts';
 import { createWorkerConnection } from '../../shared/redis/connections.ts';
 import { createStorage } from '../../shared/storage/create-storage.ts';
+import { processWebhookClient } from '../../shared/webhooks/process-client.ts';
 
 /** Everything a process opened, with one `close()` that releases it all. */
 export interface ProcessDeps extends JobDeps {
@@ -22,6 +24,8 @@ export async function openDeps(config: Config, log: Logger): Promise<ProcessDeps
   redis.on('error', (error) => log.warn({ err: error }, 'redis connection error'));
   const queues = new Queues({ connection: redis, prefix: config.queuePrefix });
   const workerMetrics = createWorkerMetrics();
+  const webhookClient = processWebhookClient(config.webhooks);
+  const generation = processGeneration(config, redis, log);
   return {
     workerMetrics,
     metrics: workerMetrics.registry,
@@ -31,8 +35,13 @@ export async function openDeps(config: Config, log: Logger): Promise<ProcessDeps
     storage,
     log,
     queues,
+    webhookClient,
+    generation,
     enqueue: (definition, payload, options) => queues.add(definition, payload, options),
     async close() {
+      // After the fleet drained: no delivery is in flight, so only idle sockets are closed.
+      webhookClient.close();
+      await generation.close();
       await queues.close();
       await Promise.allSettled([db.destroy(), storage.close()]);
       await redis.quit().catch(() => redis.disconnect());

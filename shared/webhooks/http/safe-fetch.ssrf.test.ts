@@ -1,5 +1,5 @@
-import { networkInterfaces } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ownHosts, SSRF_HOSTS } from '../../../test/fixtures/ssrf-targets.ts';
 import {
   OpenResources,
   startReceiver,
@@ -34,49 +34,6 @@ async function failure(promise: Promise<unknown>): Promise<WebhookDeliveryError>
 }
 
 const body = JSON.stringify({ type: 'generation.completed' });
-
-/**
- * Every way to write "this machine" or "the private network" that SSRF write-ups list. With the
- * allow-list off, none may reach anything: the sentinel listens on every local address.
- */
-const SSRF_HOSTS = [
-  '127.0.0.1',
-  'localhost',
-  '2130706433', // 127.0.0.1 as one decimal number
-  '017700000001', // … as one octal number
-  '0x7f000001', // … as one hex number
-  '0177.0.0.1', // octal first part
-  '0x7f.0.0.1', // hex first part
-  '127.1', // short form
-  '127.0.0.2',
-  '[::1]',
-  '[::ffff:127.0.0.1]', // IPv4-mapped IPv6
-  '[::ffff:7f00:1]',
-  '[::127.0.0.1]', // IPv4-compatible IPv6 (deprecated, ::/96)
-  '[64:ff9b::7f00:1]', // NAT64
-  '0.0.0.0',
-  '0',
-  '[::]',
-  '169.254.169.254', // cloud metadata
-  '[fe80::1]',
-  '10.0.0.1',
-  '172.16.0.1',
-  '192.168.1.1',
-  '100.64.0.1', // CGNAT
-  '[fc00::1]',
-  '[fd00::1]',
-  '224.0.0.1',
-  '255.255.255.255',
-  '[ff02::1]',
-];
-
-/** This host's own addresses, as URL hosts. */
-const ownHosts = () =>
-  Object.values(networkInterfaces())
-    .flatMap((list) => list ?? [])
-    // A link-local IPv6 address needs a zone (`%eth0`), which a URL cannot carry.
-    .filter((info) => info.family === 'IPv4' || info.scopeid === 0)
-    .map((info) => (info.family === 'IPv6' ? `[${info.address}]` : info.address));
 
 describe('with the allow-list off', () => {
   it.each(['http', 'https'])(

@@ -1,0 +1,54 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { deliveryStatuses } from '../../shared/webhooks/list-deliveries.ts';
+import { DELIVERY_ID } from '../../shared/webhooks/queue.ts';
+import { replayDeliveries } from '../../shared/webhooks/replay.ts';
+import { ApiError, unavailableIfUnreachable } from '../api-error.ts';
+import { requireScope } from '../auth.ts';
+import type { ApiDeps, ApiEnv } from '../deps.ts';
+
+/** `POST /v1/webhooks/:id/replay`'s answer. */
+export const webhookReplaySchema = z.object({
+  id: z.string().describe('The delivery id, sent again as `webhook-id`.'),
+  status: z.literal('pending'),
+  run: z.number().int().describe('The new run of the delivery (0 was the first).'),
+  previousStatus: z.enum(deliveryStatuses),
+});
+
+export type WebhookReplay = z.infer<typeof webhookReplaySchema>;
+
+/**
+ * `POST /v1/webhooks/:id/replay` (admin scope): sends a delivery again, same `webhook-id`, on a
+ * fresh retry schedule — a dead letter after the receiver is fixed, or a delivered event the
+ * receiver lost. Replaying a `disabled` delivery re-enables its URL for its key.
+ */
+export function webhookRoutes(deps: ApiDeps) {
+  return new Hono<ApiEnv>().post('/webhooks/:id/replay', async (c) => {
+    requireScope(c.get('apiKey'), 'admin');
+    const id = c.req.param('id');
+    const notFound = new ApiError(404, 'not_found', `no webhook delivery "${id}"`);
+    // Checked before the query: the id goes into a job id, and nothing else can match.
+    if (!DELIVERY_ID.test(id)) throw notFound;
+    let replayed: Awaited<ReturnType<typeof replayDeliveries>>;
+    try {
+      replayed = await replayDeliveries(
+        {
+          db: deps.db,
+          enqueue: (definition, payload, options) => deps.queues.add(definition, payload, options),
+        },
+        [id],
+      );
+    } catch (error) {
+      throw unavailableIfUnreachable('the webhook ledger', error);
+    }
+    const [delivery] = replayed;
+    if (!delivery) throw notFound;
+    const body: WebhookReplay = {
+      id: delivery.id,
+      status: 'pending',
+      run: delivery.run,
+      previousStatus: delivery.previousStatus,
+    };
+    return c.json(body, 202);
+  });
+}

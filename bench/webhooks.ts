@@ -1,0 +1,263 @@
+// npm run bench:webhooks — webhook deliveries per second to a local receiver through the full
+// job, against what a user would write instead: a plain, unsigned `fetch` loop with 50 in flight
+// to the same receiver, in the same run.
+//
+// "The full job" is the path a generation's webhook takes: `enqueueWebhook` (ledger row, BullMQ
+// job) from 50 concurrent producers, and `lowburn worker` (its own process, as deployed) running
+// deliver-webhook at its concurrency of 50 — ledger read, Standard Webhooks signing, the
+// SSRF-checked keep-alive client, ledger write. Throughput is timed like bench:queue: from the
+// first enqueue until every delivery is recorded as delivered. The rounds alternate between the
+// two paths; the median counts.
+//
+// Latency (p99_ms) is measured apart, at half the measured job throughput, paced evenly (as
+// bench:api does): from the enqueue to BullMQ reporting the job completed. A drain with a
+// backlog would only measure the backlog.
+//
+// The receiver runs in a child process, so it shares the event loop of neither path.
+
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type Job, QueueEvents } from 'bullmq';
+import { Redis } from 'ioredis';
+import { createApiKey } from '../shared/api-keys/api-keys.ts';
+import { createDb } from '../shared/db/create-db.ts';
+import { createLogger } from '../shared/log/logger.ts';
+import { Queues } from '../shared/queue/queues.ts';
+import { enqueueWebhook } from '../shared/webhooks/enqueue.ts';
+import { deliverWebhookQueue } from '../shared/webhooks/queue.ts';
+import {
+  benchDatabase,
+  deletePrefix,
+  drained,
+  median,
+  percentile,
+  REDIS_URL,
+  round,
+} from './support.ts';
+
+const DELIVERIES = Number(process.env.BENCH_DELIVERIES ?? 10_000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const PACED_SECONDS = Number(process.env.BENCH_PACED_SECONDS ?? 5);
+const CONCURRENCY = 50;
+
+/** A generation result of a realistic size (~1 KB of JSON). */
+const result = { text: 'A short answer. '.repeat(50), tokens: { in: 120, out: 240 } };
+
+/** Child mode: a receiver that reads each body and answers 204, like a well-behaved endpoint. */
+function receive(): void {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(204).end());
+  });
+  server.listen(0, '127.0.0.1', () => {
+    process.stdout.write(`${(server.address() as AddressInfo).port}\n`);
+  });
+}
+
+async function startReceiverProcess(): Promise<{ url: string; stop(): void }> {
+  const child = spawn(process.execPath, [import.meta.filename, 'receive'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { PATH: process.env.PATH ?? '' },
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout.once('data', (chunk: Buffer) => resolve(Number(String(chunk).trim())));
+    child.once('exit', (code) => reject(new Error(`receiver exited with ${code}`)));
+  });
+  return { url: `http://127.0.0.1:${port}/hooks`, stop: () => child.kill() };
+}
+
+/** `lowburn worker` for the deliver-webhook queue, as deployed, ready to take jobs. */
+async function startWorkerProcess(env: Record<string, string>): Promise<{ stop(): Promise<void> }> {
+  const child = spawn(process.execPath, ['workers/cli.ts', 'worker'], {
+    cwd: path.resolve(import.meta.dirname, '..'),
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { PATH: process.env.PATH ?? '', ...env },
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  let output = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk;
+      if (output.includes('"worker ready"')) resolve();
+    });
+    exited.then((code) => reject(new Error(`worker exited with ${code}:\n${output}`)));
+  });
+  return {
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** Runs `send` `count` times, `CONCURRENCY` at a time; returns per second. */
+async function saturated(count: number, send: () => Promise<unknown>): Promise<number> {
+  let started = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (started++ < count) await send();
+    }),
+  );
+  return count / ((performance.now() - t0) / 1000);
+}
+
+/** Starts `send` `perS` times a second, evenly, for `seconds`; returns each one's latency (ms). */
+async function paced(
+  perS: number,
+  seconds: number,
+  send: () => Promise<unknown>,
+): Promise<number[]> {
+  const latencies: number[] = [];
+  const inFlight: Promise<void>[] = [];
+  const t0 = performance.now();
+  const total = Math.round(perS * seconds);
+  for (let i = 0; i < total; i++) {
+    const due = t0 + (i * 1000) / perS;
+    const wait = due - performance.now();
+    if (wait > 1) await sleep(wait);
+    const start = performance.now();
+    inFlight.push(send().then(() => void latencies.push(performance.now() - start)));
+  }
+  await Promise.all(inFlight);
+  return latencies.sort((a, b) => a - b);
+}
+
+async function main(): Promise<void> {
+  const databaseUrl = await benchDatabase();
+  const prefix = `bench-wh-${randomBytes(3).toString('hex')}`;
+  const log = createLogger({ level: 'warn' });
+  // The producers' pool: the generation pipeline's, in a real fleet.
+  const { db } = createDb({ url: databaseUrl, poolMax: 10, log });
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const receiver = await startReceiverProcess();
+  const key = await createApiKey(db, { name: 'bench webhooks', scopes: ['generate'] });
+  const worker = await startWorkerProcess({
+    DATABASE_URL: databaseUrl,
+    REDIS_URL,
+    QUEUE_PREFIX: prefix,
+    LOG_LEVEL: 'info',
+    HEALTH_PORT: '0',
+    WORKER_QUEUES: 'deliver-webhook',
+    // The receiver is on the loopback: allowed by address, as tests do; every other address is
+    // still refused at connect time.
+    WEBHOOK_ALLOW_LIST: '127.0.0.1/32',
+    WEBHOOK_ALLOW_HTTP: 'true',
+  });
+  const queues = new Queues({ connection: redis, prefix });
+  const queue = queues.get(deliverWebhookQueue);
+  // `waitUntilFinished` listens for the queue's `closing` once per job in flight.
+  queue.setMaxListeners(0);
+  let sent = 0;
+  const enqueue = (onJob?: (job: Job) => void) =>
+    enqueueWebhook(
+      {
+        db,
+        enqueue: async (definition, payload, options) => {
+          const job = await queues.add(definition, payload, options);
+          onJob?.(job);
+          return job;
+        },
+      },
+      {
+        apiKeyId: key.id,
+        jobId: `generate.bench.${++sent}-${randomBytes(4).toString('hex')}`,
+        url: receiver.url,
+        event: { type: 'generation.completed', result, metadata: { n: sent } },
+      },
+    );
+  const body = JSON.stringify({
+    type: 'generation.completed',
+    timestamp: new Date(),
+    data: result,
+  });
+  /** The reference: what a user without lowburn would write. */
+  const plainFetch = async () => {
+    const response = await fetch(receiver.url, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json' },
+    });
+    await response.arrayBuffer();
+    if (response.status !== 204) throw new Error(`receiver answered ${response.status}`);
+  };
+  /** N deliveries through the full job, timed until the last is recorded as delivered. */
+  const viaJob = async (count: number) => {
+    const t0 = performance.now();
+    await saturated(count, () => enqueue());
+    await drained(queue);
+    return count / ((performance.now() - t0) / 1000);
+  };
+
+  let events: QueueEvents | undefined;
+  try {
+    await viaJob(Math.min(1_000, DELIVERIES));
+    await saturated(Math.min(1_000, DELIVERIES), plainFetch);
+    const job: number[] = [];
+    const plain: number[] = [];
+    for (let r = 1; r <= ROUNDS; r++) {
+      job.push(await viaJob(DELIVERIES));
+      plain.push(await saturated(DELIVERIES, plainFetch));
+      console.error(
+        `round ${r}: ${DELIVERIES} deliveries through the job at ${round(job.at(-1) ?? 0, 0)}/s, plain fetch ${round(plain.at(-1) ?? 0, 0)}/s`,
+      );
+    }
+    const deliveriesPerS = median(job);
+    const plainPerS = median(plain);
+
+    events = new QueueEvents(deliverWebhookQueue.queue, { connection: { url: REDIS_URL }, prefix });
+    await events.waitUntilReady();
+    const listening = events;
+    const rate = Number(process.env.BENCH_PACED_RATE ?? deliveriesPerS / 2);
+    const jobLatencies = await paced(rate, PACED_SECONDS, async () => {
+      let added: Job | undefined;
+      await enqueue((job) => {
+        added = job;
+      });
+      await added?.waitUntilFinished(listening, 30_000);
+    });
+    const plainLatencies = await paced(rate, PACED_SECONDS, plainFetch);
+    console.error(
+      `paced at ${round(rate, 0)}/s: via the job p50 ${round(percentile(jobLatencies, 50), 1)} ms, p99 ${round(percentile(jobLatencies, 99), 1)} ms; plain fetch p50 ${round(percentile(plainLatencies, 50), 1)} ms, p99 ${round(percentile(plainLatencies, 99), 1)} ms`,
+    );
+
+    const counts = await db
+      .selectFrom('webhook_deliveries')
+      .select(['status', (eb) => eb.fn.countAll<string>().as('n')])
+      .where('api_key_id', '=', key.id)
+      .groupBy('status')
+      .execute();
+    const expected = sent;
+    const succeeded = Number(counts.find((c) => c.status === 'succeeded')?.n ?? 0);
+    if (succeeded !== expected) {
+      throw new Error(`${expected} deliveries enqueued, ${JSON.stringify(counts)} in the ledger`);
+    }
+    console.error(`ledger: all ${succeeded} deliveries recorded as succeeded`);
+    console.log(
+      JSON.stringify({
+        bench: 'webhooks',
+        deliveries_per_s: round(deliveriesPerS, 0),
+        plain_fetch_per_s: round(plainPerS, 0),
+        ratio: round(deliveriesPerS / plainPerS),
+        p99_ms: round(percentile(jobLatencies, 99), 1),
+      }),
+    );
+  } finally {
+    await events?.close();
+    await worker.stop();
+    await queues.close();
+    await db.deleteFrom('webhook_deliveries').where('api_key_id', '=', key.id).execute();
+    await db.deleteFrom('api_keys').where('id', '=', key.id).execute();
+    await deletePrefix(redis, prefix);
+    await redis.quit();
+    await db.destroy();
+    receiver.stop();
+  }
+}
+
+if (process.argv[2] === 'receive') receive();
+else await main();

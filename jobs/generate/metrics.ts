@@ -1,0 +1,69 @@
+import { Counter, Histogram, type Registry } from 'prom-client';
+import type { GenerationOutcome } from '../../shared/inference/pipeline.ts';
+
+export interface GenerationMetrics {
+  observe(outcome: GenerationOutcome, latencyMs: number, taskType: string): void;
+  failures: Counter<'task_type'>;
+}
+
+const byRegistry = new WeakMap<Registry, GenerationMetrics>();
+
+/** Generation metrics, registered once on the process's `/metrics` registry. */
+export function generationMetrics(registry: Registry): GenerationMetrics {
+  const existing = byRegistry.get(registry);
+  if (existing) return existing;
+  const registers = [registry];
+  const answered = new Counter({
+    name: 'lowburn_generations_total',
+    help: 'Generations answered, by source (a cache layer, local or frontier) and task type.',
+    labelNames: ['source', 'task_type'],
+    registers,
+  });
+  const fallbacks = new Counter({
+    name: 'lowburn_generation_fallbacks_total',
+    help: 'Local answers that failed and went to the frontier model, by reason.',
+    labelNames: ['reason'],
+    registers,
+  });
+  const cost = new Counter({
+    name: 'lowburn_generation_cost_usd_total',
+    help: 'Model spend in USD, by model.',
+    labelNames: ['model'],
+    registers,
+  });
+  const tokens = new Counter({
+    name: 'lowburn_generation_tokens_total',
+    help: 'Model tokens, by route and direction.',
+    labelNames: ['route', 'direction'],
+    registers,
+  });
+  const latency = new Histogram({
+    name: 'lowburn_generation_seconds',
+    help: 'Time from dequeue to answer, by source.',
+    labelNames: ['source'],
+    buckets: [0.005, 0.025, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers,
+  });
+  const failures = new Counter({
+    name: 'lowburn_generation_failures_total',
+    help: 'Generation jobs that failed for good.',
+    labelNames: ['task_type'],
+    registers,
+  });
+  const metrics: GenerationMetrics = {
+    failures,
+    observe(outcome, latencyMs, taskType) {
+      const source = outcome.layer ?? outcome.route ?? 'local';
+      answered.inc({ source, task_type: taskType });
+      latency.observe({ source }, latencyMs / 1000);
+      if (outcome.fallback) fallbacks.inc({ reason: outcome.fallback.reason });
+      if (outcome.route) {
+        cost.inc({ model: outcome.model }, outcome.costUsd);
+        tokens.inc({ route: outcome.route, direction: 'in' }, outcome.tokensIn);
+        tokens.inc({ route: outcome.route, direction: 'out' }, outcome.tokensOut);
+      }
+    },
+  };
+  byRegistry.set(registry, metrics);
+  return metrics;
+}

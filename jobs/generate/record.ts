@@ -1,0 +1,45 @@
+import type { Insertable, Selectable } from 'kysely';
+import { coldDaysForWrite } from '../../shared/db/cold-days.ts';
+import type { Db } from '../../shared/db/create-db.ts';
+import type { GenerationsTable } from '../../shared/db/database.ts';
+import { ensureDayPartition, utcDay } from '../../shared/db/partitions.ts';
+
+export type GenerationRow = Insertable<GenerationsTable>;
+
+/**
+ * Writes a job's row to `generations`, keyed by its job id and creation time (both survive a
+ * retry), so a retried job leaves one row. A job whose day was already exported to cold storage
+ * writes to `generations_late` instead, decided under the export's per-day lock.
+ */
+export async function recordGeneration(db: Db, row: GenerationRow): Promise<void> {
+  const day = utcDay(new Date(row.created_at));
+  await ensureDayPartition(db, 'generations', day);
+  await db.transaction().execute(async (trx) => {
+    const cold = await coldDaysForWrite(trx, 'generations', [day]);
+    await trx
+      .insertInto(cold.has(day) ? 'generations_late' : 'generations')
+      .values(row)
+      .onConflict((oc) => oc.columns(['id', 'created_at']).doNothing())
+      .execute();
+  });
+}
+
+/**
+ * The row an earlier run of this job id wrote, if any (in either table): an earlier attempt, or
+ * an earlier enqueue under the same id (the API's idempotency path re-enqueues once BullMQ has
+ * forgotten a job, and the new job has a new timestamp, so the id alone decides).
+ */
+export async function recordedGeneration(
+  db: Db,
+  id: string,
+): Promise<Selectable<GenerationsTable> | undefined> {
+  // One round trip for both tables: this runs before every generation, cache hits included.
+  return db
+    .selectFrom('generations')
+    .selectAll()
+    .where('id', '=', id)
+    .unionAll(db.selectFrom('generations_late').selectAll().where('id', '=', id))
+    .orderBy('created_at', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+}

@@ -1,0 +1,200 @@
+import { Ajv, type ValidateFunction } from 'ajv';
+import { Ollama } from 'ollama';
+import type { ChatMessage } from './request-keys.ts';
+
+export type Route = 'local' | 'frontier';
+
+/** One model call's outcome, before validation. */
+export interface ModelAnswer {
+  text: string;
+  model: string;
+  route: Route;
+  tokensIn: number;
+  tokensOut: number;
+  /** `stop`, or `length` when the model ran out of tokens (the answer is cut off). */
+  finish: string;
+  latencyMs: number;
+}
+
+export type ModelFailure = 'error' | 'timeout' | 'invalid';
+
+/** A model call that failed, timed out, or answered something unusable. */
+export class ModelError extends Error {
+  readonly route: Route;
+  readonly reason: ModelFailure;
+  constructor(route: Route, reason: ModelFailure, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ModelError';
+    this.route = route;
+    this.reason = reason;
+  }
+}
+
+export interface ChatCall {
+  messages: readonly ChatMessage[];
+  /** A JSON Schema the answer must satisfy. */
+  responseFormat?: Record<string, unknown>;
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+function callSignal(call: ChatCall): AbortSignal {
+  const timeout = AbortSignal.timeout(call.timeoutMs);
+  return call.signal ? AbortSignal.any([timeout, call.signal]) : timeout;
+}
+
+/** The job's own abort (shutdown, job timeout) propagates; our per-call timeout is a ModelError. */
+function asModelError(route: Route, error: unknown, call: ChatCall): ModelError {
+  if (error instanceof ModelError) return error;
+  if (call.signal?.aborted) throw call.signal.reason ?? error;
+  const name = (error as Error)?.name;
+  if (name === 'TimeoutError' || name === 'AbortError') {
+    return new ModelError(
+      route,
+      'timeout',
+      `${route} model gave no answer within ${call.timeoutMs} ms`,
+      {
+        cause: error,
+      },
+    );
+  }
+  return new ModelError(
+    route,
+    'error',
+    `${route} model failed: ${(error as Error)?.message ?? error}`,
+    {
+      cause: error,
+    },
+  );
+}
+
+/** Asks the local Ollama model; `format` carries the JSON Schema when one is required. */
+export async function askLocal(
+  options: { url: string; model: string },
+  call: ChatCall,
+): Promise<ModelAnswer> {
+  const signal = callSignal(call);
+  const ollama = new Ollama({
+    host: options.url,
+    fetch: (input, init) => fetch(input, { ...init, signal }),
+  });
+  const started = performance.now();
+  try {
+    const response = await ollama.chat({
+      model: options.model,
+      messages: call.messages.map((m) => ({ role: m.role, content: m.content })),
+      stream: false,
+      ...(call.responseFormat && { format: call.responseFormat }),
+    });
+    return {
+      text: response.message?.content ?? '',
+      model: options.model,
+      route: 'local',
+      tokensIn: response.prompt_eval_count ?? 0,
+      tokensOut: response.eval_count ?? 0,
+      finish: response.done_reason ?? 'stop',
+      latencyMs: Math.round(performance.now() - started),
+    };
+  } catch (error) {
+    throw asModelError('local', error, call);
+  }
+}
+
+/** Asks an OpenAI-compatible chat completions API (OpenAI, Groq, OpenRouter, …). */
+export async function askFrontier(
+  options: { url: string; apiKey: string; model: string },
+  call: ChatCall,
+): Promise<ModelAnswer> {
+  const signal = callSignal(call);
+  const started = performance.now();
+  try {
+    const response = await fetch(`${options.url.replace(/\/+$/, '')}/chat/completions`, {
+      method: 'POST',
+      signal,
+      headers: { authorization: `Bearer ${options.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: options.model,
+        messages: call.messages,
+        ...(call.responseFormat && {
+          response_format: {
+            type: 'json_schema',
+            json_schema: { name: 'answer', schema: call.responseFormat },
+          },
+        }),
+      }),
+    });
+    const text = await response.text();
+    if (!response.ok) {
+      throw new ModelError(
+        'frontier',
+        'error',
+        `frontier model answered HTTP ${response.status}: ${text.slice(0, 300)}`,
+      );
+    }
+    const body = JSON.parse(text) as {
+      choices?: { message?: { content?: string | null }; finish_reason?: string }[];
+      usage?: { prompt_tokens?: number; completion_tokens?: number };
+    };
+    const choice = body.choices?.[0];
+    return {
+      text: choice?.message?.content ?? '',
+      model: options.model,
+      route: 'frontier',
+      tokensIn: body.usage?.prompt_tokens ?? 0,
+      tokensOut: body.usage?.completion_tokens ?? 0,
+      finish: choice?.finish_reason ?? 'stop',
+      latencyMs: Math.round(performance.now() - started),
+    };
+  } catch (error) {
+    if (error instanceof SyntaxError) {
+      throw new ModelError(
+        'frontier',
+        'invalid',
+        `frontier model sent malformed JSON: ${error.message}`,
+      );
+    }
+    throw asModelError('frontier', error, call);
+  }
+}
+
+/** Embeds texts with the Ollama embed API, in one request. */
+export async function embedTexts(
+  options: { url: string; model: string },
+  inputs: string[],
+): Promise<number[][]> {
+  const ollama = new Ollama({ host: options.url });
+  const response = await ollama.embed({ model: options.model, input: inputs });
+  return response.embeddings;
+}
+
+const ajv = new Ajv({ allErrors: false, strict: false });
+const validators = new WeakMap<object, ValidateFunction>();
+
+/**
+ * Why an answer cannot be used, or `undefined` when it can: with a JSON Schema it must parse
+ * and satisfy it; without, it must be non-empty and not cut off by the token limit.
+ */
+export function answerProblem(
+  answer: ModelAnswer,
+  responseFormat?: Record<string, unknown>,
+): string | undefined {
+  if (answer.finish === 'length') return 'the answer was cut off (token limit)';
+  if (answer.text.trim() === '') return 'the answer is empty';
+  if (!responseFormat) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(answer.text);
+  } catch {
+    return 'the answer is not JSON';
+  }
+  let validate = validators.get(responseFormat);
+  if (!validate) {
+    validate = ajv.compile(responseFormat);
+    validators.set(responseFormat, validate);
+  }
+  if (!validate(parsed)) {
+    const first = validate.errors?.[0];
+    return `the answer does not match responseFormat: ${first?.instancePath || '/'} ${first?.message ?? ''}`.trim();
+  }
+  return undefined;
+}

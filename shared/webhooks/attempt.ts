@@ -1,0 +1,159 @@
+import type { WebhookConfig } from '../config/load-config.ts';
+import type { Db } from '../db/create-db.ts';
+import type { WebhookHttpClient } from './http/safe-fetch.ts';
+import {
+  type AttemptRecord,
+  closeWithoutAttempt,
+  loadDeliveryForAttempt,
+  recordAttempt,
+} from './ledger.ts';
+import {
+  type AttemptVerdict,
+  describeError,
+  describeResponse,
+  judgeError,
+  judgeResponse,
+  nextAttemptDelay,
+} from './retry-policy.ts';
+import { signWebhook } from './signing.ts';
+
+export interface AttemptDeps {
+  db: Db;
+  client: WebhookHttpClient;
+  config: Pick<WebhookConfig, 'retryScheduleMs' | 'retryAfterMaxMs'>;
+  /** @defaultValue `() => new Date()` */
+  now?: () => Date;
+}
+
+/** What came of running a delivery's job once. */
+export type AttemptResult =
+  /** Nothing to do: the delivery is gone, ended, or in a newer run (replayed). */
+  | { outcome: 'stale' }
+  /** Woken before its time (after a crash): wait until then. Nothing was sent. */
+  | { outcome: 'not-due'; nextAttemptAt: Date }
+  /** Not attempted: its URL answered 410 to this key before, or its key was deleted. */
+  | { outcome: 'disabled' | 'failed'; attempted: false }
+  | {
+      outcome: 'succeeded' | 'retry' | 'failed' | 'dead' | 'disabled';
+      attempted: true;
+      attempt: number;
+      verdict: AttemptVerdict;
+      statusCode: number | null;
+      durationMs: number;
+      /** Set for `retry`. */
+      nextAttemptAt: Date | null;
+      /** From the event's creation to now, for `succeeded`. */
+      latencyMs: number;
+      /** The ledger did not take the attempt: the delivery was replayed while it ran. */
+      superseded: boolean;
+    };
+
+// A job that wakes this little before its time has not been woken early: timers and clocks of
+// the worker, Redis and Postgres differ by a few milliseconds.
+const EARLY_TOLERANCE_MS = 1_000;
+
+/**
+ * Runs one attempt of a delivery's current run: loads it, sends it signed (new timestamp and
+ * signature, same `webhook-id`), judges the answer and records it. Errors that are not about the
+ * receiver (Postgres down, worker shutdown) are thrown: the job retries, nothing is recorded.
+ */
+export async function attemptDelivery(
+  deps: AttemptDeps,
+  request: { deliveryId: string; run: number; signal?: AbortSignal | undefined },
+): Promise<AttemptResult> {
+  const now = deps.now ?? (() => new Date());
+  const delivery = await loadDeliveryForAttempt(deps.db, request.deliveryId);
+  if (!delivery || delivery.run !== request.run || delivery.status !== 'pending') {
+    return { outcome: 'stale' };
+  }
+  const { id, run } = delivery;
+  if (
+    delivery.nextAttemptAt &&
+    delivery.nextAttemptAt.getTime() - now().getTime() > EARLY_TOLERANCE_MS
+  ) {
+    return { outcome: 'not-due', nextAttemptAt: delivery.nextAttemptAt };
+  }
+  if (delivery.urlDisabled) {
+    const error = `not attempted: ${delivery.url} answered 410 Gone to this API key before; replay to re-enable it`;
+    await closeWithoutAttempt(deps.db, { id, run, status: 'disabled', error });
+    return { outcome: 'disabled', attempted: false };
+  }
+  if (!delivery.secret) {
+    const error = 'not attempted: the API key was deleted, so there is no secret to sign with';
+    await closeWithoutAttempt(deps.db, { id, run, status: 'failed', error });
+    return { outcome: 'failed', attempted: false };
+  }
+
+  const body = JSON.stringify(delivery.payload);
+  const attemptedAt = now();
+  const headers = {
+    'content-type': 'application/json',
+    ...signWebhook({ id, body, secret: delivery.secret, timestamp: attemptedAt }),
+  };
+  const started = performance.now();
+  let verdict: AttemptVerdict;
+  let statusCode: number | null = null;
+  let error: string | null;
+  try {
+    const response = await deps.client.deliver(delivery.url, {
+      body,
+      headers,
+      signal: request.signal,
+    });
+    verdict = judgeResponse(response);
+    statusCode = response.status;
+    error = describeResponse(response);
+  } catch (thrown) {
+    const judged = judgeError(thrown);
+    if (!judged) throw thrown;
+    verdict = judged;
+    error = describeError(thrown as Error);
+  }
+  const durationMs = performance.now() - started;
+
+  // The schedule counts from the end of the attempt: a 15 s timeout must not eat a 5 s delay.
+  const next = decide(deps.config, delivery.runAttempts + 1, verdict, now());
+  const record: AttemptRecord = {
+    id,
+    run,
+    status: next.status,
+    statusCode,
+    error,
+    durationMs,
+    attemptedAt,
+    nextAttemptAt: next.at,
+    disableUrl: verdict.kind === 'gone',
+  };
+  const recorded = await recordAttempt(deps.db, record);
+  return {
+    outcome: next.status === 'pending' ? 'retry' : next.status,
+    attempted: true,
+    attempt: recorded?.attempt ?? 0,
+    verdict,
+    statusCode,
+    durationMs,
+    nextAttemptAt: next.at,
+    latencyMs: now().getTime() - delivery.createdAt.getTime(),
+    superseded: recorded === undefined,
+  };
+}
+
+/** The delivery's status after attempt `runAttempts` of its run, and when the next one is due. */
+function decide(
+  config: AttemptDeps['config'],
+  runAttempts: number,
+  verdict: AttemptVerdict,
+  finishedAt: Date,
+): { status: 'pending' | 'succeeded' | 'failed' | 'dead' | 'disabled'; at: Date | null } {
+  if (verdict.kind === 'succeeded') return { status: 'succeeded', at: null };
+  if (verdict.kind === 'gone') return { status: 'disabled', at: null };
+  if (verdict.kind === 'permanent') return { status: 'failed', at: null };
+  const delay = nextAttemptDelay({
+    scheduleMs: config.retryScheduleMs,
+    runAttempts,
+    retryAfterMs: verdict.retryAfterMs,
+    retryAfterMaxMs: config.retryAfterMaxMs,
+  });
+  if (delay === undefined) return { status: 'dead', at: null };
+  return { status: 'pending', at: new Date(finishedAt.getTime() + delay) };
+}
