@@ -75,7 +75,8 @@ async function startWorkerProcess(env: Record<string, string>): Promise<{ stop()
   const child = spawn(process.execPath, ['workers/cli.ts', 'worker'], {
     cwd: path.resolve(import.meta.dirname, '..'),
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { PATH: process.env.PATH ?? '', ...env },
+    // NODE_OPTIONS passes through so the worker can be profiled (`--cpu-prof`) like the bench.
+    env: { PATH: process.env.PATH ?? '', NODE_OPTIONS: process.env.NODE_OPTIONS ?? '', ...env },
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   let output = '';
