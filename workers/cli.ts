@@ -5,6 +5,7 @@ import type { Config } from '../shared/config/load-config.ts';
 import { InvalidPayloadError } from '../shared/errors/invalid-payload-error.ts';
 import type { Logger } from '../shared/log/logger.ts';
 import type { AnyJobDefinition } from '../shared/queue/job-definition.ts';
+import { withQueues } from './cli-clients.ts';
 import { registerCoolifyCommand } from './coolify.ts';
 import { registerKeysCommand } from './keys-command.ts';
 import { bootConfig, exitOnBootError, onShutdownSignal, processLogger } from './process.ts';
@@ -112,18 +113,8 @@ program
     } catch (error) {
       throw new InvalidArgumentError(`--payload is not valid JSON: ${(error as Error).message}`);
     }
-    const config = bootConfig();
-    const { createProducerConnection } = await import('../shared/redis/connections.ts');
-    const { Queues } = await import('../shared/queue/queues.ts');
-    const connection = createProducerConnection(config.redis.url, { enableOfflineQueue: true });
-    const queues = new Queues({ connection, prefix: config.queuePrefix });
-    try {
-      const job = await queues.add(definition, payload);
-      console.log(job.id);
-    } finally {
-      await queues.close();
-      await connection.quit().catch(() => connection.disconnect());
-    }
+    const id = await withQueues(async (queues) => (await queues.add(definition, payload)).id);
+    console.log(id);
   });
 
 registerCoolifyCommand(program);

@@ -2,8 +2,7 @@ import { type Command, InvalidArgumentError } from 'commander';
 import { apiScopes, parseApiKeyName, parseApiScopes } from '../shared/api-keys/api-key-input.ts';
 import type { ApiKeySummary, CreatedApiKey } from '../shared/api-keys/api-keys.ts';
 import { InvalidApiKeyInputError } from '../shared/api-keys/invalid-api-key-input-error.ts';
-import type { Db } from '../shared/db/create-db.ts';
-import { bootConfig, processLogger } from './process.ts';
+import { withDb } from './cli-clients.ts';
 import { renderTable } from './text-table.ts';
 
 /**
@@ -25,7 +24,7 @@ export function registerKeysCommand(program: Command): void {
         name: parseApiKeyName(opts.name),
         scopes: parseApiScopes(opts.scopes),
       }));
-      const created = await withDb(async (db) => {
+      const created = await withDb('keys', async (db) => {
         const { createApiKey } = await import('../shared/api-keys/api-keys.ts');
         return createApiKey(db, input);
       });
@@ -37,7 +36,7 @@ export function registerKeysCommand(program: Command): void {
     .description('list API keys (prefix, scopes, last use; never the keys themselves)')
     .option('--json', 'print a JSON array, for scripts')
     .action(async (opts: { json?: boolean }) => {
-      const list = await withDb(async (db) => {
+      const list = await withDb('keys', async (db) => {
         const { listApiKeys } = await import('../shared/api-keys/api-keys.ts');
         return listApiKeys(db);
       });
@@ -49,7 +48,7 @@ export function registerKeysCommand(program: Command): void {
     .description('revoke an API key; requests with it fail within seconds')
     .argument('<id-or-prefix>', 'the key id, or its prefix as listed (lb_xxxxxxxx)')
     .action(async (idOrPrefix: string) => {
-      const revoked = await withDb(async (db) => {
+      const revoked = await withDb('keys', async (db) => {
         const { revokeApiKey } = await import('../shared/api-keys/api-keys.ts');
         return revokeApiKey(db, idOrPrefix);
       });
@@ -68,23 +67,6 @@ function asArgumentError<T>(parse: () => T): T {
   } catch (error) {
     if (error instanceof InvalidApiKeyInputError) throw new InvalidArgumentError(error.message);
     throw error;
-  }
-}
-
-async function withDb<T>(run: (db: Db) => Promise<T>): Promise<T> {
-  const config = bootConfig();
-  const log = processLogger(config, 'keys');
-  const { createDb } = await import('../shared/db/create-db.ts');
-  const { db } = createDb({
-    url: config.database.url,
-    poolMax: 1,
-    log,
-    applicationName: 'lowburn-keys',
-  });
-  try {
-    return await run(db);
-  } finally {
-    await db.destroy();
   }
 }
 

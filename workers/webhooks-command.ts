@@ -5,7 +5,7 @@ import type { DeliveryStatus } from '../shared/db/database.ts';
 import { type DeliverySummary, deliveryStatuses } from '../shared/webhooks/list-deliveries.ts';
 import type { Enqueue } from '../shared/webhooks/queue.ts';
 import type { ReplayedDelivery } from '../shared/webhooks/replay.ts';
-import { bootConfig, processLogger } from './process.ts';
+import { withDb, withQueues } from './cli-clients.ts';
 
 /**
  * Adds `lowburn webhooks list | replay`: the dead-letter side of webhook delivery. A replay
@@ -30,7 +30,7 @@ export function registerWebhooksCommand(program: Command): void {
     .option('--json', 'print a JSON array, for scripts')
     .action(
       async (opts: { status?: DeliveryStatus; since?: Date; limit: number; json?: boolean }) => {
-        const list = await withDb(async (db) => {
+        const list = await withDb('webhooks', async (db) => {
           const { listDeliveries } = await import('../shared/webhooks/list-deliveries.ts');
           return listDeliveries(db, opts);
         });
@@ -109,41 +109,16 @@ function parseLimit(text: string): number {
   return n;
 }
 
-async function withDb<T>(run: (db: Db) => Promise<T>): Promise<T> {
-  const config = bootConfig();
-  const log = processLogger(config, 'webhooks');
-  const { createDb } = await import('../shared/db/create-db.ts');
-  const { db } = createDb({
-    url: config.database.url,
-    poolMax: 2,
-    log,
-    applicationName: 'lowburn-webhooks',
-  });
-  try {
-    return await run(db);
-  } finally {
-    await db.destroy();
-  }
-}
-
-async function withQueue<T>(run: (deps: { db: Db; enqueue: Enqueue }) => Promise<T>): Promise<T> {
-  const config = bootConfig();
-  const { createProducerConnection } = await import('../shared/redis/connections.ts');
-  const { Queues } = await import('../shared/queue/queues.ts');
-  // Waits for the connection instead of failing the first command: a CLI has no retry loop.
-  const connection = createProducerConnection(config.redis.url, { enableOfflineQueue: true });
-  const queues = new Queues({ connection, prefix: config.queuePrefix });
-  try {
-    return await withDb((db) =>
+/** The database and an enqueue function, as replays need them. */
+function withQueue<T>(run: (deps: { db: Db; enqueue: Enqueue }) => Promise<T>): Promise<T> {
+  return withQueues((queues) =>
+    withDb('webhooks', (db) =>
       run({
         db,
         enqueue: (definition, payload, options) => queues.add(definition, payload, options),
       }),
-    );
-  } finally {
-    await queues.close();
-    await connection.quit().catch(() => connection.disconnect());
-  }
+    ),
+  );
 }
 
 function renderTable(list: DeliverySummary[]): string {
