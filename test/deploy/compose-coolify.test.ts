@@ -188,7 +188,10 @@ describe('the lowburn services', () => {
       'minio-init': { condition: 'service_completed_successfully' },
       redis: { condition: 'service_healthy' },
       postgres: { condition: 'service_healthy' },
+      // Not the model pull: telemetry, exports and webhooks must not wait for a 2 GB download.
+      ollama: { condition: 'service_started' },
     });
+    expect(service('ollama-pull').depends_on).toEqual({ ollama: { condition: 'service_healthy' } });
     expect(service('migrate').command).toEqual(['migrate', 'up']);
     expect(service('migrate').depends_on).toEqual({ postgres: { condition: 'service_healthy' } });
   });
