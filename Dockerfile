@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# One image for every lowburn process (worker, board, migrate, later api); the process is
+# One image for every lowburn process (worker, board, api, migrate, cli); the process is
 # chosen by the command: `docker run lowburn worker`, `... board`, `... migrate up`.
 # Node 24 runs the TypeScript sources directly (type stripping), so there is no build step.
 # No secret is baked in: configuration is runtime environment only (see coolify.json).
@@ -19,7 +19,7 @@ WORKDIR /app
 # them. Only /app/data (local scratch, e.g. a DuckDB cache folder) is writable.
 COPY --from=deps /app/node_modules ./node_modules
 # .dockerignore is an allowlist, so this copies package.json, bin/, api/, jobs/, shared/ and
-# workers/ (whichever exist; api/ arrives later) and never tests, .env or local data.
+# workers/ and never tests, .env or local data.
 COPY . .
 RUN mkdir -p /app/data && chown node:node /app/data
 USER node
