@@ -1,8 +1,8 @@
 import type { Insertable, Selectable } from 'kysely';
-import { coldDaysForWrite } from '../../shared/db/cold-days.ts';
+import { writeByDay } from '../../shared/db/cold-days.ts';
 import type { Db } from '../../shared/db/create-db.ts';
 import type { GenerationsTable } from '../../shared/db/database.ts';
-import { ensureDayPartition, utcDay } from '../../shared/db/partitions.ts';
+import { utcDay } from '../../shared/db/partitions.ts';
 
 export type GenerationRow = Insertable<GenerationsTable>;
 
@@ -13,9 +13,7 @@ export type GenerationRow = Insertable<GenerationsTable>;
  */
 export async function recordGeneration(db: Db, row: GenerationRow): Promise<void> {
   const day = utcDay(new Date(row.created_at));
-  await ensureDayPartition(db, 'generations', day);
-  await db.transaction().execute(async (trx) => {
-    const cold = await coldDaysForWrite(trx, 'generations', [day]);
+  await writeByDay(db, 'generations', [day], async (trx, cold) => {
     await trx
       .insertInto(cold.has(day) ? 'generations_late' : 'generations')
       .values(row)

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from './create-db.ts';
-import type { PartitionedTable } from './partitions.ts';
+import { ensureDayPartition, type PartitionedTable } from './partitions.ts';
 
 /**
  * Where rows go when their day was already handed to cold storage: never into the day's
@@ -64,4 +64,21 @@ export async function claimDayForExport(
       .executeTakeFirst();
     return Number(inserted.numInsertedOrUpdatedRows ?? 0n) > 0;
   });
+}
+
+/**
+ * A writer's transaction for rows of `days`: the days' partitions exist (unless exported), and
+ * `write` gets the days already handed to cold storage, whose rows belong in the late table —
+ * decided under the export's per-day lock (see `coldDaysForWrite`).
+ */
+export async function writeByDay<T>(
+  db: Db,
+  table: PartitionedTable,
+  days: readonly string[],
+  write: (trx: Db, coldDays: Set<string>) => Promise<T>,
+): Promise<T> {
+  for (const day of new Set(days)) await ensureDayPartition(db, table, day);
+  return db
+    .transaction()
+    .execute(async (trx) => write(trx, await coldDaysForWrite(trx, table, days)));
 }

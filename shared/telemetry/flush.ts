@@ -1,9 +1,9 @@
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
-import { coldDaysForWrite } from '../db/cold-days.ts';
+import { writeByDay } from '../db/cold-days.ts';
 import type { Db } from '../db/create-db.ts';
-import { ensureDayPartition, utcDay } from '../db/partitions.ts';
+import { utcDay } from '../db/partitions.ts';
 import type { Logger } from '../log/logger.ts';
 import { FLUSH_GROUP, telemetryStream } from './buffer.ts';
 import type { Ping } from './ping.ts';
@@ -215,9 +215,7 @@ async function insertBatch(
 async function insertPings(db: Db, pings: Ping[]): Promise<number> {
   const dayOf = pings.map((p) => utcDay(new Date(p.ts)));
   const days = [...new Set(dayOf)];
-  for (const day of days) await ensureDayPartition(db, 'telemetry', day);
-  return db.transaction().execute(async (trx) => {
-    const exported = await coldDaysForWrite(trx, 'telemetry', days);
+  return writeByDay(db, 'telemetry', days, async (trx, exported) => {
     const hot = pings.filter((_, i) => !exported.has(dayOf[i] ?? ''));
     const late = pings.filter((_, i) => exported.has(dayOf[i] ?? ''));
     let inserted = 0;
