@@ -1,9 +1,9 @@
 import { Webhook } from 'standardwebhooks';
 import { describe, expect, it } from 'vitest';
-import { WebhookVerificationError } from '../../api/client/errors/index.ts';
-import { verifyWebhook } from '../../api/client/index.ts';
-import { generateWebhookSecret } from '../api-keys/index.ts';
-import { signWebhook } from './signing.ts';
+import { generateWebhookSecret } from '../../shared/api-keys/index.ts';
+import { signWebhook } from '../../shared/webhooks/signing.ts';
+import { WebhookVerificationError } from './errors/index.ts';
+import { verifyWebhook } from './index.ts';
 
 const body = JSON.stringify({
   type: 'generation.completed',
