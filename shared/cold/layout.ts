@@ -11,14 +11,11 @@ import type { ObjectStorage } from '../storage/storage.ts';
  *     cold/<table>/dt=YYYY-MM-DD/_manifest.json
  */
 export const coldLayout = {
-  tablePrefix: (table: string) => `cold/${table}/`,
   dayPrefix: (table: string, day: string) => `cold/${table}/dt=${day}/`,
   partName: (index: number) => `part-${String(index).padStart(5, '0')}.parquet`,
   partKey: (table: string, day: string, index: number) =>
     `${coldLayout.dayPrefix(table, day)}${coldLayout.partName(index)}`,
   manifestKey: (table: string, day: string) => `${coldLayout.dayPrefix(table, day)}_manifest.json`,
-  /** The day of a `…/dt=YYYY-MM-DD/…` key, or `undefined`. */
-  dayOfKey: (key: string) => /\/dt=(\d{4}-\d{2}-\d{2})\//.exec(key)?.[1],
 };
 
 export const manifestFileSchema = z.object({
@@ -67,20 +64,4 @@ export async function readManifest(
     throw new Error(`${key} is not a lowburn manifest: ${parsed.error.issues[0]?.message ?? ''}`);
   }
   return parsed.data;
-}
-
-/** The days of a table that have a manifest, oldest first, optionally within `[from, to]`. */
-export async function listColdDays(
-  storage: ObjectStorage,
-  table: string,
-  range: { from?: string; to?: string } = {},
-): Promise<string[]> {
-  const days: string[] = [];
-  for await (const object of storage.list(coldLayout.tablePrefix(table))) {
-    if (!object.key.endsWith('/_manifest.json')) continue;
-    const day = coldLayout.dayOfKey(object.key);
-    if (!day || (range.from && day < range.from) || (range.to && day > range.to)) continue;
-    days.push(day);
-  }
-  return days.sort();
 }

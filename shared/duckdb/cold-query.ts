@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
-import { listColdDays, type ManifestFile, readManifest } from '../cold/layout.ts';
+import { type ManifestFile, readManifest } from '../cold/layout.ts';
 import { lateTables } from '../db/cold-days.ts';
 import { type PartitionedTable, partitionedTables, utcDay } from '../db/partitions.ts';
 import { Sha256Transform } from '../storage/sha256.ts';
@@ -102,13 +102,24 @@ export async function openColdQuery(options: ColdQueryOptions): Promise<ColdQuer
     const c = duck.connection;
     await c.run('CREATE SCHEMA cold; CREATE SCHEMA hot;');
 
-    // Cold: the manifests of the range, then every file they name, fetched once.
+    // Cold: one manifest read per day of the range (a missing one is a day not exported), not a
+    // listing of the table's whole folder, then every file the manifests name, fetched once.
+    const range = daysBetween(options.from, options.to);
     const cold = await Promise.all(
       tables.map(async (table) => {
-        const days = await listColdDays(options.storage, table, options);
+        const days: string[] = [];
         const files: ManifestFile[] = [];
-        for (const day of days)
-          files.push(...((await readManifest(options.storage, table, day))?.files ?? []));
+        for (let i = 0; i < range.length; i += 16) {
+          const batch = range.slice(i, i + 16);
+          const manifests = await Promise.all(
+            batch.map((day) => readManifest(options.storage, table, day)),
+          );
+          manifests.forEach((manifest, j) => {
+            if (!manifest) return;
+            days.push(batch[j] as string);
+            files.push(...manifest.files);
+          });
+        }
         return { table, days, files };
       }),
     );
@@ -240,4 +251,11 @@ async function fetchCached(
     await rm(tmp, { force: true });
   }
   return { path, cached: false };
+}
+
+/** Every UTC day from `from` to `to`, inclusive. */
+function daysBetween(from: string, to: string): string[] {
+  const days: string[] = [];
+  for (let day = from; day <= to; day = utcDay(new Date(`${day}T00:00:00Z`), 1)) days.push(day);
+  return days;
 }
