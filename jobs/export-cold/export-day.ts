@@ -1,11 +1,6 @@
-import { createWriteStream } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import type { DuckDBConnection } from '@duckdb/node-api';
 import { sql } from 'kysely';
-import type pg from 'pg';
-import pkg from '../../package.json' with { type: 'json' };
 import {
   coldLayout,
   type Manifest,
@@ -13,51 +8,29 @@ import {
   manifestFileSchema,
   readManifest,
 } from '../../shared/cold/layout.ts';
-import { claimDayForExport, lateTables } from '../../shared/db/cold-days.ts';
+import { claimDayForExport } from '../../shared/db/cold-days.ts';
 import type { Db } from '../../shared/db/create-db.ts';
 import type { ExportState } from '../../shared/db/database.ts';
-import {
-  type PartitionedTable,
-  partitionedTables,
-  partitionName,
-  utcDay,
-} from '../../shared/db/partitions.ts';
-import { type ColumnPlan, tableColumns } from '../../shared/duckdb/columns.ts';
-import { quoteIdent, quoteLiteral } from '../../shared/duckdb/duckdb.ts';
-import { copyToParquet, type ParquetPart, selectList } from '../../shared/duckdb/pg-to-parquet.ts';
+import { type PartitionedTable, partitionName } from '../../shared/db/partitions.ts';
+import { tableColumns } from '../../shared/duckdb/columns.ts';
+import { quoteIdent } from '../../shared/duckdb/duckdb.ts';
+import { copyToParquet, selectList } from '../../shared/duckdb/pg-to-parquet.ts';
 import { ExportVerificationError } from '../../shared/errors/export-verification-error.ts';
-import type { Logger } from '../../shared/log/logger.ts';
-import { Sha256Transform, sha256OfFile } from '../../shared/storage/sha256.ts';
-import type { ObjectStorage } from '../../shared/storage/storage.ts';
+import { sha256OfFile } from '../../shared/storage/sha256.ts';
+import {
+  type ExportContext,
+  fileEntry,
+  localDir,
+  manifestColumns,
+  PARQUET,
+  putManifest,
+  type Run,
+  sum,
+  verifyObject,
+} from './day-files.ts';
+import { exportLate } from './export-late.ts';
 
-/** Points where an export commits progress; tests inject a crash after each. */
-export type ExportStep =
-  | 'claimed'
-  | 'written'
-  | 'uploaded'
-  | 'verified'
-  | 'dropping'
-  | 'dropped'
-  | 'late-uploaded'
-  | 'late-committed';
-
-export interface ExportContext {
-  db: Db;
-  /** A client of the export's own, with `TimeZone = UTC`: COPY streams and the late pass run on it. */
-  client: pg.Client;
-  duck: DuckDBConnection;
-  storage: ObjectStorage;
-  log: Logger;
-  /** Local folder for files on their way to object storage. */
-  workDir: string;
-  rowsPerFile: number;
-  /** A verified partition is dropped only this long after verification. */
-  dropGraceMs: number;
-  now: () => Date;
-  signal?: AbortSignal;
-  /** Called after each step; a throw here is a crash at that point. */
-  afterStep?: (step: ExportStep, day: { table: PartitionedTable; day: string }) => unknown;
-}
+export type { ExportContext, ExportStep } from './day-files.ts';
 
 export interface DayResult {
   table: PartitionedTable;
@@ -70,19 +43,6 @@ export interface DayResult {
   /** Set when a verified partition is kept for the grace period. */
   dropAfter?: string;
 }
-
-interface Run {
-  table: PartitionedTable;
-  day: string;
-  state: ExportState;
-  files: ManifestFile[];
-  columns: Manifest['columns'];
-  rows: number;
-  verifiedAt: Date | null;
-  startedAt: Date;
-}
-
-const PARQUET = 'application/vnd.apache.parquet';
 
 /**
  * Moves one day of one hot table to cold storage, resuming from whatever step its
@@ -195,8 +155,6 @@ async function setRun(
   }
 }
 
-const localDir = (ctx: ExportContext, run: Run) => join(ctx.workDir, run.table, run.day);
-
 async function partitionExists(ctx: ExportContext, run: Run): Promise<boolean> {
   const name = partitionName(run.table, run.day);
   const result = await ctx.client.query('SELECT to_regclass($1) IS NOT NULL AS exists', [
@@ -204,9 +162,6 @@ async function partitionExists(ctx: ExportContext, run: Run): Promise<boolean> {
   ]);
   return result.rows[0].exists === true;
 }
-
-const manifestColumns = (columns: ColumnPlan[]): Manifest['columns'] =>
-  columns.map((c) => ({ name: c.name, type: c.type, postgresType: c.postgresType }));
 
 /** pending → written: the partition, streamed into local Parquet files. */
 async function write(ctx: ExportContext, run: Run): Promise<void> {
@@ -241,16 +196,6 @@ async function write(ctx: ExportContext, run: Run): Promise<void> {
   );
   await ctx.afterStep?.('written', run);
 }
-
-const fileEntry = (run: Run, part: ParquetPart, source: ManifestFile['source']): ManifestFile => ({
-  key: coldLayout.partKey(run.table, run.day, part.index),
-  rows: part.rows,
-  bytes: part.bytes,
-  sha256: part.sha256,
-  source,
-});
-
-const sum = (files: ManifestFile[]) => files.reduce((n, f) => n + f.rows, 0);
 
 /** written → uploaded. Local files lost with a crashed machine send the day back to `pending`. */
 async function upload(ctx: ExportContext, run: Run): Promise<void> {
@@ -320,37 +265,6 @@ async function verify(ctx: ExportContext, run: Run): Promise<void> {
   await ctx.afterStep?.('verified', run);
 }
 
-/** Reads an object back: size and SHA-256 of the stored bytes, and DuckDB's row count. */
-async function verifyObject(ctx: ExportContext, file: ManifestFile): Promise<void> {
-  const info = await ctx.storage.head(file.key);
-  if (!info) throw new ExportVerificationError(`${file.key} is missing from object storage`);
-  if (info.size !== file.bytes || (info.sha256 !== undefined && info.sha256 !== file.sha256)) {
-    throw new ExportVerificationError(
-      `${file.key} as stored (${info.size} bytes, sha256 ${info.sha256}) differs from what was written (${file.bytes} bytes, sha256 ${file.sha256})`,
-    );
-  }
-  const tmp = join(ctx.workDir, '.verify', `${basename(file.key)}-${process.pid}-${Date.now()}`);
-  await mkdir(join(ctx.workDir, '.verify'), { recursive: true });
-  try {
-    const hasher = new Sha256Transform();
-    await pipeline(await ctx.storage.get(file.key), hasher, createWriteStream(tmp));
-    if (hasher.sha256 !== file.sha256) {
-      throw new ExportVerificationError(
-        `${file.key} read back with sha256 ${hasher.sha256}, expected ${file.sha256}`,
-      );
-    }
-    const reader = await ctx.duck.runAndReadAll(
-      `SELECT count(*)::BIGINT AS n FROM read_parquet(${quoteLiteral(tmp)})`,
-    );
-    const rows = Number(reader.getRows()[0]?.[0]);
-    if (rows !== file.rows) {
-      throw new ExportVerificationError(`${file.key} holds ${rows} rows, expected ${file.rows}`);
-    }
-  } finally {
-    await rm(tmp, { force: true });
-  }
-}
-
 /** Objects in the day's folder that the manifest will not name (left by an attempt that crashed). */
 async function removeStrays(ctx: ExportContext, run: Run): Promise<void> {
   const keep = new Set([
@@ -360,26 +274,6 @@ async function removeStrays(ctx: ExportContext, run: Run): Promise<void> {
   for await (const object of ctx.storage.list(coldLayout.dayPrefix(run.table, run.day))) {
     if (!keep.has(object.key)) await ctx.storage.delete(object.key);
   }
-}
-
-async function putManifest(ctx: ExportContext, run: Run, files: ManifestFile[]): Promise<void> {
-  const manifest: Manifest = {
-    format: 'lowburn.cold.v1',
-    table: run.table,
-    day: run.day,
-    rows: sum(files),
-    bytes: files.reduce((n, f) => n + f.bytes, 0),
-    files,
-    columns: run.columns,
-    exportedAt: run.startedAt.toISOString(),
-    updatedAt: ctx.now().toISOString(),
-    lowburnVersion: pkg.version,
-  };
-  await ctx.storage.put(
-    coldLayout.manifestKey(run.table, run.day),
-    `${JSON.stringify(manifest, null, 2)}\n`,
-    { contentType: 'application/json' },
-  );
 }
 
 /**
@@ -435,82 +329,4 @@ async function syncManifest(ctx: ExportContext, run: Run): Promise<void> {
   const manifest = await readManifest(ctx.storage, run.table, run.day);
   if (manifest && manifest.files.length === run.files.length) return;
   await putManifest(ctx, run, run.files);
-}
-
-/**
- * Late rows of a dropped day become one more part (or several), in one Postgres transaction
- * that deletes them from the late table: `COPY (DELETE … RETURNING …)` streams them into
- * Parquet, the parts are uploaded and verified, `export_runs` gains the files, and only then
- * does the transaction commit. A crash before the commit leaves the rows where they were (the
- * part is overwritten by the rerun, under the same key); after it, the manifest is rewritten
- * from `export_runs`. Returns the rows exported.
- */
-async function exportLate(ctx: ExportContext, run: Run): Promise<number> {
-  const late = lateTables[run.table];
-  const column = quoteIdent(partitionedTables[run.table]);
-  const from = `${run.day} 00:00:00+00`;
-  const to = `${utcDay(new Date(`${run.day}T00:00:00Z`), 1)} 00:00:00+00`;
-  const where = `${column} >= '${from}' AND ${column} < '${to}'`;
-  const any = await ctx.client.query(`SELECT 1 FROM ${quoteIdent(late)} WHERE ${where} LIMIT 1`);
-  if (any.rowCount === 0) return 0;
-
-  const dir = join(localDir(ctx, run), 'late');
-  const client = ctx.client;
-  await client.query('BEGIN');
-  try {
-    const columns = await tableColumns(client, late);
-    const parts = await copyToParquet({
-      client,
-      duck: ctx.duck,
-      query: `DELETE FROM ${quoteIdent(late)} WHERE ${where} RETURNING ${selectList(columns)}`,
-      columns,
-      outDir: dir,
-      fileName: coldLayout.partName,
-      firstIndex: run.files.length,
-      rowsPerFile: ctx.rowsPerFile,
-      signal: ctx.signal,
-    });
-    const added = parts.map((p) => fileEntry(run, p, 'late'));
-    for (const file of added) {
-      await ctx.storage.put(
-        file.key,
-        { file: join(dir, basename(file.key)) },
-        {
-          expectedSha256: file.sha256,
-          contentType: PARQUET,
-        },
-      );
-      await verifyObject(ctx, file);
-    }
-    await ctx.afterStep?.('late-uploaded', run);
-    const known = new Set(run.columns.map((c) => c.name));
-    const files = [...run.files, ...added];
-    const merged = [...run.columns, ...manifestColumns(columns).filter((c) => !known.has(c.name))];
-    await client.query(
-      `UPDATE export_runs SET files = $1, columns = $2, rows = $3, bytes = $4, updated_at = now()
-       WHERE table_name = $5 AND day = $6 AND state = 'dropped'`,
-      [
-        JSON.stringify(files),
-        JSON.stringify(merged),
-        sum(files),
-        files.reduce((n, f) => n + f.bytes, 0),
-        run.table,
-        run.day,
-      ],
-    );
-    await client.query('COMMIT');
-    await ctx.afterStep?.('late-committed', run);
-    await putManifest(ctx, { ...run, columns: merged }, files);
-    const rows = sum(added);
-    ctx.log.info(
-      { table: run.table, day: run.day, rows, parts: added.length },
-      'late rows exported',
-    );
-    return rows;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw error;
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
 }
