@@ -4,9 +4,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportCold } from '../jobs/export-cold/export-cold.ts';
 import { NoDataError, openColdQuery, QuerySqlError } from '../shared/duckdb/cold-query.ts';
-import { createLogger } from '../shared/log/logger.ts';
 import { FileStorage } from '../shared/storage/file-storage.ts';
-import { seedTelemetry } from '../test/fixtures/cold.ts';
+import { seedTelemetry, testExportOptions } from '../test/fixtures/cold.ts';
 import { testEnv } from '../test/fixtures/config.ts';
 import { useTestDatabase } from '../test/fixtures/postgres.ts';
 import { spawnNode } from '../test/fixtures/processes.ts';
@@ -24,20 +23,12 @@ describe('DuckDB over hot + cold (lowburn query)', () => {
     // Two exported days (one before a column existed in the table's history) and one hot day.
     await seedTelemetry(database.db, '2026-11-20', 300);
     await seedTelemetry(database.db, '2026-11-21', 200);
-    await exportCold({
-      db: database.db,
-      databaseUrl: database.url,
-      storage,
-      log: createLogger({ level: 'silent' }),
-      duckdb: { memoryLimit: '128MB', threads: 1 },
-      workDir: path.join(cacheDir, 'work'),
-      rowsPerFile: 150,
-      hotRetentionMs: 24 * 3600_000,
-      dropGraceMs: 0,
-      partitionDaysAhead: 1,
-      now: () => new Date('2026-11-23T00:30:00Z'),
-      tables: ['telemetry'],
-    });
+    await exportCold(
+      testExportOptions(database, storage, path.join(cacheDir, 'work'), {
+        rowsPerFile: 150,
+        now: () => new Date('2026-11-23T00:30:00Z'),
+      }),
+    );
     await seedTelemetry(database.db, '2026-11-22', 50);
     // Late pings for an exported day wait in the late table: hot until the next export.
     await seedTelemetry(database.db, '2026-11-21', 7, 9, 'telemetry_late');

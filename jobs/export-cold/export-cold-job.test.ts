@@ -14,6 +14,7 @@ import {
   parseAttrs,
   seedTelemetry,
   telemetryInPostgres,
+  testExportOptions,
 } from '../../test/fixtures/cold.ts';
 import { testConfig, testEnv } from '../../test/fixtures/config.ts';
 import { useTestDatabase } from '../../test/fixtures/postgres.ts';
@@ -99,20 +100,7 @@ describe('export-cold as a job and across a real crash', () => {
       expect(await dying.exited).toMatchObject({ signal: 'SIGKILL' });
       expect(dying.output()).toContain(`after ${step}; killing myself`);
 
-      const rerun = await exportCold({
-        db: database.db,
-        databaseUrl: database.url,
-        storage,
-        log,
-        duckdb: { memoryLimit: '128MB', threads: 1 },
-        workDir,
-        rowsPerFile: 1_000_000,
-        hotRetentionMs: 24 * 3600_000,
-        dropGraceMs: 0,
-        partitionDaysAhead: 1,
-        tables: ['telemetry'],
-        day,
-      });
+      const rerun = await exportCold(testExportOptions(database, storage, workDir, { day }));
       expect(rerun.days).toEqual([expect.objectContaining({ state: 'dropped', rows: 700 })]);
       const cold = await coldRows(storage, 'telemetry', day, coldTelemetrySelect, 'ping_id');
       expect(parseAttrs(cold.rows)).toEqual(before);

@@ -14,6 +14,7 @@ import {
   type StorageKind,
   seedTelemetry,
   telemetryInPostgres,
+  testExportOptions,
   useStorage,
 } from '../../test/fixtures/cold.ts';
 import { useTestDatabase } from '../../test/fixtures/postgres.ts';
@@ -21,7 +22,7 @@ import { type ExportColdOptions, exportCold, HotDayError } from './export-cold.t
 import type { ExportStep } from './export-day.ts';
 
 const NOW = new Date('2026-11-25T00:30:00Z');
-const log = createLogger({ level: 'silent' });
+const _log = createLogger({ level: 'silent' });
 
 /** The export, configured for tests: fixed clock, 24 h hot window, small files. */
 function exporter(database: ReturnType<typeof useTestDatabase>, storage: () => ObjectStorage) {
@@ -37,21 +38,13 @@ function exporter(database: ReturnType<typeof useTestDatabase>, storage: () => O
       return workDir;
     },
     run: (options: Partial<ExportColdOptions> = {}) =>
-      exportCold({
-        db: database.db,
-        databaseUrl: database.url,
-        storage: storage(),
-        log,
-        duckdb: { memoryLimit: '128MB', threads: 1 },
-        workDir,
-        rowsPerFile: 1_000_000,
-        hotRetentionMs: 24 * 3600_000,
-        dropGraceMs: 0,
-        partitionDaysAhead: 2,
-        now: () => NOW,
-        tables: ['telemetry'],
-        ...options,
-      }),
+      exportCold(
+        testExportOptions(database, storage(), workDir, {
+          partitionDaysAhead: 2,
+          now: () => NOW,
+          ...options,
+        }),
+      ),
   };
 }
 
