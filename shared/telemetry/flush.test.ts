@@ -122,6 +122,28 @@ describe('flushTelemetry', () => {
     expect(await r.redis.xlen(telemetryStream(r.prefix))).toBe(0);
   });
 
+  it('files a ping under the day Postgres rounds its timestamp into', async () => {
+    // Seven fractional digits: Postgres rounds to the microsecond, i.e. into the next day,
+    // whose partition must exist before the insert routes the row there.
+    await appendPings(r.redis, { prefix: r.prefix, cap: 1e9 }, [
+      ping({ ts: '2026-02-03T23:59:59.9999996Z' }),
+    ]);
+    const result = await flushTelemetry(options());
+    expect(result).toMatchObject({ inserted: 1, poisoned: [], drained: true });
+    const [row] = await pg.db.selectFrom('telemetry').select('ts').execute();
+    expect(row?.ts.toISOString()).toBe('2026-02-04T00:00:00.000Z');
+  });
+
+  it('acknowledges entries whose id or timestamp cannot be encoded, and writes the rest', async () => {
+    const badId = { ...ping(), pingId: 'not-a-uuid' };
+    const badTs = ping({ ts: '2026-02-30T10:00:00' });
+    await appendPings(r.redis, { prefix: r.prefix, cap: 1e9 }, [ping(), badId, badTs]);
+    const result = await flushTelemetry(options());
+    expect(result).toMatchObject({ read: 3, inserted: 1, drained: true });
+    expect(result.poisoned.sort()).toEqual([badId.pingId, badTs.pingId].sort());
+    expect(await r.redis.xlen(telemetryStream(r.prefix))).toBe(0);
+  });
+
   it('acknowledges a ping Postgres refuses and writes the rest of its batch', async () => {
     // Bypasses ingest validation, as an entry written by older code would.
     const bad = ping({ deviceId: 'nul\u0000here' });

@@ -1,9 +1,17 @@
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
+import {
+  float8Array,
+  isoToPgMicros,
+  jsonbArray,
+  pgMicrosToDay,
+  textArray,
+  timestamptzArray,
+  uuidArray,
+} from '../db/binary-arrays.ts';
 import { writeByDay } from '../db/cold-days.ts';
 import type { Db } from '../db/create-db.ts';
-import { utcDay } from '../db/partitions.ts';
 import type { Logger } from '../log/logger.ts';
 import { FLUSH_GROUP, telemetryStream } from './buffer.ts';
 import type { Ping } from './ping.ts';
@@ -213,24 +221,29 @@ async function insertBatch(
  * to its partition is in flight. Returns rows inserted.
  */
 async function insertPings(db: Db, pings: Ping[]): Promise<number> {
-  const dayOf = pings.map((p) => utcDay(new Date(p.ts)));
+  // The instant Postgres stores, rounded to the microsecond, decides the day partition.
+  const micros = pings.map((p) => isoToPgMicros(p.ts));
+  const dayOf = micros.map(pgMicrosToDay);
   const days = [...new Set(dayOf)];
   return writeByDay(db, 'telemetry', days, async (trx, exported) => {
-    const hot = pings.filter((_, i) => !exported.has(dayOf[i] ?? ''));
-    const late = pings.filter((_, i) => exported.has(dayOf[i] ?? ''));
+    const all = pings.map((ping, i) => ({ ping, ts: micros[i] ?? 0n, day: dayOf[i] ?? '' }));
     let inserted = 0;
     for (const [table, rows] of [
-      ['telemetry', hot],
-      ['telemetry_late', late],
+      ['telemetry', all.filter((r) => !exported.has(r.day))],
+      ['telemetry_late', all.filter((r) => exported.has(r.day))],
     ] as const) {
       if (rows.length === 0) continue;
+      // Binary arrays: Postgres receives typed values instead of parsing text (binary-arrays.ts).
       const res = await sql`
         INSERT INTO ${sql.table(table)} (ping_id, device_id, user_id, ts, metric, value, attrs)
         SELECT * FROM unnest(
-          ${rows.map((p) => p.pingId)}::uuid[], ${rows.map((p) => p.deviceId)}::text[],
-          ${rows.map((p) => p.userId ?? null)}::text[], ${rows.map((p) => p.ts)}::timestamptz[],
-          ${rows.map((p) => p.metric)}::text[], ${rows.map((p) => p.value)}::float8[],
-          ${rows.map((p) => (p.attrs ? JSON.stringify(p.attrs) : null))}::jsonb[])
+          ${uuidArray(rows.map((r) => r.ping.pingId))}::uuid[],
+          ${textArray(rows.map((r) => r.ping.deviceId))}::text[],
+          ${textArray(rows.map((r) => r.ping.userId))}::text[],
+          ${timestamptzArray(rows.map((r) => r.ts))}::timestamptz[],
+          ${textArray(rows.map((r) => r.ping.metric))}::text[],
+          ${float8Array(rows.map((r) => r.ping.value))}::float8[],
+          ${jsonbArray(rows.map((r) => (r.ping.attrs ? JSON.stringify(r.ping.attrs) : null)))}::jsonb[])
         ON CONFLICT DO NOTHING`.execute(trx);
       inserted += Number(res.numAffectedRows ?? 0n);
     }

@@ -1,0 +1,100 @@
+import fc from 'fast-check';
+import { sql } from 'kysely';
+import { describe, expect, it } from 'vitest';
+import { useTestDatabase } from '../../test/fixtures/postgres.ts';
+import {
+  float8Array,
+  isoToPgMicros,
+  jsonbArray,
+  PgEncodingError,
+  pgMicrosToDay,
+  textArray,
+  timestamptzArray,
+  uuidArray,
+} from './binary-arrays.ts';
+
+// Each encoder is checked against Postgres itself: the same values sent as a binary array and
+// as a text array (which Postgres parses and casts) must come back identical.
+describe('binary arrays', () => {
+  const database = useTestDatabase();
+
+  /** Both arrays unnested side by side, rendered as text by Postgres; rows that differ. */
+  const differences = async (type: string, binary: Buffer, text: unknown[]) => {
+    const { rows } = await sql<{ b: string | null; t: string | null }>`
+      SELECT b::text AS b, t::text AS t
+      FROM unnest(${binary}::${sql.raw(type)}[], ${text}::${sql.raw(type)}[]) AS x(b, t)
+      WHERE b IS DISTINCT FROM t`.execute(database.db);
+    return rows;
+  };
+
+  const iso = fc
+    .record({
+      ms: fc.integer({ min: Date.UTC(1990, 0, 1), max: Date.UTC(2100, 0, 1) }),
+      fraction: fc.option(fc.stringMatching(/^\d{1,9}$/), { nil: undefined }),
+      zone: fc.constantFrom('Z', 'z', '+00:00', '+05:30', '-08:00', '+14:00', '-0330'),
+    })
+    .map(({ ms, fraction, zone }) => {
+      const base = new Date(ms).toISOString().slice(0, 19);
+      return `${base}${fraction === undefined ? '' : `.${fraction}`}${zone}`;
+    });
+
+  it('stores every timestamp at the microsecond Postgres parses from text', async () => {
+    const ties = [
+      '2026-11-25T10:00:00.0000005Z', // rounds to even: .000000
+      '2026-11-25T10:00:00.0000015Z', // rounds to even: .000002
+      '2026-11-25T10:00:00.9999996Z', // carries into the next second
+      '2026-11-25T23:59:59.999999+05:30',
+      '2000-01-01T00:00:00Z',
+      '1999-12-31T23:59:59.5Z',
+    ];
+    expect(
+      await differences('timestamptz', timestamptzArray(ties.map(isoToPgMicros)), ties),
+    ).toEqual([]);
+    expect(pgMicrosToDay(isoToPgMicros('2026-11-25T23:59:59.9999996Z'))).toBe('2026-11-26');
+    expect(pgMicrosToDay(isoToPgMicros('2026-11-26T01:00:00+05:30'))).toBe('2026-11-25');
+    await fc.assert(
+      fc.asyncProperty(fc.array(iso, { minLength: 1, maxLength: 50 }), async (values) => {
+        expect(
+          await differences('timestamptz', timestamptzArray(values.map(isoToPgMicros)), values),
+        ).toEqual([]);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('sends text, uuids, numbers and JSON unchanged, NULLs included', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.option(fc.string({ unit: 'grapheme', minLength: 0 }), { nil: null })),
+        fc.array(fc.uuid()),
+        fc.array(fc.double({ noNaN: true, noDefaultInfinity: true })),
+        fc.array(fc.option(fc.json(), { nil: null })),
+        async (texts, uuids, numbers, jsons) => {
+          const clean = texts.map((t) => t?.replaceAll('\u0000', '') ?? null);
+          expect(await differences('text', textArray(clean), clean)).toEqual([]);
+          expect(await differences('uuid', uuidArray(uuids), uuids)).toEqual([]);
+          expect(await differences('float8', float8Array(numbers), numbers)).toEqual([]);
+          expect(await differences('jsonb', jsonbArray(jsons), jsons)).toEqual([]);
+        },
+      ),
+      { numRuns: 30 },
+    );
+  });
+
+  it('refuses what Postgres would refuse, with its SQLSTATE', () => {
+    const refused = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (error) {
+        return error instanceof PgEncodingError ? error.code : 'other';
+      }
+      return 'accepted';
+    };
+    expect(refused(() => uuidArray(['not-a-uuid']))).toBe('22P02');
+    expect(refused(() => uuidArray(['0190f1c2-0000-7000-8000-00000000000g']))).toBe('22P02');
+    expect(refused(() => isoToPgMicros('2026-11-25T10:00:00'))).toBe('22007'); // no zone
+    expect(refused(() => isoToPgMicros('2026-13-45T10:00:00Z'))).toBe('22007');
+    expect(refused(() => textArray([42 as unknown as string]))).toBe('22P02');
+    expect(refused(() => float8Array(['1' as unknown as number]))).toBe('22P02');
+  });
+});
