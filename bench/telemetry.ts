@@ -14,6 +14,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
+import { newPingId } from '../api/client/send-telemetry.ts';
 import { createApiKey } from '../shared/api-keys/api-keys.ts';
 import { loadConfig } from '../shared/config/load-config.ts';
 import { createDb, type Db } from '../shared/db/create-db.ts';
@@ -33,8 +34,10 @@ const FLUSH_BATCH = 5_000;
 const NAIVE_PINGS = Number(process.env.BENCH_NAIVE_PINGS ?? 20_000);
 const NAIVE_IN_FLIGHT = 10;
 
+// Ping ids as the client makes them (UUIDv7, time-ordered); BENCH_PING_IDS=v4 for random ones.
+const pingId = process.env.BENCH_PING_IDS === 'v4' ? randomUUID : newPingId;
 const ping = (): Ping => ({
-  pingId: randomUUID(),
+  pingId: pingId(),
   deviceId: `device-${Math.floor(Math.random() * 1_000)}`,
   ts: new Date().toISOString(),
   metric: 'temp.c',

@@ -20,7 +20,7 @@ export {
   WebhookVerificationError,
   type WebhookVerificationFailure,
 } from './errors/index.ts';
-export type { TelemetryPingInput } from './send-telemetry.ts';
+export { newPingId, type TelemetryPingInput } from './send-telemetry.ts';
 export {
   type VerifyWebhookOptions,
   verifyWebhook,

@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createClient, LowburnApiError, type TelemetryPingInput } from './index.ts';
+import { createClient, LowburnApiError, newPingId, type TelemetryPingInput } from './index.ts';
 
 // The API played by a real HTTP server: each request gets the next scripted reply.
 type Reply = { status: number; body?: unknown; headers?: Record<string, string> } | 'reset';
@@ -49,7 +49,8 @@ const pings = (n: number): TelemetryPingInput[] =>
     value: i,
   }));
 
-const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+// What the client fills in: a UUIDv7 (see newPingId below).
+const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 describe('telemetry.send', () => {
   it('splits 2,500 pings into requests of 1,000, 1,000 and 500, in order', async () => {
@@ -187,5 +188,26 @@ describe('telemetry.send', () => {
       client.telemetry.send(pings(5), { signal: AbortSignal.abort() }),
     ).rejects.toMatchObject({ name: 'AbortError' });
     expect(api.received).toHaveLength(0);
+  });
+});
+
+describe('newPingId', () => {
+  it('makes UUIDv7s: version 7, RFC variant, the current millisecond in the first 48 bits', () => {
+    const before = Date.now();
+    const ids = Array.from({ length: 1_000 }, newPingId);
+    const after = Date.now();
+    for (const id of ids) {
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      const ms = Number.parseInt(id.replaceAll('-', '').slice(0, 12), 16);
+      expect(ms).toBeGreaterThanOrEqual(before);
+      expect(ms).toBeLessThanOrEqual(after);
+    }
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it('sorts ids of later milliseconds after earlier ones', async () => {
+    const first = newPingId();
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    expect(newPingId() > first).toBe(true);
   });
 });
