@@ -4,6 +4,7 @@ import { exportColdJob } from './export-cold/index.ts';
 import { flushTelemetryJob } from './flush-telemetry/index.ts';
 import { generateJob } from './generate/index.ts';
 import { maintainPartitions } from './maintain-partitions/index.ts';
+import { pruneLedgersJob } from './prune-ledgers/index.ts';
 
 /**
  * Every job lowburn runs. Adding a job = one folder under `jobs/` and one line here; the
@@ -14,6 +15,7 @@ export const jobs = defineCatalog({
   'flush-telemetry': flushTelemetryJob,
   'export-cold': exportColdJob,
   'deliver-webhook': deliverWebhookJob,
+  'prune-ledgers': pruneLedgersJob,
   generate: generateJob,
 });
 

@@ -391,7 +391,8 @@ export const envSpec = {
     schema: duration(),
     default: '24h',
     example: '48h',
-    description: 'How long an `Idempotency-Key` is remembered.',
+    description:
+      'How long an `Idempotency-Key` is remembered; `prune-ledgers` deletes expired keys daily.',
   }),
   TELEMETRY_FLUSH_EVERY: v({
     schema: duration(),
@@ -468,6 +469,13 @@ export const envSpec = {
     example: 'true',
     description:
       'Allow clear-text `http:` webhook URLs. Development and tests only; refused when NODE_ENV=production.',
+  }),
+  WEBHOOK_RETENTION: v({
+    schema: duration().refine((ms) => ms >= 3_600_000, { message: 'must be at least 1h' }),
+    default: '30d',
+    example: '90d',
+    description:
+      'How long a finished webhook delivery (succeeded, failed, dead or disabled) stays in the ledger with its attempts after its last change; `prune-ledgers` deletes older ones daily. Pending deliveries are never deleted; a pruned one can no longer be replayed.',
   }),
   BOARD_PORT: v({
     schema: port(),

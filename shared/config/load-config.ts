@@ -58,6 +58,8 @@ export interface WebhookConfig {
   allowList: string[];
   blockedRanges: string[];
   allowHttp: boolean;
+  /** Finished deliveries older than this (since their last change) are pruned. */
+  retentionMs: number;
 }
 
 /** The generation pipeline: models, caches, routing, prices. */
@@ -254,6 +256,7 @@ function assemble(raw: Raw, issues: ConfigIssue[]): Config {
       allowList: raw.WEBHOOK_ALLOW_LIST ?? [],
       blockedRanges: raw.WEBHOOK_BLOCKED_RANGES ?? [],
       allowHttp: raw.WEBHOOK_ALLOW_HTTP,
+      retentionMs: raw.WEBHOOK_RETENTION,
     },
     board: {
       port: raw.BOARD_PORT,

@@ -55,6 +55,7 @@ describe('migrations on a fresh database', () => {
       '0002-telemetry-late',
       '0003-cold-export',
       '0004-webhooks',
+      '0005-ledger-retention',
     ]);
   });
 });

@@ -18,7 +18,7 @@ function problems(env: Record<string, string>): string {
 }
 
 describe('the WEBHOOK_* settings', () => {
-  it('default to the Svix schedule, 15 s, 64 KB, https only, no allow-list', () => {
+  it('default to the Svix schedule, 15 s, 64 KB, https only, no allow-list, 30 days kept', () => {
     expect(loadConfig(base).webhooks).toEqual({
       retryScheduleMs: [
         0, 5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000,
@@ -29,6 +29,7 @@ describe('the WEBHOOK_* settings', () => {
       allowList: [],
       blockedRanges: [],
       allowHttp: false,
+      retentionMs: 30 * 86_400_000,
     });
   });
 
@@ -40,6 +41,7 @@ describe('the WEBHOOK_* settings', () => {
       WEBHOOK_BLOCKED_RANGES: '203.0.113.0/24,2001:db8::/32',
       WEBHOOK_ALLOW_HTTP: 'true',
       WEBHOOK_MAX_RESPONSE_KB: '16',
+      WEBHOOK_RETENTION: '90d',
     });
     expect(config.webhooks).toMatchObject({
       retryScheduleMs: [0, 250, 60_000],
@@ -47,6 +49,7 @@ describe('the WEBHOOK_* settings', () => {
       blockedRanges: ['203.0.113.0/24', '2001:db8::/32'],
       allowHttp: true,
       maxResponseBytes: 16_384,
+      retentionMs: 90 * 86_400_000,
     });
   });
 
@@ -63,6 +66,8 @@ describe('the WEBHOOK_* settings', () => {
     );
     expect(problems({ WEBHOOK_ALLOW_LIST: 'http://x' })).toMatch(/WEBHOOK_ALLOW_LIST/);
     expect(problems({ WEBHOOK_TIMEOUT: '2m' })).toMatch(/between 100ms and 30s/);
+    // A retention shorter than an operator's reaction time would prune dead letters unreplayed.
+    expect(problems({ WEBHOOK_RETENTION: '10m' })).toMatch(/WEBHOOK_RETENTION: .*at least 1h/);
   });
 
   it('refuse clear-text webhooks in production', () => {

@@ -1,14 +1,7 @@
 import type { Db } from '../db/create-db.ts';
 import type { DeliveryStatus } from '../db/database.ts';
 
-/** Every status a delivery can have, for parsing filters. */
-export const deliveryStatuses = [
-  'pending',
-  'succeeded',
-  'failed',
-  'dead',
-  'disabled',
-] as const satisfies readonly DeliveryStatus[];
+export { deliveryStatuses } from './delivery-statuses.ts';
 
 /** A delivery as operators list it: no payload, no secret. */
 export interface DeliverySummary {

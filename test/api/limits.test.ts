@@ -126,7 +126,8 @@ describe('rate limits, revocation and outages', () => {
     expect(unknown.status).toBe(404);
     expect(await unknown.json()).toMatchObject({
       error: {
-        message: 'no pipeline "nope"; pipelines: maintain-partitions, flush-telemetry, export-cold',
+        message:
+          'no pipeline "nope"; pipelines: maintain-partitions, flush-telemetry, export-cold, prune-ledgers',
       },
     });
     const bad = await t.request('/v1/pipelines/maintain-partitions/runs', {
