@@ -1,13 +1,13 @@
 import { z } from 'zod';
 import { generateRequestSchema } from '../jobs/generate/schema.ts';
 import { pingSchema } from '../shared/telemetry/ping.ts';
-import { webhookReplaySchema } from './routes/webhooks.ts';
 import {
   acceptedSchema,
   errorBodySchema,
   jobStatusSchema,
   pipelineRunRequestSchema,
   telemetryAcceptedSchema,
+  webhookReplaySchema,
 } from './schemas.ts';
 
 const schema = (s: z.ZodType, io: 'input' | 'output') =>

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { deliveryStatuses } from '../shared/webhooks/delivery-statuses.ts';
 
 /**
  * The HTTP contract of the thin API: every body it returns. The routes validate with these,
@@ -61,9 +62,18 @@ export const pipelineRunRequestSchema = z
   .object({ payload: z.record(z.string(), z.unknown()).optional() })
   .strict();
 
+/** `POST /v1/webhooks/:id/replay`'s answer. */
+export const webhookReplaySchema = z.object({
+  id: z.string().describe('The delivery id, sent again as `webhook-id`.'),
+  status: z.literal('pending'),
+  run: z.number().int().describe('The new run of the delivery (0 was the first).'),
+  previousStatus: z.enum(deliveryStatuses),
+});
+
 export type ErrorBody = z.infer<typeof errorBodySchema>;
 export type Accepted = z.infer<typeof acceptedSchema>;
 export type TelemetryAccepted = z.infer<typeof telemetryAcceptedSchema>;
 export type JobStatus = z.infer<typeof jobStatusSchema>;
 export type JobState = (typeof jobStates)[number];
 export type PipelineRunRequest = z.input<typeof pipelineRunRequestSchema>;
+export type WebhookReplay = z.infer<typeof webhookReplaySchema>;

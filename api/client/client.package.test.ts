@@ -111,6 +111,14 @@ describe('the published client (lowburn/client)', () => {
           throw new Error(queued);
         }
       }
+
+      export async function replay(id: string): Promise<'pending'> {
+        const lowburn = createClient({ baseUrl: 'https://lowburn.test', apiKey: 'lb_admin' });
+        const { status, previousStatus } = await lowburn.webhooks.replay(id);
+        // @ts-expect-error previous statuses are the ledger's delivery statuses
+        if (previousStatus === 'lost') throw new Error(previousStatus);
+        return status;
+      }
     `;
     await writeFile(path.join(dir, 'tsconfig.json'), JSON.stringify(tsconfig));
     await writeFile(path.join(dir, 'consumer.ts'), consumer);

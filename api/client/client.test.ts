@@ -288,6 +288,51 @@ describe('retries', () => {
   });
 });
 
+describe('webhooks.replay', () => {
+  const replayed = {
+    id: 'msg_0123456789abcdef0123456789abcdef',
+    status: 'pending',
+    run: 2,
+    previousStatus: 'dead',
+  } as const;
+
+  it('posts to the delivery’s replay path, escaped, with no body', async () => {
+    const api = await startApi([{ status: 202, body: replayed }]);
+    const client = createClient({ baseUrl: `${api.url}/lowburn`, apiKey: 'lb_admin' });
+
+    await expect(client.webhooks.replay('msg_a/b')).resolves.toEqual(replayed);
+
+    expect(api.received[0]).toMatchObject({
+      method: 'POST',
+      url: '/lowburn/v1/webhooks/msg_a%2Fb/replay',
+      body: '',
+    });
+  });
+
+  it('does not repeat a replay whose answer was lost, but retries its 503', async () => {
+    const api = await startApi([
+      'reset',
+      apiError(503, 'unavailable', 'the webhook ledger is unavailable'),
+      { status: 202, body: replayed },
+    ]);
+    const client = createClient({ baseUrl: api.url, apiKey: 'lb_admin' });
+
+    await expect(client.webhooks.replay(replayed.id)).rejects.toBeInstanceOf(LowburnNetworkError);
+    expect(api.received).toHaveLength(1);
+
+    await expect(client.webhooks.replay(replayed.id)).resolves.toEqual(replayed);
+    expect(api.received).toHaveLength(3);
+  });
+
+  it('rejects an empty id without sending anything', async () => {
+    const api = await startApi([]);
+    const client = createClient({ baseUrl: api.url, apiKey: 'lb_admin' });
+
+    await expect(client.webhooks.replay('')).rejects.toThrow(/id must be a non-empty string/);
+    expect(api.received).toHaveLength(0);
+  });
+});
+
 describe('jobs.wait', () => {
   it('polls until the job completes and returns its status', async () => {
     const done = job('completed', { progress: 100, result: { text: 'ok' } });

@@ -1,5 +1,11 @@
 import type { GenerateRequest } from '../../jobs/generate/schema.ts';
-import type { Accepted, JobStatus, PipelineRunRequest, TelemetryAccepted } from '../schemas.ts';
+import type {
+  Accepted,
+  JobStatus,
+  PipelineRunRequest,
+  TelemetryAccepted,
+  WebhookReplay,
+} from '../schemas.ts';
 import { sendTelemetry, type TelemetryPingInput } from './send-telemetry.ts';
 import { createTransport } from './transport.ts';
 import { type WaitOptions, waitForJob } from './wait-for-job.ts';
@@ -90,6 +96,24 @@ export interface LowburnClient {
       pings: readonly TelemetryPingInput[],
       options?: RequestOptions,
     ): Promise<TelemetryAccepted>;
+  };
+  webhooks: {
+    /**
+     * Sends a webhook delivery again (admin keys only): `POST /v1/webhooks/:id/replay`. Same
+     * `webhook-id` and body, a new signature, a fresh retry schedule from an immediate attempt;
+     * resolves once the new run is queued, with the status the delivery had before. Replaying a
+     * `disabled` delivery re-enables its URL for its key. An unknown (or pruned) id is a 404.
+     *
+     * Not retried after a lost answer: the replay may have happened, and a second one would start
+     * yet another run. 429/503 are retried (the API did nothing, or left the delivery for
+     * another replay to queue).
+     *
+     * @example
+     * ```ts
+     * const { run, previousStatus } = await lowburn.webhooks.replay('msg_0123…');
+     * ```
+     */
+    replay(id: string, options?: RequestOptions): Promise<WebhookReplay>;
   };
 }
 
@@ -195,6 +219,16 @@ export function createClient(options: LowburnClientOptions): LowburnClient {
     },
     telemetry: {
       send: (pings, { signal } = {}) => sendTelemetry(send, pings, { signal }),
+    },
+    webhooks: {
+      async replay(id, { signal } = {}) {
+        return send<WebhookReplay>({
+          method: 'POST',
+          path: `v1/webhooks/${segment('id', id)}/replay`,
+          repeatable: false,
+          signal,
+        });
+      },
     },
   };
 }

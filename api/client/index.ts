@@ -4,7 +4,14 @@
  */
 export type { GenerateRequest } from '../../jobs/generate/schema.ts';
 export type { Ping } from '../../shared/telemetry/ping.ts';
-export type { Accepted, ErrorCode, JobState, JobStatus, TelemetryAccepted } from '../schemas.ts';
+export type {
+  Accepted,
+  ErrorCode,
+  JobState,
+  JobStatus,
+  TelemetryAccepted,
+  WebhookReplay,
+} from '../schemas.ts';
 export {
   type CreateGenerationOptions,
   createClient,

@@ -1,21 +1,10 @@
 import { Hono } from 'hono';
-import { z } from 'zod';
-import { deliveryStatuses } from '../../shared/webhooks/list-deliveries.ts';
 import { DELIVERY_ID } from '../../shared/webhooks/queue.ts';
 import { replayDeliveries } from '../../shared/webhooks/replay.ts';
 import { ApiError, unavailableIfUnreachable } from '../api-error.ts';
 import { requireScope } from '../auth.ts';
 import type { ApiDeps, ApiEnv } from '../deps.ts';
-
-/** `POST /v1/webhooks/:id/replay`'s answer. */
-export const webhookReplaySchema = z.object({
-  id: z.string().describe('The delivery id, sent again as `webhook-id`.'),
-  status: z.literal('pending'),
-  run: z.number().int().describe('The new run of the delivery (0 was the first).'),
-  previousStatus: z.enum(deliveryStatuses),
-});
-
-export type WebhookReplay = z.infer<typeof webhookReplaySchema>;
+import type { WebhookReplay } from '../schemas.ts';
 
 /**
  * `POST /v1/webhooks/:id/replay` (admin scope): sends a delivery again, same `webhook-id`, on a

@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createClient, LowburnApiError, type WebhookReplay } from '../../api/client/index.ts';
 import { startTestApi, type TestApi } from '../fixtures/api-server.ts';
 import { useTestDatabase } from '../fixtures/postgres.ts';
 import { OpenResources, startRecordingReceiver } from '../fixtures/webhook-servers.ts';
@@ -68,6 +69,45 @@ describe('POST /v1/webhooks/:id/replay', () => {
     expect(await settled(database.db, gone)).toMatchObject({ status: 'succeeded', attempts: 2 });
     const later = await worker.enqueue({ apiKeyId: signer.id, url: hooks.url });
     expect(await settled(database.db, later)).toMatchObject({ status: 'succeeded' });
+  });
+
+  it('is what the typed client’s webhooks.replay calls, errors typed', async () => {
+    const admin = createClient({ baseUrl: api.url, apiKey: (await api.key(['admin'])).key });
+    const signer = await webhookKey(database.db);
+    const hooks = open.track(await startRecordingReceiver((_req, res) => res.writeHead(204).end()));
+    // A delivered event the receiver says it lost: sent again, byte for byte, same webhook-id.
+    const enqueued = await worker.enqueue({ apiKeyId: signer.id, url: hooks.url });
+    await settled(database.db, enqueued, ['succeeded']);
+
+    const replayed: WebhookReplay = await admin.webhooks.replay(enqueued.id);
+
+    expect(replayed).toEqual({
+      id: enqueued.id,
+      status: 'pending',
+      run: 1,
+      previousStatus: 'succeeded',
+    });
+    expect(await settled(database.db, enqueued, ['succeeded'], { minAttempts: 2 })).toMatchObject({
+      run: 1,
+      attempts: 2,
+    });
+    expect(hooks.requests.map((r) => r.headers['webhook-id'])).toEqual([enqueued.id, enqueued.id]);
+    expect(hooks.requests[1]?.body).toBe(hooks.requests[0]?.body);
+
+    const generateOnly = createClient({
+      baseUrl: api.url,
+      apiKey: (await api.key(['generate'])).key,
+    });
+    const forbidden = await generateOnly.webhooks.replay(enqueued.id).catch((e: unknown) => e);
+    expect(forbidden).toBeInstanceOf(LowburnApiError);
+    expect(forbidden).toMatchObject({ status: 403, code: 'forbidden' });
+    await expect(
+      admin.webhooks.replay('msg_00000000000000000000000000000000'),
+    ).rejects.toMatchObject({
+      status: 404,
+      code: 'not_found',
+      message: 'no webhook delivery "msg_00000000000000000000000000000000"',
+    });
   });
 
   it('is 403 without the admin scope, 404 for an unknown or malformed id, 401 without a key', async () => {
