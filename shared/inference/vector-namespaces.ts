@@ -128,8 +128,13 @@ export function createVectorNamespaces(options: VectorNamespacesOptions): Vector
           space.entries.set(held.label, held);
           byKey.set(held.key, held);
         });
-        // One thread for a single vector: spinning up a pool costs more than the insert.
-        space.index.add(labels, matrix, rows.length > 1 ? 0 : 1);
+        // One thread for a single vector: spinning up a pool costs more than the insert. But
+        // usearch sizes its per-thread contexts at each reserve (an add that outgrows the
+        // capacity) to that add's thread count: a single-threaded add that grew the index would
+        // leave one context, and a later parallel add that fits fails ("Reserve capacity ahead
+        // of insertions!"). So every add that grows the index uses all threads.
+        const grows = space.index.size() + rows.length >= space.index.capacity();
+        space.index.add(labels, matrix, rows.length > 1 || grows ? 0 : 1);
         inserted += rows.length;
       }
       return inserted;
