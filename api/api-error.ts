@@ -42,9 +42,13 @@ export class ApiError extends Error {
   }
 }
 
-/** Redis (or Postgres) did not answer: the work was not accepted, and the caller should retry. */
-export const unavailable = (what: string) =>
-  new ApiError(503, 'unavailable', `${what} is unavailable; nothing was queued, retry shortly`, {
+/**
+ * Redis (or Postgres) did not answer, and the caller should retry. `outcome` says what became of
+ * the work: by default nothing was queued; a command whose answer was lost (Redis died after
+ * running it) may have queued it, and the message must not promise otherwise.
+ */
+export const unavailable = (what: string, outcome = 'nothing was queued, retry shortly') =>
+  new ApiError(503, 'unavailable', `${what} is unavailable; ${outcome}`, {
     headers: { 'retry-after': '2' },
   });
 
@@ -68,13 +72,13 @@ export function isUnreachable(error: unknown): boolean {
 }
 
 /** The error to throw for `error`: 503 when a store was unreachable, else `error` itself. */
-export function unavailableIfUnreachable(what: string, error: unknown): unknown {
-  return isUnreachable(error) ? unavailable(what) : error;
+export function unavailableIfUnreachable(what: string, error: unknown, outcome?: string): unknown {
+  return isUnreachable(error) ? unavailable(what, outcome) : error;
 }
 
-/** For `.catch`: an unreachable store becomes 503, anything else is rethrown. */
+/** For `.catch`: an unreachable store becomes 503 (see {@link unavailable}), anything else is rethrown. */
 export const unreachableAs =
-  (what: string) =>
+  (what: string, outcome?: string) =>
   (error: unknown): never => {
-    throw unavailableIfUnreachable(what, error);
+    throw unavailableIfUnreachable(what, error, outcome);
   };

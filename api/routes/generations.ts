@@ -12,6 +12,10 @@ import { readJson } from '../validation.ts';
 
 export const GENERATIONS_PATH = '/v1/generations';
 
+// The add may have run before Redis went away: only an Idempotency-Key makes a retry safe.
+const MAYBE_QUEUED =
+  'the job may or may not have been queued; retry with an Idempotency-Key so it can only run once';
+
 /** `POST /v1/generations`: validate, rate-limit key and end user, enqueue, answer 202. */
 export function generationRoutes(deps: ApiDeps, limits: RateLimits) {
   return new Hono<ApiEnv>().post('/generations', async (c) => {
@@ -28,7 +32,7 @@ export function generationRoutes(deps: ApiDeps, limits: RateLimits) {
       const jobId = newJobId(generateQueue.queue, key.id, seed?.slice(0, 22));
       await deps.queues
         .add(generateQueue, { ...request, apiKeyId: key.id }, { jobId })
-        .catch(unreachableAs('the queue'));
+        .catch(unreachableAs('the queue', MAYBE_QUEUED));
       return { id: jobId, status: 'queued', statusUrl: `/v1/jobs/${jobId}` };
     };
     const accepted = idempotencyKey

@@ -55,7 +55,12 @@ export function telemetryRoutes(deps: ApiDeps) {
         parsed.pings,
       );
     } catch (error) {
-      throw unavailableIfUnreachable('the telemetry buffer', error);
+      // The append may have run before Redis went away; the ping ids make a resend safe.
+      throw unavailableIfUnreachable(
+        'the telemetry buffer',
+        error,
+        'the pings may or may not have been buffered; resend them with the same pingIds (each is stored once)',
+      );
     }
     if (!appended) {
       throw new ApiError(
