@@ -226,7 +226,7 @@ async function insertPings(db: Db, pings: Ping[]): Promise<number> {
   const dayOf = micros.map(pgMicrosToDay);
   const days = [...new Set(dayOf)];
   return writeByDay(db, 'telemetry', days, async (trx, exported) => {
-    const all = pings.map((ping, i) => ({ ping, ts: micros[i] ?? 0n, day: dayOf[i] ?? '' }));
+    const all = pings.map((ping, i) => ({ ping, ts: micros[i] ?? 0, day: dayOf[i] ?? '' }));
     let inserted = 0;
     for (const [table, rows] of [
       ['telemetry', all.filter((r) => !exported.has(r.day))],
