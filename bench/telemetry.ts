@@ -19,7 +19,7 @@ import { createApiKey } from '../shared/api-keys/api-keys.ts';
 import { loadConfig } from '../shared/config/load-config.ts';
 import { createDb, type Db } from '../shared/db/create-db.ts';
 import { createLogger } from '../shared/log/logger.ts';
-import { telemetryStream } from '../shared/telemetry/buffer.ts';
+import { bufferStats } from '../shared/telemetry/buffer.ts';
 import { flushTelemetry } from '../shared/telemetry/flush.ts';
 import type { Ping } from '../shared/telemetry/ping.ts';
 import { writeCounter } from '../test/fixtures/write-counter.ts';
@@ -156,7 +156,7 @@ async function main(): Promise<void> {
     const { user, system } = process.cpuUsage(apiCpu);
     const apiCpuPercent = (user + system) / 10 / (performance.now() - apiStarted);
     const ingestPerS = (ingested['2xx'] * PINGS_PER_REQUEST) / ingested.duration;
-    const buffered = await redis.xlen(telemetryStream(prefix));
+    const buffered = (await bufferStats(redis, prefix)).depth;
     console.error(
       `ingest: ${ingested['2xx']} requests accepted (${ingested.non2xx} non-2xx, ${ingested.errors} errors) in ${ingested.duration} s → ${round(ingestPerS, 0)} pings/s, p50 ${ingested.latency.p50} ms, p99 ${ingested.latency.p99} ms; ${buffered} pings buffered; CPU: API ${round(apiCpuPercent, 0)}%, load generator ${round(ingested.cpuPercent, 0)}% of a core`,
     );

@@ -404,7 +404,8 @@ export const envSpec = {
     schema: z.coerce.number().int().min(1).max(50_000),
     default: '5000',
     example: '5000',
-    description: 'Pings per batched write (one INSERT … SELECT FROM unnest per batch).',
+    description:
+      'About this many pings per batched write (whole ingest requests, so up to 999 more; one INSERT … SELECT FROM unnest per batch).',
   }),
   TELEMETRY_FLUSH_BUDGET: v({
     schema: duration(),

@@ -3,9 +3,10 @@ import { sql } from 'kysely';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../test/fixtures/postgres.ts';
 import { useRedis } from '../../test/fixtures/redis.ts';
+import { bufferedPings, pendingPings } from '../../test/fixtures/telemetry-buffer.ts';
 import { writeCounter } from '../../test/fixtures/write-counter.ts';
 import { createLogger } from '../log/logger.ts';
-import { appendPings, telemetryStream } from './buffer.ts';
+import { appendPings, bufferStats, telemetryStream } from './buffer.ts';
 import { flushTelemetry } from './flush.ts';
 import type { Ping } from './ping.ts';
 
@@ -46,6 +47,9 @@ describe('flushTelemetry', () => {
       for (let i = 0; i < n; i += 1_000) {
         await appendPings(r.redis, { prefix: r.prefix, cap: 1e9 }, pings.slice(i, i + 1_000));
       }
+      // The depth the cap and the metrics read is the pings in the stream.
+      expect((await bufferStats(r.redis, r.prefix)).depth).toBe(n);
+      expect(await r.redis.xlen(telemetryStream(r.prefix))).toBe(n / 1_000);
       const { counted, plugin } = writeCounter();
       const result = await flushTelemetry({ ...options(), db: pg.db.withPlugin(plugin) });
       expect(result).toMatchObject({ read: n, inserted: n, duplicates: 0, drained: true });
@@ -53,6 +57,7 @@ describe('flushTelemetry', () => {
       // One INSERT per 5,000-ping batch, plus at most one partition CREATE for a new day.
       expect(counted.writes).toBeLessThanOrEqual(Math.ceil(n / 5_000) + 1);
       expect(await r.redis.xlen(telemetryStream(r.prefix))).toBe(0);
+      expect((await bufferStats(r.redis, r.prefix)).depth).toBe(0);
     }
   });
 
@@ -88,13 +93,14 @@ describe('flushTelemetry', () => {
       }),
     ).rejects.toBe(crash);
     expect(await count()).toBe(300);
-    const pending = (await r.redis.xpending(telemetryStream(r.prefix), 'flush')) as [number];
-    expect(pending[0]).toBe(300);
+    expect(await pendingPings(r.redis, r.prefix)).toBe(300);
+    expect((await bufferStats(r.redis, r.prefix)).depth).toBe(300);
 
     const rerun = await flushTelemetry({ ...options(), consumer: 'survivor', reclaimIdleMs: 0 });
     expect(rerun).toMatchObject({ read: 300, inserted: 0, duplicates: 300, drained: true });
     expect(await count()).toBe(300);
     expect(await r.redis.xlen(telemetryStream(r.prefix))).toBe(0);
+    expect((await bufferStats(r.redis, r.prefix)).depth).toBe(0);
   });
 
   it('keeps pings for a day already handed to the cold export in telemetry_late', async () => {
@@ -118,7 +124,7 @@ describe('flushTelemetry', () => {
     await r.redis.xadd(telemetryStream(r.prefix), '*', 'p', '{not json');
     await appendPings(r.redis, { prefix: r.prefix, cap: 1e9 }, [ping()]);
     const result = await flushTelemetry(options());
-    expect(result).toMatchObject({ read: 2, inserted: 1, malformed: 1, drained: true });
+    expect(result).toMatchObject({ read: 1, inserted: 1, malformed: 1, drained: true });
     expect(await r.redis.xlen(telemetryStream(r.prefix))).toBe(0);
   });
 
@@ -167,6 +173,17 @@ describe('flushTelemetry', () => {
     expect(await appendPings(r.redis, { prefix: r.prefix, cap: 5 }, [ping(), ping(), ping()])).toBe(
       false,
     );
-    expect(await r.redis.xlen(telemetryStream(r.prefix))).toBe(3);
+    expect(await bufferedPings(r.redis, r.prefix)).toHaveLength(3);
+    expect((await bufferStats(r.redis, r.prefix)).depth).toBe(3);
+  });
+
+  it('reads entries of one bare ping, as ingest wrote them before batches were kept whole', async () => {
+    const old = [ping(), ping()];
+    for (const p of old) await r.redis.xadd(telemetryStream(r.prefix), '*', 'p', JSON.stringify(p));
+    await appendPings(r.redis, { prefix: r.prefix, cap: 1e9 }, [ping()]);
+    const result = await flushTelemetry(options());
+    expect(result).toMatchObject({ read: 3, inserted: 3, malformed: 0, drained: true });
+    expect(await r.redis.xlen(telemetryStream(r.prefix))).toBe(0);
+    expect((await bufferStats(r.redis, r.prefix)).depth).toBe(0);
   });
 });

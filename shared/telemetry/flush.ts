@@ -13,19 +13,19 @@ import {
 import { writeByDay } from '../db/cold-days.ts';
 import type { Db } from '../db/create-db.ts';
 import type { Logger } from '../log/logger.ts';
-import { FLUSH_GROUP, telemetryStream } from './buffer.ts';
+import { acknowledgePings, FLUSH_GROUP, telemetryStream } from './buffer.ts';
 import type { Ping } from './ping.ts';
 
 /** What one flush did. */
 export interface FlushResult {
   batches: number;
-  /** Stream entries read (including reclaimed ones). */
+  /** Pings read from the stream (including reclaimed ones). */
   read: number;
   /** Rows written to `telemetry` or `telemetry_late`. */
   inserted: number;
   /** Pings already stored (a retry, a resent ping) and skipped by ON CONFLICT. */
   duplicates: number;
-  /** Entries that were not valid pings; acknowledged and logged, never retried forever. */
+  /** Stream entries that were not ping batches; acknowledged and logged, never retried forever. */
   malformed: number;
   /** Ping ids Postgres refused (bad data that passed ingest); logged in full and acknowledged. */
   poisoned: string[];
@@ -47,7 +47,7 @@ export interface FlushOptions {
   /** Batches written at once from new entries. @defaultValue 2 */
   lanes?: number;
   /** Called after each batch's commit, before its entries are acknowledged (tests crash here). */
-  afterCommit?: (batch: { ids: string[] }) => Promise<void> | void;
+  afterCommit?: (batch: { ids: string[]; pings: number }) => Promise<void> | void;
 }
 
 type Entry = [id: string, fields: string[]];
@@ -85,6 +85,14 @@ export async function flushTelemetry(options: FlushOptions): Promise<FlushResult
     drained: false,
   };
   await ensureGroup(redis, key);
+  // An entry holds one accepted request's pings (1 to 1,000): read as many entries as make about
+  // `batchSize` pings, guessing from the entries read last (first guess: full requests).
+  let pingsPerEntry = 1_000;
+  const count = () => Math.max(1, Math.min(batchSize, Math.floor(batchSize / pingsPerEntry)));
+  const write = async (entries: Entry[]) => {
+    const pings = await writeBatch(options, entries, result);
+    pingsPerEntry = Math.max(1, pings / entries.length);
+  };
 
   // Three sources, in order: this consumer's own pending entries (a flush of this process that
   // failed, e.g. while Postgres was down: retried at once, not after the reclaim idle time),
@@ -95,7 +103,7 @@ export async function flushTelemetry(options: FlushOptions): Promise<FlushResult
   while (open() && (ownCursor || reclaimCursor)) {
     let entries: Entry[];
     if (ownCursor) {
-      entries = await readGroup(redis, key, consumer, batchSize, ownCursor);
+      entries = await readGroup(redis, key, consumer, count(), ownCursor);
       // Pending entries come back in id order; continue after the last one seen.
       ownCursor = entries.length > 0 ? entries.at(-1)?.[0] : undefined;
       entries = entries.filter(([, fields]) => Array.isArray(fields));
@@ -107,20 +115,20 @@ export async function flushTelemetry(options: FlushOptions): Promise<FlushResult
         options.reclaimIdleMs ?? 30_000,
         reclaimCursor ?? '0-0',
         'COUNT',
-        batchSize,
+        count(),
       )) as [string, Entry[]];
       entries = claimed.filter((e) => e && Array.isArray(e[1]));
       reclaimCursor = next === '0-0' ? undefined : next;
     }
-    if (entries.length > 0) await writeBatch(options, entries, result);
+    if (entries.length > 0) await write(entries);
   }
   // New entries, `lanes` batches in flight: while one batch waits on Postgres the next is read
   // and parsed, and Postgres works on two transactions (bench:telemetry: ~1.4× one lane).
   const lane = async (): Promise<boolean> => {
     while (open()) {
-      const entries = await readGroup(redis, key, consumer, batchSize, '>');
+      const entries = await readGroup(redis, key, consumer, count(), '>');
       if (entries.length === 0) return true;
-      await writeBatch(options, entries, result);
+      await write(entries);
     }
     return false;
   };
@@ -152,35 +160,44 @@ async function readGroup(
   return read?.[0]?.[1] ?? [];
 }
 
+/** Writes the pings of `entries`, then acknowledges them; returns the pings they held. */
 async function writeBatch(
   options: FlushOptions,
   entries: Entry[],
   result: FlushResult,
-): Promise<void> {
-  const { redis, log } = options;
-  const key = telemetryStream(options.prefix);
+): Promise<number> {
   const pings: Ping[] = [];
+  const counted: { id: string; pings: number }[] = [];
   const poisonedBefore = result.poisoned.length;
   for (const [id, fields] of entries) {
+    const field = (name: string) => {
+      const at = fields.indexOf(name);
+      return at === -1 ? undefined : fields[at + 1];
+    };
+    // `n` is what ingest added to the buffer's depth (absent in entries of one bare ping).
+    const n = field('n');
     try {
-      pings.push(JSON.parse(fields[fields.indexOf('p') + 1] ?? '') as Ping);
+      const value: unknown = JSON.parse(field('p') ?? '');
+      const held = Array.isArray(value) ? (value as Ping[]) : [value as Ping];
+      for (const ping of held) pings.push(ping);
+      counted.push({ id, pings: n === undefined ? 0 : held.length });
     } catch {
       result.malformed += 1;
-      log.error({ entryId: id }, 'telemetry stream entry is not a ping; acknowledging it');
+      counted.push({ id, pings: Number(n ?? 0) || 0 });
+      options.log.error(
+        { entryId: id },
+        'telemetry stream entry is not a ping batch; acknowledging it',
+      );
     }
   }
   const inserted = pings.length > 0 ? await insertBatch(options, pings, result) : 0;
   result.inserted += inserted;
   result.duplicates += pings.length - inserted - (result.poisoned.length - poisonedBefore);
   result.batches += 1;
-  result.read += entries.length;
-  const ids = entries.map(([id]) => id);
-  await options.afterCommit?.({ ids });
-  await redis
-    .multi()
-    .xack(key, FLUSH_GROUP, ...ids)
-    .xdel(key, ...ids)
-    .exec();
+  result.read += pings.length;
+  await options.afterCommit?.({ ids: counted.map((c) => c.id), pings: pings.length });
+  await acknowledgePings(options.redis, options.prefix, counted);
+  return pings.length;
 }
 
 /**

@@ -6,12 +6,13 @@ import { createClient, LowburnApiError } from '../../api/client/index.ts';
 import type { Db } from '../../shared/db/create-db.ts';
 import { partitionName, utcDay } from '../../shared/db/partitions.ts';
 import { createLogger } from '../../shared/log/logger.ts';
-import { telemetryStream } from '../../shared/telemetry/buffer.ts';
+import { telemetryBuffered, telemetryStream } from '../../shared/telemetry/buffer.ts';
 import { flushTelemetry } from '../../shared/telemetry/flush.ts';
 import type { Ping } from '../../shared/telemetry/ping.ts';
 import { startTestApi, type TestApi, useTestApi } from '../fixtures/api-server.ts';
 import { useTestDatabase } from '../fixtures/postgres.ts';
 import { deletePrefix } from '../fixtures/redis.ts';
+import { bufferedPings } from '../fixtures/telemetry-buffer.ts';
 
 const log = createLogger({ level: 'silent' });
 const HOUR_MS = 3_600_000;
@@ -53,12 +54,11 @@ function useAssertRedis(prefixes: () => string[]) {
     get redis() {
       return ready();
     },
-    buffered: (prefix: string) => ready().xlen(telemetryStream(prefix)),
+    /** Pings waiting in the stream. */
+    buffered: async (prefix: string) => (await bufferedPings(ready(), prefix)).length,
     /** The pingIds waiting in the stream, oldest first. */
     bufferedIds: async (prefix: string) =>
-      (await ready().xrange(telemetryStream(prefix), '-', '+')).map(
-        ([, fields]) => (JSON.parse(fields[1] ?? '') as Ping).pingId,
-      ),
+      (await bufferedPings(ready(), prefix)).map((p) => p.pingId),
     flush: (db: Db, prefix: string) =>
       flushTelemetry({ redis: ready(), db, prefix, log, batchSize: 5_000, budgetMs: 10_000 }),
   };
@@ -79,7 +79,7 @@ describe('POST /v1/telemetry', () => {
     key = (await t.api.key(['telemetry'])).key;
   });
   beforeEach(async () => {
-    await r.redis.del(telemetryStream(t.api.prefix));
+    await r.redis.del(telemetryStream(t.api.prefix), telemetryBuffered(t.api.prefix));
     await sql`TRUNCATE telemetry, telemetry_late`.execute(t.database.db);
   });
   const post = (json: unknown, as = key) => t.api.request('/v1/telemetry', { key: as, json });
