@@ -13,12 +13,16 @@
 // each connection a per-second budget it spends back to back and then idles until the next
 // second, so at "half rate" the server still sees 50-connection bursts and the p99 is that of
 // saturation (and its coordinated-omission correction assumes a 1 ms interval). The paced client
-// sends at evenly spaced times and measures each request from the time it was due.
+// (`paced-client.ts`, raw keep-alive sockets) sends at evenly spaced times and measures each
+// request from the time it was due. Beside the p99 the bench prints the time each request spent
+// inside the API and both processes' event-loop delay, so a tail can be placed: a node:http
+// client here once showed p99 55–60 ms while the API's own p99 was 16–23 ms (and wrk, closed
+// loop, 11 ms) — the client's cost, not the API's.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { Agent, request as httpRequest } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { createHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { newJobId } from '../api/job-ids.ts';
@@ -30,6 +34,7 @@ import { createLogger } from '../shared/log/logger.ts';
 import { bullJobOptions } from '../shared/queue/default-options.ts';
 import { createProducerConnection } from '../shared/redis/connections.ts';
 import { startApi } from '../workers/api.ts';
+import { pacedLoad } from './paced-client.ts';
 import {
   type Autocannon,
   benchDatabase,
@@ -50,7 +55,10 @@ const request = { taskType: 'summary', prompt: 'Summarise: the cat sat on the ma
 // Users vary, so the per-user limiter touches 1,000 different keys as in production.
 const body = (n: number) => JSON.stringify({ ...request, userId: `user-${n % USERS}` });
 
-type LoadResult = Awaited<ReturnType<Autocannon>> & { cpuPercent: number };
+type LoadResult = Awaited<ReturnType<Autocannon>> & {
+  cpuPercent: number;
+  loopDelay?: { p99: number; max: number };
+};
 
 /** Child mode: drives the API as fast as it answers, prints autocannon's summary as JSON. */
 async function load(url: string, key: string, seconds: number, warmup: number): Promise<void> {
@@ -77,80 +85,45 @@ async function load(url: string, key: string, seconds: number, warmup: number): 
   process.stdout.write(`${JSON.stringify({ ...result, cpuPercent })}\n`);
 }
 
-/** One POST over a keep-alive agent; resolves with the status code. */
-function post(agent: Agent, url: URL, key: string, payload: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      {
-        agent,
-        host: url.hostname,
-        port: url.port,
-        method: 'POST',
-        path: '/v1/generations',
-        headers: {
-          authorization: `Bearer ${key}`,
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(payload),
-        },
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
-
 /**
  * Child mode: sends `rate` requests per second at evenly spaced times over up to CONNECTIONS
- * keep-alive connections, timing each from when it was due (so a slow answer that delays the
- * next sends counts against them too), and prints p50/p99 as JSON.
+ * keep-alive connections (`paced-client.ts`), timing each from when it was due, and prints
+ * p50/p99 as JSON.
  */
 async function paced(url: string, key: string, seconds: number, rate: number): Promise<void> {
-  const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS });
   const target = new URL(url);
-  const latencies: number[] = [];
-  const inflight = new Set<Promise<void>>();
-  let non2xx = 0;
-  let errors = 0;
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
   const cpu = process.cpuUsage();
-  const started = performance.now();
-  const total = Math.floor(seconds * rate);
-  for (let i = 0; i < total; ) {
-    // Timers fire about once a millisecond: send everything that is due by now.
-    for (; i < total && started + (i * 1000) / rate <= performance.now(); i++) {
-      const due = started + (i * 1000) / rate;
-      const sent: Promise<void> = post(agent, target, key, body(i))
-        .then(
-          (status) => {
-            latencies.push(performance.now() - due);
-            if (status < 200 || status > 299) non2xx++;
-          },
-          () => {
-            errors++;
-          },
-        )
-        .finally(() => inflight.delete(sent));
-      inflight.add(sent);
-    }
-    await sleep(1);
-  }
-  await Promise.all(inflight);
-  const duration = (performance.now() - started) / 1000;
-  agent.destroy();
-  latencies.sort((a, b) => a - b);
-  const result = {
-    '2xx': latencies.length - non2xx,
-    non2xx,
-    errors,
-    duration: round(duration),
-    latency: { p50: round(percentile(latencies, 50), 1), p99: round(percentile(latencies, 99), 1) },
-    cpuPercent: cpuShare(process.cpuUsage(cpu), duration * 1000),
-  };
-  process.stdout.write(`${JSON.stringify(result)}\n`);
+  const result = await pacedLoad({
+    host: target.hostname,
+    port: Number(target.port),
+    rate,
+    seconds,
+    connections: CONNECTIONS,
+    request: (i) => {
+      const payload = body(i);
+      return Buffer.from(
+        `POST /v1/generations HTTP/1.1\r\nHost: ${target.host}\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`,
+      );
+    },
+  });
+  const { latencies } = result;
+  process.stdout.write(
+    `${JSON.stringify({
+      '2xx': latencies.length - result.non2xx,
+      non2xx: result.non2xx,
+      errors: result.errors,
+      duration: round(result.duration),
+      latency: {
+        p50: round(percentile(latencies, 50), 1),
+        p99: round(percentile(latencies, 99), 1),
+      },
+      cpuPercent: cpuShare(process.cpuUsage(cpu), result.duration * 1000),
+      // The generator's own stalls: they delay sends and count against the API's latency.
+      loopDelay: { p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 },
+    })}\n`,
+  );
 }
 
 /** Runs this file as a load child (`load` or `paced`) and returns its measured summary. */
@@ -235,6 +208,8 @@ async function main(): Promise<void> {
     let max: LoadResult;
     let half: LoadResult;
     let apiCpuPercent: number;
+    let loopDelay = { p99: 0, max: 0 };
+    let serverTime = { p50: 0, p99: 0 };
     try {
       const cpu = process.cpuUsage();
       const started = performance.now();
@@ -242,7 +217,23 @@ async function main(): Promise<void> {
       // Includes the warm-up: the API's share of a core while it was under full load.
       apiCpuPercent = cpuShare(process.cpuUsage(cpu), performance.now() - started);
       const halfRate = Math.round(max['2xx'] / max.duration / 2);
+      // The API's event-loop delay while paced: a stall here delays every request in flight.
+      const loop = monitorEventLoopDelay({ resolution: 1 });
+      loop.enable();
+      // …and the time each request spent in the API, from its arrival to its answer's end.
+      const inApi = createHistogram();
+      const time = (_req: IncomingMessage, res: ServerResponse) => {
+        const arrived = performance.now();
+        res.once('finish', () =>
+          inApi.record(Math.max(1, Math.round((performance.now() - arrived) * 1000))),
+        );
+      };
+      api.server.on('request', time);
       half = await child('paced', [url, created.key, SECONDS, halfRate]);
+      api.server.off('request', time);
+      loop.disable();
+      loopDelay = { p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 };
+      serverTime = { p50: inApi.percentile(50) / 1e3, p99: inApi.percentile(99) / 1e3 };
     } finally {
       await api.stop();
     }
@@ -252,7 +243,7 @@ async function main(): Promise<void> {
       `api max: ${max['2xx']} accepted (${max.non2xx} non-2xx, ${max.errors} errors, ${max.timeouts} timeouts) in ${max.duration} s → ${round(apiPerS, 0)} req/s, p50 ${max.latency.p50} ms, p99 ${max.latency.p99} ms; CPU: API ${round(apiCpuPercent, 0)}%, load generator ${round(max.cpuPercent, 0)}% of a core`,
     );
     console.error(
-      `api at half rate (paced): ${round(half['2xx'] / half.duration, 0)} req/s, p50 ${half.latency.p50} ms, p99 ${half.latency.p99} ms (${half.non2xx} non-2xx, ${half.errors} errors); load generator ${round(half.cpuPercent, 0)}% of a core; ${queued} jobs queued in all`,
+      `api at half rate (paced): ${round(half['2xx'] / half.duration, 0)} req/s, p50 ${half.latency.p50} ms, p99 ${half.latency.p99} ms (${half.non2xx} non-2xx, ${half.errors} errors); load generator ${round(half.cpuPercent, 0)}% of a core; time in the API p50 ${round(serverTime.p50, 1)} ms, p99 ${round(serverTime.p99, 1)} ms; event-loop delay p99/max: API ${round(loopDelay.p99, 1)}/${round(loopDelay.max, 1)} ms, load generator ${round(half.loopDelay?.p99 ?? 0, 1)}/${round(half.loopDelay?.max ?? 0, 1)} ms; ${queued} jobs queued in all`,
     );
 
     const rawPerS = ONLY === 'api' ? 0 : await rawAdds(`${prefix}-raw`, created.id, SECONDS);

@@ -1,4 +1,4 @@
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import { ApiError } from '../api/api-error.ts';
 import { createApi } from '../api/app.ts';
@@ -24,7 +24,7 @@ export async function startApi(options: {
   config: Config;
   log: Logger;
   port?: number;
-}): Promise<{ port: number; stop(): Promise<void> }> {
+}): Promise<{ port: number; server: Server; stop(): Promise<void> }> {
   const { config, log } = options;
   const connection = connectApi(config, log);
   const app = createApi(connection.deps, { version: pkg.version });
@@ -37,6 +37,7 @@ export async function startApi(options: {
   log.info({ port }, 'api ready');
   return {
     port,
+    server,
     async stop() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
