@@ -1,10 +1,10 @@
-import { QueueEvents } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listPartitions, utcDay } from '../../shared/db/partitions.ts';
 import { createLogger } from '../../shared/log/logger.ts';
 import { Queues } from '../../shared/queue/queues.ts';
 import { testConfig } from '../../test/fixtures/config.ts';
 import { useTestDatabase } from '../../test/fixtures/postgres.ts';
+import { watchQueue } from '../../test/fixtures/queue-watch.ts';
 import { useRedis } from '../../test/fixtures/redis.ts';
 import { type RunningWorker, startWorker } from '../../workers/worker.ts';
 import { maintainPartitions } from './index.ts';
@@ -28,18 +28,8 @@ describe('maintain-partitions', () => {
       PARTITION_DAYS_AHEAD: '4',
     });
     const catalog = { 'maintain-partitions': maintainPartitions };
-    const queues = new Queues({ connection: r.redis, prefix: r.prefix });
-    const eventsConnection = r.redis.duplicate();
-    const events = new QueueEvents('maintain-partitions', {
-      connection: eventsConnection,
-      prefix: r.prefix,
-    });
-    closers.push(
-      () => queues.close(),
-      () => events.close(),
-      () => eventsConnection.quit(),
-    );
-    await events.waitUntilReady();
+    const { queues, events, close } = await watchQueue(r.redis, r.prefix, 'maintain-partitions');
+    closers.push(close);
     const completed = new Promise((resolve) => events.once('completed', resolve));
     // Three workers booting together enqueue a single start-up run.
     workers.push(

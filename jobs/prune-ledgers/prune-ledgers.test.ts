@@ -1,14 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { QueueEvents } from 'bullmq';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../shared/api-keys/api-keys.ts';
 import type { Db } from '../../shared/db/create-db.ts';
 import type { DeliveryStatus } from '../../shared/db/database.ts';
 import { createLogger } from '../../shared/log/logger.ts';
-import { Queues } from '../../shared/queue/queues.ts';
 import { testConfig } from '../../test/fixtures/config.ts';
 import { useTestDatabase } from '../../test/fixtures/postgres.ts';
+import { watchQueue } from '../../test/fixtures/queue-watch.ts';
 import { useRedis } from '../../test/fixtures/redis.ts';
 import { type RunningWorker, startWorker } from '../../workers/worker.ts';
 import { pruneLedgersJob } from './index.ts';
@@ -284,18 +283,8 @@ describe('the prune-ledgers job', () => {
       log: createLogger({ level: 'silent' }),
     });
     workers.push(worker);
-    const queues = new Queues({ connection: r.redis, prefix: r.prefix });
-    const eventsConnection = r.redis.duplicate();
-    const events = new QueueEvents('prune-ledgers', {
-      connection: eventsConnection,
-      prefix: r.prefix,
-    });
-    closers.push(
-      () => queues.close(),
-      () => events.close(),
-      () => eventsConnection.quit(),
-    );
-    await events.waitUntilReady();
+    const { queues, events, close } = await watchQueue(r.redis, r.prefix, 'prune-ledgers');
+    closers.push(close);
 
     expect(await queues.get(pruneLedgersJob).getJobSchedulers()).toEqual([
       expect.objectContaining({ key: 'prune-ledgers', pattern: '20 1 * * *', tz: 'UTC' }),
