@@ -1,3 +1,4 @@
+import { isStoreUnreachable } from '../shared/errors/store-unreachable.ts';
 import type { ErrorBody, ErrorCode } from './schemas.ts';
 
 /**
@@ -52,24 +53,12 @@ export const unavailable = (what: string, outcome = 'nothing was queued, retry s
     headers: { 'retry-after': '2' },
   });
 
-// What Redis (ioredis) and Postgres (pg) say when they cannot be reached or answer too late.
-const UNREACHABLE =
-  /Connection is closed|Stream isn't writeable|enableOfflineQueue|Command timed out|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection terminated|timeout exceeded when trying to connect|the database system is (starting up|shutting down)/i;
-
 /**
  * True when `error` means a store was unreachable (answer 503, the caller retries); anything
  * else is a bug to log and answer 500 — a "retry shortly" for a request that can never work
  * would invite endless retries.
  */
-export function isUnreachable(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  if (error.name === 'MaxRetriesPerRequestError') return true;
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string' && (code.startsWith('08') || code === '57P01' || code === '57P03')) {
-    return true;
-  }
-  return UNREACHABLE.test(error.message);
-}
+export const isUnreachable = isStoreUnreachable;
 
 /** The error to throw for `error`: 503 when a store was unreachable, else `error` itself. */
 export function unavailableIfUnreachable(what: string, error: unknown, outcome?: string): unknown {

@@ -7,5 +7,6 @@ export { InvalidPayloadError, type PayloadIssue } from './invalid-payload-error.
 export { JobTimeoutError } from './job-timeout-error.ts';
 export { ObjectNotFoundError } from './object-not-found-error.ts';
 export { RedisPreflightError } from './redis-preflight-error.ts';
+export { isStoreUnreachable } from './store-unreachable.ts';
 export { WebhookDeliveryError, type WebhookDeliveryFailure } from './webhook-delivery-error.ts';
 export { WorkerShutdownError } from './worker-shutdown-error.ts';
