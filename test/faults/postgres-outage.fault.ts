@@ -1,0 +1,153 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { generateQueue } from '../../jobs/generate/queue.ts';
+import { createApiKey } from '../../shared/api-keys/api-keys.ts';
+import { Queues } from '../../shared/queue/queues.ts';
+import { appendPings } from '../../shared/telemetry/buffer.ts';
+import type { Ping } from '../../shared/telemetry/ping.ts';
+import { type ModelTestServer, startOllamaServer } from '../fixtures/model-servers.ts';
+import { useTestDatabase } from '../fixtures/postgres.ts';
+import { type SpawnedProcess, spawnNode } from '../fixtures/processes.ts';
+import { deletePrefix, randomPrefix } from '../fixtures/redis.ts';
+import { startTcpProxy } from '../fixtures/tcp-proxy.ts';
+
+// RELIABILITY.md: "stop Postgres for a minute (no process exits; all work lands, no
+// duplicates)". The worker reaches Postgres through a TCP proxy that is cut for 60 s while
+// generations and pings keep arriving; a generation's own retries (3 attempts, 2 s backoff) last
+// ~6 s, so without the runtime's outage waits its work would fail.
+const OUTAGE_MS = 60_000;
+
+async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await sleep(250);
+  }
+}
+
+describe('stop Postgres for a minute', () => {
+  const database = useTestDatabase();
+  const prefix = randomPrefix();
+  let redis: Redis;
+  let ollama: ModelTestServer;
+  let proxy: Awaited<ReturnType<typeof startTcpProxy>>;
+  let worker: SpawnedProcess | undefined;
+
+  beforeAll(async () => {
+    redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
+    ollama = await startOllamaServer({ latencyMs: 50 });
+    const direct = new URL(database.url);
+    proxy = await startTcpProxy({ host: direct.hostname, port: Number(direct.port || 5432) });
+  });
+  afterAll(async () => {
+    if (worker && worker.child.exitCode === null) {
+      worker.kill('SIGTERM');
+      await worker.exited;
+    }
+    await proxy?.close();
+    await ollama?.close();
+    await deletePrefix(redis, prefix);
+    await redis?.quit();
+  });
+
+  it('keeps the worker up and lands every generation and ping exactly once after', async () => {
+    const viaProxy = new URL(database.url);
+    viaProxy.host = `127.0.0.1:${proxy.port}`;
+    worker = spawnNode('worker', 'workers/cli.ts', ['worker'], {
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'info',
+      DATABASE_URL: viaProxy.toString(),
+      REDIS_URL: inject('redisUrl'),
+      QUEUE_PREFIX: prefix,
+      WORKER_QUEUES: 'generate,flush-telemetry',
+      TELEMETRY_FLUSH_EVERY: '1s',
+      OLLAMA_URL: ollama.url,
+      HEALTH_PORT: '0',
+      STORAGE_URL: `file:${mkdtempSync(path.join(tmpdir(), 'lowburn-fault-'))}`,
+    });
+    await worker.waitFor('"worker ready"', 30_000);
+    const { id: apiKeyId } = await createApiKey(database.db, { name: 'fault', scopes: 'generate' });
+    const queues = new Queues({ connection: redis, prefix });
+    const jobIds: string[] = [];
+    const generate = async (n: number) => {
+      for (let i = 0; i < n; i++) {
+        const job = await queues.add(generateQueue, {
+          apiKeyId,
+          userId: `user-${i % 5}`,
+          taskType: 'summary',
+          prompt: `Summarise note ${randomUUID()}`,
+        });
+        jobIds.push(job.id ?? '');
+      }
+    };
+    const pings: Ping[] = [];
+    const send = async (n: number) => {
+      const batch = Array.from({ length: n }, () => ({
+        pingId: randomUUID(),
+        deviceId: 'device-1',
+        ts: new Date().toISOString(),
+        metric: 'temp.c',
+        value: 20,
+      }));
+      pings.push(...batch);
+      await appendPings(redis, { prefix, cap: 1e9 }, batch);
+    };
+    const rows = async () =>
+      database.db
+        .selectFrom('generations')
+        .select(['id', 'status'])
+        .where('id', 'in', jobIds)
+        .execute();
+    const stored = async () => {
+      const { rows: counted } = await sql<{ n: string; unique: string }>`
+        SELECT count(*) AS n, count(DISTINCT ping_id) AS unique FROM telemetry`.execute(
+        database.db,
+      );
+      return { rows: Number(counted[0]?.n), unique: Number(counted[0]?.unique) };
+    };
+
+    try {
+      await generate(5);
+      await send(200);
+      await waitUntil(async () => (await rows()).length === 5, 20_000, 'warm-up generations');
+
+      await proxy.cut();
+      const cutAt = Date.now();
+      await generate(20);
+      await send(500);
+      await sleep(OUTAGE_MS - (Date.now() - cutAt));
+      // A minute later: the worker is up, and none of the work landed or was given up.
+      expect(worker.child.exitCode, worker.output()).toBeNull();
+      expect(await rows()).toHaveLength(5);
+      const generations = queues.get(generateQueue);
+      expect(await generations.getFailedCount()).toBe(0);
+
+      await proxy.restore();
+      await waitUntil(
+        async () => (await rows()).length === jobIds.length && (await stored()).rows === 700,
+        90_000,
+        `${jobIds.length} generations rows and 700 pings after Postgres came back`,
+      );
+      await sleep(2_000); // a second run of a job would have written its row by now
+      const final = await rows();
+      expect(final).toHaveLength(jobIds.length);
+      expect(final.filter((r) => r.status !== 'completed')).toEqual([]);
+      expect(await stored()).toEqual({ rows: 700, unique: 700 });
+      expect(await generations.getJobCounts('wait', 'active', 'delayed', 'failed')).toEqual({
+        wait: 0,
+        active: 0,
+        delayed: 0,
+        failed: 0,
+      });
+      expect(worker.child.exitCode).toBeNull();
+    } finally {
+      await queues.close();
+    }
+  }, 180_000);
+});
