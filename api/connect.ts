@@ -27,7 +27,12 @@ export function connectApi(config: Config, log: Logger): { deps: ApiDeps; close(
   redis.on('error', (error) => log.warn({ err: error }, 'redis connection error'));
   const { db } = createDb({ url: config.database.url, poolMax: config.database.poolMax, log });
   const queues = new Queues({ connection: redis, prefix: config.queuePrefix });
-  const keys = new ApiKeyResolver({ db, log, ttlMs: config.api.keyCacheTtlMs });
+  const keys = new ApiKeyResolver({
+    db,
+    log,
+    ttlMs: config.api.keyCacheTtlMs,
+    staleIfErrorMs: config.api.keyStaleIfErrorMs,
+  });
   return {
     deps: {
       config: config.api,

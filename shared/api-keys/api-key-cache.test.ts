@@ -53,6 +53,50 @@ describe('the API key resolver', () => {
     await keys.flush();
   });
 
+  it('keeps honouring a known key through a Postgres outage, for staleIfErrorMs past the TTL', async () => {
+    const created = await createApiKey(database.db, { name: 'outage', scopes: ['telemetry'] });
+    let down: Error | undefined;
+    const failing: KyselyPlugin = {
+      transformQuery: (args) => {
+        if (down && args.node.kind === 'SelectQueryNode') throw down;
+        return args.node;
+      },
+      transformResult: async (args) => args.result,
+    };
+    const time = clock();
+    const keys = new ApiKeyResolver({
+      db: database.db.withPlugin(failing),
+      ttlMs: 5_000,
+      staleIfErrorMs: 60_000,
+      now: time.now,
+      onError: () => {},
+    });
+    expect(await keys.resolve(created.key)).toMatchObject({ id: created.id });
+
+    // Postgres unreachable (the error pg gives when the server is gone).
+    down = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), {
+      code: 'ECONNREFUSED',
+    });
+    time.advance(5_000 + 59_999);
+    expect(await keys.resolve(created.key)).toMatchObject({ id: created.id });
+    // A key never seen before has nothing to fall back on.
+    await expect(keys.resolve(unknownKey(7))).rejects.toThrow('ECONNREFUSED');
+    // Past the window the outage shows.
+    time.advance(1);
+    await expect(keys.resolve(created.key)).rejects.toThrow('ECONNREFUSED');
+
+    // Any other failure is not an outage: no stale answer stands in for it.
+    down = new Error('permission denied for table api_keys');
+    time.advance(-30_000);
+    await expect(keys.resolve(created.key)).rejects.toThrow('permission denied');
+
+    // Back: a fresh lookup, which also sees what changed meanwhile.
+    down = undefined;
+    await sql`UPDATE api_keys SET revoked_at = now() WHERE id = ${created.id}`.execute(database.db);
+    expect(await keys.resolve(created.key)).toBeUndefined();
+    await keys.flush();
+  });
+
   it('remembers a miss, so a repeated bad key does not query Postgres again', async () => {
     const { db, counts } = counted(database.db);
     const keys = new ApiKeyResolver({ db, now: clock().now });

@@ -1,4 +1,5 @@
 import type { Db } from '../db/create-db.ts';
+import { isStoreUnreachable } from '../errors/store-unreachable.ts';
 import type { Logger } from '../log/logger.ts';
 import { hashApiKey, parseApiKey } from './api-key-format.ts';
 import { type ApiKeyRecord, touchApiKey, verifyApiKey } from './api-keys.ts';
@@ -11,6 +12,12 @@ export interface ApiKeyResolverOptions {
    * @defaultValue 5_000
    */
   ttlMs?: number;
+  /**
+   * While Postgres cannot be reached, how long past its TTL an answer is still used, so the API
+   * keeps serving the keys it knows through a database outage. 0 turns it off.
+   * @defaultValue 0
+   */
+  staleIfErrorMs?: number;
   /**
    * Most answers kept; the oldest is evicted first.
    * @defaultValue 10_000
@@ -48,6 +55,9 @@ interface Entry {
 export class ApiKeyResolver {
   readonly #db: Db;
   readonly #ttlMs: number;
+  readonly #staleIfErrorMs: number;
+  readonly #log: Logger | undefined;
+  #servingStale = false;
   readonly #maxEntries: number;
   readonly #touchIntervalMs: number;
   readonly #now: () => number;
@@ -60,6 +70,8 @@ export class ApiKeyResolver {
   constructor(options: ApiKeyResolverOptions) {
     this.#db = options.db;
     this.#ttlMs = options.ttlMs ?? 5_000;
+    this.#staleIfErrorMs = options.staleIfErrorMs ?? 0;
+    this.#log = options.log;
     this.#maxEntries = Math.max(1, options.maxEntries ?? 10_000);
     this.#touchIntervalMs = options.touchIntervalMs ?? 60_000;
     this.#now = options.now ?? Date.now;
@@ -76,7 +88,8 @@ export class ApiKeyResolver {
   /**
    * The key `presentedKey` authenticates, or `undefined` (malformed, unknown, wrong or revoked).
    * `beforeLookup` runs (and may throw) only when the answer must come from Postgres.
-   * Rejects only when Postgres cannot be reached for an answer not in the cache.
+   * Rejects only when Postgres cannot be reached for an answer not in the cache (or cached
+   * longer ago than the TTL plus `staleIfErrorMs`).
    */
   async resolve(
     presentedKey: unknown,
@@ -91,10 +104,31 @@ export class ApiKeyResolver {
     } else {
       // E.g. a per-IP block: a flood of made-up keys must not reach Postgres.
       await options.beforeLookup?.();
-      record = await this.#load(hash, presentedKey as string);
+      try {
+        record = await this.#load(hash, presentedKey as string);
+        this.#servingStale = false;
+      } catch (error) {
+        if (!cached || !this.#usableStale(cached, error)) throw error;
+        record = cached.record;
+      }
     }
     if (record) this.#touch(record.id);
     return record;
+  }
+
+  /** An expired answer may stand in while Postgres is unreachable, for a while. */
+  #usableStale(cached: Entry, error: unknown): boolean {
+    if (!isStoreUnreachable(error) || cached.expiresAt + this.#staleIfErrorMs <= this.#now()) {
+      return false;
+    }
+    if (!this.#servingStale) {
+      this.#servingStale = true;
+      this.#log?.warn(
+        { err: error, staleIfErrorMs: this.#staleIfErrorMs },
+        'Postgres is unreachable: serving cached API key lookups past their TTL',
+      );
+    }
+    return true;
   }
 
   /** Waits for the `last_used_at` writes in flight (for shutdown and tests). */

@@ -387,6 +387,13 @@ export const envSpec = {
     description:
       'How long the API trusts a cached key lookup: the longest a revoked key keeps working.',
   }),
+  API_KEY_STALE_IF_ERROR: v({
+    schema: duration(),
+    default: '10m',
+    example: '0s',
+    description:
+      'While Postgres cannot be reached, how long past its TTL a cached key lookup is still honoured, so the API keeps queueing work for the keys it knows through a database outage (a key revoked meanwhile works until then). 0s turns it off.',
+  }),
   IDEMPOTENCY_TTL: v({
     schema: duration(),
     default: '24h',

@@ -105,6 +105,7 @@ export interface ApiConfig {
   port: number;
   maxBodyBytes: number;
   keyCacheTtlMs: number;
+  keyStaleIfErrorMs: number;
   idempotencyTtlMs: number;
   rateLimits: {
     perKeyPerSecond: number;
@@ -234,6 +235,7 @@ function assemble(raw: Raw, issues: ConfigIssue[]): Config {
       port: raw.API_PORT,
       maxBodyBytes: raw.API_MAX_BODY_KB * 1024,
       keyCacheTtlMs: raw.API_KEY_CACHE_TTL,
+      keyStaleIfErrorMs: raw.API_KEY_STALE_IF_ERROR,
       idempotencyTtlMs: raw.IDEMPOTENCY_TTL,
       rateLimits: {
         perKeyPerSecond: raw.RATE_LIMIT_PER_KEY,

@@ -142,6 +142,34 @@ describe('rate limits, revocation and outages', () => {
     ).toBe(403);
   });
 
+  it('keeps queueing work for a known key while Postgres is unreachable, past the key cache TTL', async () => {
+    const pgUrl = new URL(database.url);
+    const proxy = await startTcpProxy({ host: pgUrl.hostname, port: Number(pgUrl.port || 5432) });
+    stops.push(() => proxy.close());
+    const viaProxy = new URL(database.url);
+    viaProxy.host = `127.0.0.1:${proxy.port}`;
+    const t = await api({
+      DATABASE_URL: viaProxy.toString(),
+      API_KEY_CACHE_TTL: '1s',
+      API_KEY_STALE_IF_ERROR: '1m',
+    });
+    const known = await t.key(['generate']);
+    const stranger = await t.key(['generate']);
+    expect((await t.request('/v1/generations', { key: known.key, json: body('u') })).status).toBe(
+      202,
+    );
+
+    await proxy.cut();
+    await sleep(1_200); // past the TTL: this lookup would go to Postgres
+    const during = await t.request('/v1/generations', { key: known.key, json: body('u') });
+    expect(during.status).toBe(202);
+    // A key the API has not seen yet cannot be checked: 503, nothing queued.
+    const unseen = await t.request('/v1/generations', { key: stranger.key, json: body('u') });
+    expect(unseen.status).toBe(503);
+    expect(await unseen.json()).toMatchObject({ error: { code: 'unavailable' } });
+    await proxy.restore();
+  });
+
   it('answers 503 with Retry-After within 2 s while Redis is unreachable, and recovers', async () => {
     const redisUrl = new URL(inject('redisUrl'));
     const proxy = await startTcpProxy({
