@@ -1,9 +1,9 @@
-import { sql } from 'kysely';
+import { CompiledQuery, sql } from 'kysely';
 import pg from 'pg';
 import { describe, expect, inject, it } from 'vitest';
 import { useTestDatabase } from '../../test/fixtures/postgres.ts';
 import { createLogger } from '../log/logger.ts';
-import { createDb } from './create-db.ts';
+import { createDb, preparedStatement } from './create-db.ts';
 
 describe('the Postgres pool', () => {
   const database = useTestDatabase();
@@ -26,6 +26,28 @@ describe('the Postgres pool', () => {
       await expect.poll(() => warnings.length, { timeout: 5_000 }).toBeGreaterThan(0);
       const after = await sql<{ one: number }>`SELECT 1 AS one`.execute(db);
       expect(after.rows).toEqual([{ one: 1 }]);
+    } finally {
+      await db.destroy();
+    }
+  });
+
+  it('runs a text marked as a prepared statement by its name, parsed once per connection', async () => {
+    const { db } = createDb({
+      url: database.url,
+      poolMax: 1,
+      log: createLogger({ level: 'silent' }),
+    });
+    const text = preparedStatement('pool_test_prepared', 'SELECT $1::int + 1 AS n');
+    expect(() => preparedStatement('another_name', text)).toThrow(/prepared as pool_test_prepared/);
+    try {
+      for (const n of [1, 2]) {
+        const { rows } = await db.executeQuery(CompiledQuery.raw(text, [n]));
+        expect(rows).toEqual([{ n: n + 1 }]);
+      }
+      const prepared = await sql<{ name: string }>`SELECT name FROM pg_prepared_statements`.execute(
+        db,
+      );
+      expect(prepared.rows).toEqual([{ name: 'pool_test_prepared' }]);
     } finally {
       await db.destroy();
     }

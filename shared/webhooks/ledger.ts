@@ -1,5 +1,5 @@
-import { sql } from 'kysely';
-import type { Db } from '../db/create-db.ts';
+import { CompiledQuery, sql } from 'kysely';
+import { type Db, preparedStatement } from '../db/create-db.ts';
 import type { DeliveryStatus } from '../db/database.ts';
 import { StatementBatcher } from './statement-batcher.ts';
 
@@ -31,35 +31,36 @@ export function loadDeliveryForAttempt(
   return batchersFor(db).load.submit(id);
 }
 
+// The ledger's hot statements: fixed texts (a batch is arrays, whatever its size), prepared once
+// per connection. Planning the record statement took longer than running it for 12 deliveries.
+const LOAD_SQL = preparedStatement(
+  'webhooks_load',
+  `SELECT d.id, d.api_key_id, d.url, d.payload, d.status, d.run, d.run_attempts, d.next_attempt_at,
+          d.created_at, k.webhook_secret,
+          EXISTS (SELECT 1 FROM webhook_disabled_urls u
+                  WHERE u.api_key_id = d.api_key_id AND u.url = d.url) AS url_disabled
+   FROM webhook_deliveries d LEFT JOIN api_keys k ON k.id = d.api_key_id
+   WHERE d.id = ANY($1::text[])`,
+);
+
+interface LoadRow {
+  id: string;
+  api_key_id: string | null;
+  url: string;
+  payload: Record<string, unknown>;
+  status: DeliveryStatus;
+  run: number;
+  run_attempts: number;
+  next_attempt_at: Date | null;
+  created_at: Date;
+  webhook_secret: string | null;
+  url_disabled: boolean;
+}
+
 async function loadMany(db: Db, ids: string[]): Promise<(DeliveryForAttempt | undefined)[]> {
-  const rows = await db
-    .selectFrom('webhook_deliveries as d')
-    .leftJoin('api_keys as k', 'k.id', 'd.api_key_id')
-    .select((eb) => [
-      'd.id',
-      'd.api_key_id',
-      'd.url',
-      'd.payload',
-      'd.status',
-      'd.run',
-      'd.run_attempts',
-      'd.next_attempt_at',
-      'd.created_at',
-      'k.webhook_secret',
-      eb
-        .exists(
-          eb
-            .selectFrom('webhook_disabled_urls as u')
-            .select(sql`1`.as('one'))
-            .whereRef('u.api_key_id', '=', 'd.api_key_id')
-            .whereRef('u.url', '=', 'd.url'),
-        )
-        .as('url_disabled'),
-    ])
-    .where('d.id', 'in', [...new Set(ids)])
-    .execute();
+  const { rows } = await db.executeQuery(CompiledQuery.raw(LOAD_SQL, [ids]));
   const byId = new Map(
-    rows.map((row) => [
+    (rows as LoadRow[]).map((row) => [
       row.id,
       {
         id: row.id,
@@ -111,50 +112,60 @@ export function recordAttempt(
   return batchersFor(db).record.submit(record);
 }
 
+const RECORD_SQL = preparedStatement(
+  'webhooks_record',
+  `WITH input AS (
+     SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::text[], $6::int[],
+                          $7::timestamptz[], $8::timestamptz[], $9::boolean[])
+       AS t(id, run, status, status_code, error, duration_ms, attempted_at, next_attempt_at,
+            disable_url)
+   ), d AS (
+     UPDATE webhook_deliveries w
+     SET attempts = w.attempts + 1,
+         run_attempts = w.run_attempts + 1,
+         status = i.status,
+         last_status_code = i.status_code,
+         last_error = i.error,
+         next_attempt_at = i.next_attempt_at,
+         delivered_at = CASE WHEN i.status = 'succeeded' THEN now() ELSE w.delivered_at END,
+         updated_at = now()
+     FROM input i
+     WHERE w.id = i.id AND w.run = i.run AND w.status = 'pending'
+     RETURNING w.id, w.attempts, w.api_key_id, w.url, w.created_at, i.status_code, i.duration_ms,
+               i.error, i.attempted_at, i.disable_url
+   ), attempt AS (
+     INSERT INTO webhook_attempts (delivery_id, attempt, status_code, duration_ms, error, attempted_at)
+     SELECT id, attempts, status_code, duration_ms, error, attempted_at FROM d
+     ON CONFLICT (delivery_id, attempt) DO NOTHING
+   ), gone AS (
+     INSERT INTO webhook_disabled_urls (api_key_id, url, delivery_id)
+     SELECT api_key_id, url, id FROM d WHERE disable_url AND api_key_id IS NOT NULL
+     ON CONFLICT (api_key_id, url) DO NOTHING
+   )
+   SELECT id, attempts, created_at FROM d`,
+);
+
 async function recordMany(
   db: Db,
   records: AttemptRecord[],
 ): Promise<({ attempt: number; createdAt: Date } | undefined)[]> {
   const column = <T>(pick: (r: AttemptRecord) => T) => records.map(pick);
-  const result = await sql<{ id: string; attempts: number; created_at: Date }>`
-    WITH input AS (
-      SELECT * FROM unnest(
-        ${column((r) => r.id)}::text[],
-        ${column((r) => r.run)}::int[],
-        ${column((r) => r.status)}::text[],
-        ${column((r) => r.statusCode)}::int[],
-        ${column((r) => r.error)}::text[],
-        ${column((r) => Math.round(r.durationMs))}::int[],
-        ${column((r) => r.attemptedAt)}::timestamptz[],
-        ${column((r) => r.nextAttemptAt)}::timestamptz[],
-        ${column((r) => String(r.disableUrl))}::boolean[]
-      ) AS t(id, run, status, status_code, error, duration_ms, attempted_at, next_attempt_at,
-             disable_url)
-    ), d AS (
-      UPDATE webhook_deliveries w
-      SET attempts = w.attempts + 1,
-          run_attempts = w.run_attempts + 1,
-          status = i.status,
-          last_status_code = i.status_code,
-          last_error = i.error,
-          next_attempt_at = i.next_attempt_at,
-          delivered_at = CASE WHEN i.status = 'succeeded' THEN now() ELSE w.delivered_at END,
-          updated_at = now()
-      FROM input i
-      WHERE w.id = i.id AND w.run = i.run AND w.status = 'pending'
-      RETURNING w.id, w.attempts, w.api_key_id, w.url, w.created_at, i.status_code, i.duration_ms,
-                i.error, i.attempted_at, i.disable_url
-    ), attempt AS (
-      INSERT INTO webhook_attempts (delivery_id, attempt, status_code, duration_ms, error, attempted_at)
-      SELECT id, attempts, status_code, duration_ms, error, attempted_at FROM d
-      ON CONFLICT (delivery_id, attempt) DO NOTHING
-    ), gone AS (
-      INSERT INTO webhook_disabled_urls (api_key_id, url, delivery_id)
-      SELECT api_key_id, url, id FROM d WHERE disable_url AND api_key_id IS NOT NULL
-      ON CONFLICT (api_key_id, url) DO NOTHING
-    )
-    SELECT id, attempts, created_at FROM d`.execute(db);
-  const byId = new Map(result.rows.map((row) => [row.id, row]));
+  const { rows } = await db.executeQuery(
+    CompiledQuery.raw(RECORD_SQL, [
+      column((r) => r.id),
+      column((r) => r.run),
+      column((r) => r.status),
+      column((r) => r.statusCode),
+      column((r) => r.error),
+      column((r) => Math.round(r.durationMs)),
+      column((r) => r.attemptedAt),
+      column((r) => r.nextAttemptAt),
+      column((r) => String(r.disableUrl)),
+    ]),
+  );
+  const byId = new Map(
+    (rows as { id: string; attempts: number; created_at: Date }[]).map((row) => [row.id, row]),
+  );
   return records.map((r) => {
     const row = byId.get(r.id);
     return row && { attempt: row.attempts, createdAt: row.created_at };
