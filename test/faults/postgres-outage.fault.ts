@@ -16,20 +16,13 @@ import { useTestDatabase } from '../fixtures/postgres.ts';
 import { type SpawnedProcess, spawnNode } from '../fixtures/processes.ts';
 import { deletePrefix, randomPrefix } from '../fixtures/redis.ts';
 import { startTcpProxy } from '../fixtures/tcp-proxy.ts';
+import { waitUntil } from '../fixtures/wait-until.ts';
 
 // RELIABILITY.md: "stop Postgres for a minute (no process exits; all work lands, no
 // duplicates)". The worker reaches Postgres through a TCP proxy that is cut for 60 s while
 // generations and pings keep arriving; a generation's own retries (3 attempts, 2 s backoff) last
 // ~6 s, so without the runtime's outage waits its work would fail.
 const OUTAGE_MS = 60_000;
-
-async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(250);
-  }
-}
 
 describe('stop Postgres for a minute', () => {
   const database = useTestDatabase();

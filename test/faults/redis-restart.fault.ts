@@ -12,6 +12,7 @@ import { type ModelTestServer, startOllamaServer } from '../fixtures/model-serve
 import { useTestDatabase } from '../fixtures/postgres.ts';
 import { type SpawnedProcess, spawnNode } from '../fixtures/processes.ts';
 import { type RedisTestServer, startRedisServer } from '../fixtures/redis-server.ts';
+import { waitUntil } from '../fixtures/wait-until.ts';
 
 const WARM_MS = 4_000;
 const DOWN_MS = 4_000;
@@ -24,15 +25,6 @@ const CONNECTION_LOST =
 // reconnect (ioredis resends unanswered commands): a job completed in that instant is
 // "completed" again, which BullMQ refuses and logs. The job itself stays completed (checked).
 const RESENT_FINISH = /"message":"Missing lock for job ([^ ]+)\. move(ToFinished|ToDelayed)/;
-
-/** Polls `check` every 250 ms; fails with `what` after `timeoutMs`. */
-async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(250);
-  }
-}
 
 describe('restart Redis under load', () => {
   const database = useTestDatabase();

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { SpawnedProcess } from '../fixtures/processes.ts';
 import { useRedis } from '../fixtures/redis.ts';
+import { readTicks } from '../fixtures/test-jobs.ts';
 import { startTestWorker, stopWorker } from '../fleet/worker-fixture.ts';
 
 // RELIABILITY.md: "three workers upserting schedules through 20 restarts (one run per period)".
@@ -35,14 +36,9 @@ describe('a schedule that fires every second, three workers, 20 rolling restarts
     const stoppedAt = Date.now();
     await Promise.all(running.splice(0).map((w) => stopWorker(w)));
 
-    const ticks = (await r.redis.lrange(`${r.prefix}:test:ticks`, 0, -1)).map((line) => {
-      const [id = '', , pid] = line.split('|');
-      return { id, at: Number(id.split(':').at(-1)), pid };
-    });
+    const { ticks, gaps } = await readTicks(r.redis, r.prefix);
     // Never twice: no job id twice, no two runs less than a period apart.
     expect(new Set(ticks.map((t) => t.id)).size).toBe(ticks.length);
-    const times = ticks.map((t) => t.at).sort((a, b) => a - b);
-    const gaps = times.slice(1).map((t, i) => t - (times[i] ?? 0));
     expect(Math.min(...gaps)).toBeGreaterThanOrEqual(1_000);
     // Kept running: at most one run per elapsed second, and no silence longer than a killed
     // worker's job lock (a run taken by a worker killed with SIGKILL waits out its 30 s lock,

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { useRedis } from '../fixtures/redis.ts';
+import { readTicks } from '../fixtures/test-jobs.ts';
 import { startTestWorker, stopWorker } from './worker-fixture.ts';
 
 describe('a schedule that fires every second, with three worker processes', () => {
@@ -19,15 +20,9 @@ describe('a schedule that fires every second, with three worker processes', () =
     await Promise.all(workers.map((w) => stopWorker(w)));
     const elapsedS = (Date.now() - startedAt) / 1000;
 
-    const ticks = (await r.redis.lrange(`${r.prefix}:test:ticks`, 0, -1)).map((line) => {
-      const [id = '', , pid] = line.split('|');
-      // Scheduler job ids end in the millisecond the run was scheduled for.
-      return { id, at: Number(id.split(':').at(-1)), pid };
-    });
+    const { ticks, gaps } = await readTicks(r.redis, r.prefix);
     // Exactly once: no job id twice, and no two runs less than a period apart.
     expect(new Set(ticks.map((t) => t.id)).size).toBe(ticks.length);
-    const times = ticks.map((t) => t.at).sort((a, b) => a - b);
-    const gaps = times.slice(1).map((t, i) => t - (times[i] ?? 0));
     expect(Math.min(...gaps)).toBeGreaterThanOrEqual(1_000);
     // Once per period while any worker ran: at most one per elapsed second, and most of them.
     expect(ticks.length).toBeLessThanOrEqual(Math.ceil(elapsedS) + 1);

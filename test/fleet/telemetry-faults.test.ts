@@ -12,25 +12,10 @@ import { type SpawnedProcess, spawnNode } from '../fixtures/processes.ts';
 import { useRedis } from '../fixtures/redis.ts';
 import { startTcpProxy } from '../fixtures/tcp-proxy.ts';
 import { bufferedPings, pendingPings } from '../fixtures/telemetry-buffer.ts';
+import { waitUntil } from '../fixtures/wait-until.ts';
 import { stopWorker } from './worker-fixture.ts';
 
 const log = createLogger({ level: 'silent' });
-
-/** Polls `check`; on timeout, fails with `what` and the state `explain` describes. */
-async function waitUntil(
-  check: () => Promise<boolean>,
-  timeoutMs: number,
-  what: string,
-  explain: () => Promise<string> = async () => '',
-) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) {
-      throw new Error(`${what}: not within ${timeoutMs} ms. ${await explain()}`);
-    }
-    await sleep(100);
-  }
-}
 
 const ping = (): Ping => ({
   pingId: randomUUID(),
@@ -184,10 +169,12 @@ describe('telemetry under faults', () => {
         async () => (await r.redis.xlen(stream())) === 0,
         8_000,
         'stream drained after Postgres came back',
-        async () =>
-          `Stream length ${await r.redis.xlen(stream())}, pending ${JSON.stringify(
-            await r.redis.xpending(stream(), FLUSH_GROUP),
-          )}, rows ${JSON.stringify(await stored())}.`,
+        {
+          explain: async () =>
+            `Stream length ${await r.redis.xlen(stream())}, pending ${JSON.stringify(
+              await r.redis.xpending(stream(), FLUSH_GROUP),
+            )}, rows ${JSON.stringify(await stored())}.`,
+        },
       );
       expect(await stored()).toEqual({ rows: 1_400, unique: 1_400 });
       expect(await pending()).toBe(0);
