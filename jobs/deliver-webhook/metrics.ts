@@ -1,4 +1,5 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
+import { oncePerRegistry } from '../../shared/metrics/registry.ts';
 
 export interface WebhookMetrics {
   attempts: Counter;
@@ -14,12 +15,8 @@ export interface WebhookMetrics {
   latency: Histogram;
 }
 
-const byRegistry = new WeakMap<Registry, WebhookMetrics>();
-
 /** The webhook delivery metrics, registered once on the process's `/metrics` registry. */
-export function webhookMetrics(registry: Registry): WebhookMetrics {
-  const existing = byRegistry.get(registry);
-  if (existing) return existing;
+export const webhookMetrics = oncePerRegistry((registry: Registry): WebhookMetrics => {
   const registers = [registry];
   const metrics: WebhookMetrics = {
     attempts: new Counter({
@@ -62,6 +59,5 @@ export function webhookMetrics(registry: Registry): WebhookMetrics {
       registers,
     }),
   };
-  byRegistry.set(registry, metrics);
   return metrics;
-}
+});

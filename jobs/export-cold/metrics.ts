@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { oncePerRegistry } from '../../shared/metrics/registry.ts';
 
 export interface ExportMetrics {
   days: Counter<'table' | 'state'>;
@@ -8,12 +9,8 @@ export interface ExportMetrics {
   lastSuccess: Gauge;
 }
 
-const byRegistry = new WeakMap<Registry, ExportMetrics>();
-
 /** The cold export's metrics, registered once on the process's `/metrics` registry. */
-export function exportMetrics(registry: Registry): ExportMetrics {
-  const existing = byRegistry.get(registry);
-  if (existing) return existing;
+export const exportMetrics = oncePerRegistry((registry: Registry): ExportMetrics => {
   const registers = [registry];
   const metrics: ExportMetrics = {
     days: new Counter({
@@ -46,6 +43,5 @@ export function exportMetrics(registry: Registry): ExportMetrics {
       registers,
     }),
   };
-  byRegistry.set(registry, metrics);
   return metrics;
-}
+});

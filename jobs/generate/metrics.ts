@@ -1,17 +1,14 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { GenerationOutcome } from '../../shared/inference/pipeline.ts';
+import { oncePerRegistry } from '../../shared/metrics/registry.ts';
 
 export interface GenerationMetrics {
   observe(outcome: GenerationOutcome, latencyMs: number, taskType: string): void;
   failures: Counter<'task_type'>;
 }
 
-const byRegistry = new WeakMap<Registry, GenerationMetrics>();
-
 /** Generation metrics, registered once on the process's `/metrics` registry. */
-export function generationMetrics(registry: Registry): GenerationMetrics {
-  const existing = byRegistry.get(registry);
-  if (existing) return existing;
+export const generationMetrics = oncePerRegistry((registry: Registry): GenerationMetrics => {
   const registers = [registry];
   const answered = new Counter({
     name: 'lowburn_generations_total',
@@ -64,6 +61,5 @@ export function generationMetrics(registry: Registry): GenerationMetrics {
       }
     },
   };
-  byRegistry.set(registry, metrics);
   return metrics;
-}
+});

@@ -1,1 +1,1 @@
-export { createWorkerMetrics, type WorkerMetrics } from './registry.ts';
+export { createWorkerMetrics, oncePerRegistry, type WorkerMetrics } from './registry.ts';

@@ -59,3 +59,24 @@ export function createWorkerMetrics(): WorkerMetrics {
     watch: (queues) => watched.push(...queues),
   };
 }
+
+/**
+ * Wraps `create` so each registry gets its metrics once: a metric name registers only once per
+ * registry, and every job of a process asks for its metrics again and again.
+ *
+ * @example
+ * export const exportMetrics = oncePerRegistry((registry) => ({ rows: new Counter({ … }) }));
+ */
+export function oncePerRegistry<T, A extends unknown[]>(
+  create: (registry: Registry, ...args: A) => T,
+): (registry: Registry, ...args: A) => T {
+  const made = new WeakMap<Registry, T>();
+  return (registry, ...args) => {
+    let metrics = made.get(registry);
+    if (metrics === undefined) {
+      metrics = create(registry, ...args);
+      made.set(registry, metrics);
+    }
+    return metrics;
+  };
+}
