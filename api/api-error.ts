@@ -54,15 +54,12 @@ export const unavailable = (what: string, outcome = 'nothing was queued, retry s
   });
 
 /**
- * True when `error` means a store was unreachable (answer 503, the caller retries); anything
- * else is a bug to log and answer 500 — a "retry shortly" for a request that can never work
- * would invite endless retries.
+ * The error to throw for `error`: 503 when a store was unreachable, else `error` itself — a
+ * "retry shortly" for a request that can never work would invite endless retries (a bug is a
+ * logged 500).
  */
-export const isUnreachable = isStoreUnreachable;
-
-/** The error to throw for `error`: 503 when a store was unreachable, else `error` itself. */
 export function unavailableIfUnreachable(what: string, error: unknown, outcome?: string): unknown {
-  return isUnreachable(error) ? unavailable(what, outcome) : error;
+  return isStoreUnreachable(error) ? unavailable(what, outcome) : error;
 }
 
 /** For `.catch`: an unreachable store becomes 503 (see {@link unavailable}), anything else is rethrown. */
