@@ -2,11 +2,11 @@ import fc from 'fast-check';
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../test/fixtures/postgres.ts';
+import { PgEncodingError } from '../errors/pg-encoding-error.ts';
 import {
   float8Array,
   isoToPgMicros,
   jsonbArray,
-  PgEncodingError,
   pgMicrosToDay,
   textArray,
   timestamptzArray,

@@ -9,16 +9,7 @@
  * {@link PgEncodingError} (a SQLSTATE class 22 code, like the error Postgres would have raised)
  * instead of sending a value Postgres would store differently.
  */
-
-/** A value that cannot be encoded; `code` is the SQLSTATE Postgres would raise for it as text. */
-export class PgEncodingError extends Error {
-  override name = 'PgEncodingError';
-  readonly code: '22P02' | '22007';
-  constructor(message: string, code: '22P02' | '22007') {
-    super(message);
-    this.code = code;
-  }
-}
+import { PgEncodingError } from '../errors/pg-encoding-error.ts';
 
 const OID = { uuid: 2950, text: 25, timestamptz: 1184, float8: 701, jsonb: 3802 } as const;
 
