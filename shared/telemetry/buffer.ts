@@ -98,6 +98,16 @@ export function acknowledgePings(
   );
 }
 
+/**
+ * The pings a stream entry holds: its batch or, in an entry written before batches were kept
+ * whole, one ping. Throws (a `SyntaxError`) for an entry that is not JSON.
+ */
+export function entryPings(fields: readonly string[]): Ping[] {
+  const at = fields.indexOf('p');
+  const value: unknown = JSON.parse(at === -1 ? '' : (fields[at + 1] ?? ''));
+  return Array.isArray(value) ? (value as Ping[]) : [value as Ping];
+}
+
 /** Unflushed pings (read or not) and the age of the oldest, for metrics and back-pressure. */
 export async function bufferStats(
   redis: Redis,

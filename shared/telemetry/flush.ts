@@ -13,7 +13,7 @@ import {
 import { writeByDay } from '../db/cold-days.ts';
 import type { Db } from '../db/create-db.ts';
 import type { Logger } from '../log/logger.ts';
-import { acknowledgePings, FLUSH_GROUP, telemetryStream } from './buffer.ts';
+import { acknowledgePings, entryPings, FLUSH_GROUP, telemetryStream } from './buffer.ts';
 import type { Ping } from './ping.ts';
 
 /** What one flush did. */
@@ -170,15 +170,11 @@ async function writeBatch(
   const counted: { id: string; pings: number }[] = [];
   const poisonedBefore = result.poisoned.length;
   for (const [id, fields] of entries) {
-    const field = (name: string) => {
-      const at = fields.indexOf(name);
-      return at === -1 ? undefined : fields[at + 1];
-    };
     // `n` is what ingest added to the buffer's depth (absent in entries of one bare ping).
-    const n = field('n');
+    const at = fields.indexOf('n');
+    const n = at === -1 ? undefined : fields[at + 1];
     try {
-      const value: unknown = JSON.parse(field('p') ?? '');
-      const held = Array.isArray(value) ? (value as Ping[]) : [value as Ping];
+      const held = entryPings(fields);
       for (const ping of held) pings.push(ping);
       counted.push({ id, pings: n === undefined ? 0 : held.length });
     } catch {
