@@ -1,12 +1,11 @@
-import { QueueEvents } from 'bullmq';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createLogger } from '../../shared/log/logger.ts';
 import { defineJob } from '../../shared/queue/job-definition.ts';
-import { Queues } from '../../shared/queue/queues.ts';
 import { testConfig } from '../../test/fixtures/config.ts';
 import { useTestDatabase } from '../../test/fixtures/postgres.ts';
+import { watchQueue } from '../../test/fixtures/queue-watch.ts';
 import { useRedis } from '../../test/fixtures/redis.ts';
 import { startTcpProxy } from '../../test/fixtures/tcp-proxy.ts';
 import { type RunningWorker, startWorker } from '../worker.ts';
@@ -63,11 +62,8 @@ describe('when Postgres is unreachable under a running job', () => {
       catalog: { 'reads-postgres': readsPostgres, 'broken-job': brokenJob },
       log: createLogger({ level: 'silent' }),
     });
-    const queues = new Queues({ connection: r.redis, prefix: r.prefix });
-    const connection = r.redis.duplicate();
-    const events = new QueueEvents('reads-postgres', { connection, prefix: r.prefix });
-    open.push(queues, events, { close: () => connection.quit() });
-    await events.waitUntilReady();
+    const { queues, events, close } = await watchQueue(r.redis, r.prefix, 'reads-postgres');
+    open.push({ close });
 
     await proxy.cut();
     const job = await queues.add(readsPostgres, {});
@@ -82,17 +78,12 @@ describe('when Postgres is unreachable under a running job', () => {
     expect(done?.attemptsMade).toBe(1);
 
     // A job's own failure still fails it, once.
-    const brokenConnection = r.redis.duplicate();
-    const brokenEvents = new QueueEvents('broken-job', {
-      connection: brokenConnection,
-      prefix: r.prefix,
-    });
-    open.push(brokenEvents, { close: () => brokenConnection.quit() });
-    await brokenEvents.waitUntilReady();
-    const broken = await queues.add(brokenJob, {});
-    await expect(broken.waitUntilFinished(brokenEvents, 10_000)).rejects.toThrow(
+    const broken = await watchQueue(r.redis, r.prefix, 'broken-job');
+    open.push(broken);
+    const failing = await queues.add(brokenJob, {});
+    await expect(failing.waitUntilFinished(broken.events, 10_000)).rejects.toThrow(
       'the work itself is wrong',
     );
-    expect((await queues.get(brokenJob).getJob(broken.id ?? ''))?.attemptsMade).toBe(1);
+    expect((await queues.get(brokenJob).getJob(failing.id ?? ''))?.attemptsMade).toBe(1);
   }, 30_000);
 });
