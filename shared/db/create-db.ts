@@ -1,5 +1,8 @@
-import { Kysely, PostgresDialect } from 'kysely';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Kysely, PostgresDialect, type RawBuilder, sql } from 'kysely';
 import pg from 'pg';
+import { from as copyFromStdin } from 'pg-copy-streams';
 import type { Logger } from '../log/logger.ts';
 import type { Database } from './database.ts';
 
@@ -29,15 +32,57 @@ export function preparedStatement(name: string, text: string): string {
   return text;
 }
 
-/** A `pg` client that runs the texts marked by {@link preparedStatement} as named statements. */
+/** The input of a {@link copyFrom} statement, sent as its one parameter. */
+class CopyInput {
+  readonly data: Buffer;
+  constructor(data: Buffer) {
+    this.data = data;
+  }
+}
+
+/**
+ * `COPY <target> FROM STDIN (<options>)` with `data` as its input, as a kysely statement: it
+ * runs on whichever connection executes it, inside a transaction too, and plugins see it. E.g.
+ * `copyFrom(sql\`telemetry (ping_id, ts)\`, pgCopyRows(columns)).execute(trx)`. Only through
+ * {@link createDb}'s pool.
+ */
+export function copyFrom(
+  target: RawBuilder<unknown>,
+  data: Buffer,
+  options = 'FORMAT binary',
+): RawBuilder<never> {
+  // The input travels as a trailing `$1` that the pool's client strips and streams instead.
+  return sql<never>`COPY ${target} FROM STDIN (${sql.raw(options)}) ${new CopyInput(data)}`;
+}
+
+/**
+ * A `pg` client that runs the texts marked by {@link preparedStatement} as named statements
+ * and streams the input of {@link copyFrom} statements.
+ */
 class PreparingClient extends pg.Client {
   // biome-ignore lint/suspicious/noExplicitAny: pg's overloads, passed through as they are.
   override query(config: any, values?: any, callback?: any): any {
+    if (
+      typeof config === 'string' &&
+      Array.isArray(values) &&
+      values.length === 1 &&
+      values[0] instanceof CopyInput &&
+      config.endsWith(' $1') &&
+      callback === undefined
+    ) {
+      return this.#copy(config.slice(0, -3), values[0].data);
+    }
     const name = typeof config === 'string' ? preparedNames.get(config) : undefined;
     if (name === undefined || typeof values === 'function' || callback !== undefined) {
       return super.query(config, values, callback);
     }
     return super.query({ name, text: config, values });
+  }
+
+  async #copy(text: string, data: Buffer): Promise<pg.QueryResult> {
+    const stream = super.query(copyFromStdin(text));
+    await pipeline(Readable.from([data]), stream);
+    return { command: 'COPY', rowCount: stream.rowCount, rows: [], fields: [], oid: 0 };
   }
 }
 

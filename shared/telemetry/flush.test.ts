@@ -81,6 +81,44 @@ describe('flushTelemetry', () => {
     });
   });
 
+  it('writes new batches with COPY; one that meets a stored ping is rewritten with ON CONFLICT', async () => {
+    const stored = ping();
+    await appendPings(r.redis, { prefix: r.prefix, cap: 1e9 }, [stored]);
+    await flushTelemetry(options());
+    // One entry per batch (batchSize 1), one lane: the batches run in order.
+    for (const batch of [[ping(), stored], [ping()], [ping()]]) {
+      await appendPings(r.redis, { prefix: r.prefix, cap: 1e9 }, batch);
+    }
+    const { counted, plugin } = writeCounter();
+    const result = await flushTelemetry({
+      ...options(),
+      db: pg.db.withPlugin(plugin),
+      batchSize: 1,
+      lanes: 1,
+    });
+    expect(result).toMatchObject({ read: 4, inserted: 3, duplicates: 1, rewrites: 1 });
+    // The COPY that failed on the stored ping, its rewrite; the next batch takes the conflict
+    // path and, having no duplicate, sends the one after it back to COPY.
+    expect(counted.verbs).toEqual(['COPY', 'INSERT', 'INSERT', 'COPY']);
+    expect(await count()).toBe(4);
+    expect(await r.redis.xlen(telemetryStream(r.prefix))).toBe(0);
+  });
+
+  it('stores each ping once when two lanes write batches sharing pings', async () => {
+    // Entries holding the same pings in opposite orders, written by two lanes at once: the
+    // second COPY waits for the first, fails, and is rewritten; no deadlock.
+    const shared = Array.from({ length: 200 }, (_, i) => ping({ deviceId: `device-${i % 7}` }));
+    for (let i = 0; i < 10; i++) {
+      const own = Array.from({ length: 50 }, () => ping());
+      const batch = i % 2 === 0 ? [...shared, ...own] : [...own, ...shared].reverse();
+      await appendPings(r.redis, { prefix: r.prefix, cap: 1e9 }, batch);
+    }
+    const result = await flushTelemetry({ ...options(), batchSize: 250, lanes: 2 });
+    expect(result).toMatchObject({ read: 2_500, inserted: 700, duplicates: 1_800, drained: true });
+    expect(result.rewrites).toBeGreaterThan(0);
+    expect(await count()).toBe(700);
+  });
+
   it('after a crash between commit and acknowledgement, reclaims the batch and still stores each ping once', async () => {
     const pings = Array.from({ length: 300 }, () => ping({ attrs: { fw: '1.2', ok: true } }));
     await appendPings(r.redis, { prefix: r.prefix, cap: 1e9 }, pings);

@@ -1,17 +1,16 @@
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
-import {
-  float8Array,
-  isoToPgMicros,
-  jsonbArray,
-  pgMicrosToDay,
-  textArray,
-  timestamptzArray,
-  uuidArray,
-} from '../db/binary-arrays.ts';
 import { writeByDay } from '../db/cold-days.ts';
-import type { Db } from '../db/create-db.ts';
+import { copyFrom, type Db } from '../db/create-db.ts';
+import {
+  isoToPgMicros,
+  type PgCodec,
+  pgArray,
+  pgBinary,
+  pgCopyRows,
+  pgMicrosToDay,
+} from '../db/pg-binary.ts';
 import type { Logger } from '../log/logger.ts';
 import { acknowledgePings, entryPings, FLUSH_GROUP, telemetryStream } from './buffer.ts';
 import type { Ping } from './ping.ts';
@@ -27,6 +26,11 @@ export interface FlushResult {
   duplicates: number;
   /** Stream entries that were not ping batches; acknowledged and logged, never retried forever. */
   malformed: number;
+  /**
+   * Batches whose `COPY` met a ping already stored (a resend, a retried batch) and were
+   * written again with `ON CONFLICT DO NOTHING`.
+   */
+  rewrites: number;
   /** Ping ids Postgres refused (bad data that passed ingest); logged in full and acknowledged. */
   poisoned: string[];
   /** True when the stream was drained; false when the time budget ran out first. */
@@ -81,6 +85,7 @@ export async function flushTelemetry(options: FlushOptions): Promise<FlushResult
     inserted: 0,
     duplicates: 0,
     malformed: 0,
+    rewrites: 0,
     poisoned: [],
     drained: false,
   };
@@ -89,9 +94,16 @@ export async function flushTelemetry(options: FlushOptions): Promise<FlushResult
   // `batchSize` pings, guessing from the entries read last (first guess: full requests).
   let pingsPerEntry = 1_000;
   const count = () => Math.max(1, Math.min(batchSize, Math.floor(batchSize / pingsPerEntry)));
-  const write = async (entries: Entry[]) => {
-    const pings = await writeBatch(options, entries, result);
-    pingsPerEntry = Math.max(1, pings / entries.length);
+  // New entries go in with COPY, Postgres's cheapest write (less than half the CPU per row of
+  // INSERT … ON CONFLICT), as long as batches come without duplicates. COPY cannot skip a
+  // stored ping: a batch holding one fails and is rewritten with ON CONFLICT DO NOTHING, and the
+  // batches after it take that path until one has no duplicates. Pending entries (a failed or
+  // crashed flush, likely written already) always take it.
+  let expectClean = true;
+  const write = async (entries: Entry[], fresh: boolean) => {
+    const written = await writeBatch(options, entries, result, fresh && expectClean);
+    if (fresh) expectClean = written.duplicates === 0;
+    pingsPerEntry = Math.max(1, written.pings / entries.length);
   };
 
   // Three sources, in order: this consumer's own pending entries (a flush of this process that
@@ -120,7 +132,7 @@ export async function flushTelemetry(options: FlushOptions): Promise<FlushResult
       entries = claimed.filter((e) => e && Array.isArray(e[1]));
       reclaimCursor = next === '0-0' ? undefined : next;
     }
-    if (entries.length > 0) await write(entries);
+    if (entries.length > 0) await write(entries, false);
   }
   // New entries, `lanes` batches in flight: while one batch waits on Postgres the next is read
   // and parsed, and Postgres works on two transactions (bench:telemetry: ~1.4× one lane).
@@ -128,7 +140,7 @@ export async function flushTelemetry(options: FlushOptions): Promise<FlushResult
     while (open()) {
       const entries = await readGroup(redis, key, consumer, count(), '>');
       if (entries.length === 0) return true;
-      await write(entries);
+      await write(entries, true);
     }
     return false;
   };
@@ -160,12 +172,16 @@ async function readGroup(
   return read?.[0]?.[1] ?? [];
 }
 
-/** Writes the pings of `entries`, then acknowledges them; returns the pings they held. */
+/**
+ * Writes the pings of `entries` (with COPY first when `copy`), then acknowledges them; returns
+ * the pings they held and how many of those were stored already.
+ */
 async function writeBatch(
   options: FlushOptions,
   entries: Entry[],
   result: FlushResult,
-): Promise<number> {
+  copy: boolean,
+): Promise<{ pings: number; duplicates: number }> {
   const pings: Ping[] = [];
   const counted: { id: string; pings: number }[] = [];
   const poisonedBefore = result.poisoned.length;
@@ -186,39 +202,51 @@ async function writeBatch(
       );
     }
   }
-  const inserted = pings.length > 0 ? await insertBatch(options, pings, result) : 0;
+  const inserted = pings.length > 0 ? await insertBatch(options, pings, result, copy) : 0;
+  const duplicates = pings.length - inserted - (result.poisoned.length - poisonedBefore);
   result.inserted += inserted;
-  result.duplicates += pings.length - inserted - (result.poisoned.length - poisonedBefore);
+  result.duplicates += duplicates;
   result.batches += 1;
   result.read += pings.length;
   await options.afterCommit?.({ ids: counted.map((c) => c.id), pings: pings.length });
   await acknowledgePings(options.redis, options.prefix, counted);
-  return pings.length;
+  return { pings: pings.length, duplicates };
 }
 
+const sqlState = (error: unknown) => {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+};
+
 /**
- * Inserts the batch; when Postgres refuses its data (SQLSTATE class 22, e.g. a value the ingest
- * schema let through), retries ping by ping so one bad ping cannot block the stream forever:
- * the ones Postgres still refuses are logged in full and acknowledged. Any other failure
- * (Postgres down) propagates and the batch stays pending for the next flush.
+ * Inserts the batch, with COPY when `copy`; a COPY that meets a stored ping (unique violation;
+ * or a deadlock with a writer of the same pings) is rewritten with ON CONFLICT DO NOTHING.
+ * When Postgres refuses the batch's data (SQLSTATE class 22, e.g. a value the ingest schema let
+ * through), retries ping by ping so one bad ping cannot block the stream forever: the ones
+ * Postgres still refuses are logged in full and acknowledged. Any other failure (Postgres down)
+ * propagates and the batch stays pending for the next flush.
  */
 async function insertBatch(
   options: FlushOptions,
   pings: Ping[],
   result: FlushResult,
+  copy: boolean,
 ): Promise<number> {
   try {
-    return await insertPings(options.db, pings);
+    return await insertPings(options.db, pings, copy);
   } catch (error) {
-    const code = (error as { code?: unknown }).code;
-    if (typeof code !== 'string' || !code.startsWith('22')) throw error;
+    const code = sqlState(error);
+    if (copy && (code === '23505' || code === '40P01')) {
+      result.rewrites += 1;
+      return insertBatch(options, pings, result, false);
+    }
+    if (!code?.startsWith('22')) throw error;
     let inserted = 0;
     for (const ping of pings) {
       try {
-        inserted += await insertPings(options.db, [ping]);
+        inserted += await insertPings(options.db, [ping], false);
       } catch (single) {
-        const singleCode = (single as { code?: unknown }).code;
-        if (typeof singleCode !== 'string' || !singleCode.startsWith('22')) throw single;
+        if (!sqlState(single)?.startsWith('22')) throw single;
         result.poisoned.push(ping.pingId);
         options.log.error({ ping, err: single }, 'Postgres refused a ping; acknowledging it');
       }
@@ -227,36 +255,66 @@ async function insertBatch(
   }
 }
 
+type Row = { ping: Ping; ts: number; day: string };
+
+const pingColumn = <T>(name: string, codec: PgCodec<T>, get: (row: Row) => T) => ({
+  name,
+  codec: codec as PgCodec<unknown>,
+  get: get as (row: Row) => unknown,
+});
+/** The columns a flush writes, each with its binary codec and its value in a row. */
+const PING_COLUMNS = [
+  pingColumn('ping_id', pgBinary.uuid, (r) => r.ping.pingId),
+  pingColumn('device_id', pgBinary.text, (r) => r.ping.deviceId),
+  pingColumn('user_id', pgBinary.text, (r) => r.ping.userId),
+  pingColumn('ts', pgBinary.timestamptz, (r) => r.ts),
+  pingColumn('metric', pgBinary.text, (r) => r.ping.metric),
+  pingColumn('value', pgBinary.float8, (r) => r.ping.value),
+  pingColumn('attrs', pgBinary.jsonb, (r) => (r.ping.attrs ? JSON.stringify(r.ping.attrs) : null)),
+];
+const COLUMNS = sql.raw(PING_COLUMNS.map((c) => c.name).join(', '));
+const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+/** The order of the `(device_id, ts)` index, then the ping id: one total order for all writers. */
+const byDeviceAndTime = (a: Row, b: Row) =>
+  compare(a.ping.deviceId, b.ping.deviceId) || a.ts - b.ts || compare(a.ping.pingId, b.ping.pingId);
+
 /**
  * One transaction: pings for days already handed to the cold export go to `telemetry_late`,
  * the rest into their day partitions (created first when missing). The day check runs under
  * the export's per-day lock (see `coldDaysForWrite`), so a day is never exported while a write
  * to its partition is in flight. Returns rows inserted.
  */
-async function insertPings(db: Db, pings: Ping[]): Promise<number> {
+async function insertPings(db: Db, pings: Ping[], copy: boolean): Promise<number> {
   // The instant Postgres stores, rounded to the microsecond, decides the day partition.
-  const micros = pings.map((p) => isoToPgMicros(p.ts));
-  const dayOf = micros.map(pgMicrosToDay);
-  const days = [...new Set(dayOf)];
+  const rows = pings.map((ping): Row => {
+    const ts = isoToPgMicros(ping.ts);
+    return { ping, ts, day: pgMicrosToDay(ts) };
+  });
+  // In the order of the table's (device_id, ts) index, Postgres inserts into neighbouring index
+  // pages (~13 % less of its CPU per row), and concurrent writers of the same pings take their
+  // row locks in the same order (no deadlock).
+  rows.sort(byDeviceAndTime);
+  const days = [...new Set(rows.map((r) => r.day))];
   return writeByDay(db, 'telemetry', days, async (trx, exported) => {
-    const all = pings.map((ping, i) => ({ ping, ts: micros[i] ?? 0, day: dayOf[i] ?? '' }));
     let inserted = 0;
-    for (const [table, rows] of [
-      ['telemetry', all.filter((r) => !exported.has(r.day))],
-      ['telemetry_late', all.filter((r) => exported.has(r.day))],
+    for (const [table, part] of [
+      ['telemetry', rows.filter((r) => !exported.has(r.day))],
+      ['telemetry_late', rows.filter((r) => exported.has(r.day))],
     ] as const) {
-      if (rows.length === 0) continue;
-      // Binary arrays: Postgres receives typed values instead of parsing text (binary-arrays.ts).
+      if (part.length === 0) continue;
+      // Binary values: Postgres receives typed values instead of parsing text (pg-binary.ts).
+      const columns = PING_COLUMNS.map((c) => ({ codec: c.codec, values: part.map(c.get) }));
+      if (copy) {
+        await copyFrom(sql`${sql.table(table)} (${COLUMNS})`, pgCopyRows(columns)).execute(trx);
+        inserted += part.length;
+        continue;
+      }
+      const arrays = columns.map(
+        (c) => sql`${pgArray(c.codec, c.values)}::${sql.raw(c.codec.type)}[]`,
+      );
       const res = await sql`
-        INSERT INTO ${sql.table(table)} (ping_id, device_id, user_id, ts, metric, value, attrs)
-        SELECT * FROM unnest(
-          ${uuidArray(rows.map((r) => r.ping.pingId))}::uuid[],
-          ${textArray(rows.map((r) => r.ping.deviceId))}::text[],
-          ${textArray(rows.map((r) => r.ping.userId))}::text[],
-          ${timestamptzArray(rows.map((r) => r.ts))}::timestamptz[],
-          ${textArray(rows.map((r) => r.ping.metric))}::text[],
-          ${float8Array(rows.map((r) => r.ping.value))}::float8[],
-          ${jsonbArray(rows.map((r) => (r.ping.attrs ? JSON.stringify(r.ping.attrs) : null)))}::jsonb[])
+        INSERT INTO ${sql.table(table)} (${COLUMNS})
+        SELECT * FROM unnest(${sql.join(arrays)})
         ON CONFLICT DO NOTHING`.execute(trx);
       inserted += Number(res.numAffectedRows ?? 0n);
     }
