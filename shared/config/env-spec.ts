@@ -412,7 +412,7 @@ export const envSpec = {
     default: '5000',
     example: '5000',
     description:
-      'About this many pings per batched write (whole ingest requests, so up to 999 more; one INSERT … SELECT FROM unnest per batch).',
+      'About this many pings per batched write (whole ingest requests, so up to 999 more; one COPY, or INSERT … ON CONFLICT, per batch).',
   }),
   TELEMETRY_FLUSH_BUDGET: v({
     schema: duration(),
