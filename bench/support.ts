@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Queue } from 'bullmq';
 import pg from 'pg';
@@ -65,3 +66,59 @@ export type Autocannon = (options: {
   duration: number;
   latency: { p50: number; p99: number };
 }>;
+
+/** CPU time (user + system, µs) of process `pid` and its threads so far; 0 once it is gone. */
+function processCpuMicros(pid: number | string): number {
+  try {
+    // Fields after the command name: utime and stime are the 12th and 13th, in clock ticks
+    // (100 per second on Linux).
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * CPU time so far (µs) of the named processes and of every local `postgres` and `redis-server`
+ * process, read from /proc (Linux): for a bench to report the cost of one operation in each
+ * process — a figure this noisy 2-core VM keeps far steadier than throughput.
+ */
+export function cpuSnapshot(
+  pids: Readonly<Record<string, number | undefined>>,
+): Record<string, number> {
+  const out: Record<string, number> = { postgres: 0, redis: 0 };
+  for (const [name, pid] of Object.entries(pids)) out[name] = pid ? processCpuMicros(pid) : 0;
+  let entries: string[] = [];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return out;
+  }
+  for (const pid of entries) {
+    if (!/^\d+$/.test(pid)) continue;
+    let comm: string;
+    try {
+      comm = readFileSync(`/proc/${pid}/comm`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (comm.startsWith('postgres')) out.postgres = (out.postgres ?? 0) + processCpuMicros(pid);
+    else if (comm.startsWith('redis-server')) out.redis = (out.redis ?? 0) + processCpuMicros(pid);
+  }
+  return out;
+}
+
+/** Per-operation CPU (µs, rounded) between two {@link cpuSnapshot}s. */
+export function cpuPer(
+  before: Record<string, number>,
+  after: Record<string, number>,
+  operations: number,
+): Record<string, number> {
+  return Object.fromEntries(
+    Object.keys(before).map((name) => [
+      name,
+      Math.round(((after[name] ?? 0) - (before[name] ?? 0)) / operations),
+    ]),
+  );
+}

@@ -27,7 +27,15 @@ import { flushTelemetry } from '../shared/telemetry/flush.ts';
 import type { Ping } from '../shared/telemetry/ping.ts';
 import { writeCounter } from '../test/fixtures/write-counter.ts';
 import { startApi } from '../workers/api.ts';
-import { type Autocannon, benchDatabase, deletePrefix, REDIS_URL, round } from './support.ts';
+import {
+  type Autocannon,
+  benchDatabase,
+  cpuPer,
+  cpuSnapshot,
+  deletePrefix,
+  REDIS_URL,
+  round,
+} from './support.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const WARMUP_SECONDS = 2;
@@ -165,6 +173,7 @@ async function main(): Promise<void> {
     );
 
     const { counted, plugin } = writeCounter();
+    const cpuBefore = cpuSnapshot({ node: process.pid });
     const started = performance.now();
     const flushed = await flushTelemetry({
       redis,
@@ -177,13 +186,19 @@ async function main(): Promise<void> {
       lanes: Number(process.env.BENCH_LANES ?? 2),
     });
     const flushSeconds = (performance.now() - started) / 1000;
+    const cpuAfter = cpuSnapshot({ node: process.pid });
     if (!flushed.drained || flushed.inserted !== buffered) {
       throw new Error(`flush did not write what was ingested: ${JSON.stringify(flushed)}`);
     }
     const flushPerS = flushed.inserted / flushSeconds;
     const writesPer10k = (counted.writes / flushed.inserted) * 10_000;
     console.error(
-      `flush: ${flushed.inserted} rows in ${flushed.batches} batches, ${round(flushSeconds)} s → ${round(flushPerS, 0)} rows/s, ${counted.writes} write statements`,
+      `flush: ${flushed.inserted} rows in ${flushed.batches} batches, ${round(flushSeconds)} s → ${round(flushPerS, 0)} rows/s, ${counted.writes} write statements (${flushed.rewrites} batches rewritten with ON CONFLICT)`,
+    );
+    // Nanoseconds of CPU per flushed ping in each process: steadier than rows/s on a noisy VM.
+    const cpu = cpuPer(cpuBefore, cpuAfter, flushed.inserted / 1000);
+    console.error(
+      `flush CPU per ping: Node ${round(cpu.node ?? 0, 0)} ns, Postgres ${round(cpu.postgres ?? 0, 0)} ns, Redis ${round(cpu.redis ?? 0, 0)} ns`,
     );
 
     await truncate();

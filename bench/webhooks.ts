@@ -31,6 +31,8 @@ import { enqueueWebhook } from '../shared/webhooks/enqueue.ts';
 import { deliverWebhookQueue } from '../shared/webhooks/queue.ts';
 import {
   benchDatabase,
+  cpuPer,
+  cpuSnapshot,
   deletePrefix,
   drained,
   median,
@@ -58,7 +60,7 @@ function receive(): void {
   });
 }
 
-async function startReceiverProcess(): Promise<{ url: string; stop(): void }> {
+async function startReceiverProcess(): Promise<{ url: string; pid?: number; stop(): void }> {
   const child = spawn(process.execPath, [import.meta.filename, 'receive'], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { PATH: process.env.PATH ?? '' },
@@ -67,11 +69,13 @@ async function startReceiverProcess(): Promise<{ url: string; stop(): void }> {
     child.stdout.once('data', (chunk: Buffer) => resolve(Number(String(chunk).trim())));
     child.once('exit', (code) => reject(new Error(`receiver exited with ${code}`)));
   });
-  return { url: `http://127.0.0.1:${port}/hooks`, stop: () => child.kill() };
+  return { url: `http://127.0.0.1:${port}/hooks`, pid: child.pid, stop: () => child.kill() };
 }
 
 /** `lowburn worker` for the deliver-webhook queue, as deployed, ready to take jobs. */
-async function startWorkerProcess(env: Record<string, string>): Promise<{ stop(): Promise<void> }> {
+async function startWorkerProcess(
+  env: Record<string, string>,
+): Promise<{ pid?: number; stop(): Promise<void> }> {
   const child = spawn(process.execPath, ['workers/cli.ts', 'worker'], {
     cwd: path.resolve(import.meta.dirname, '..'),
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -88,6 +92,7 @@ async function startWorkerProcess(env: Record<string, string>): Promise<{ stop()
     exited.then((code) => reject(new Error(`worker exited with ${code}:\n${output}`)));
   });
   return {
+    pid: child.pid,
     async stop() {
       child.kill('SIGTERM');
       await exited;
@@ -200,13 +205,33 @@ async function main(): Promise<void> {
     await saturated(Math.min(1_000, DELIVERIES), plainFetch);
     const job: number[] = [];
     const plain: number[] = [];
+    // CPU per delivery in each process (µs), summed over the rounds: where the job path's cost is.
+    const pids = { bench: process.pid, worker: worker.pid, receiver: receiver.pid };
+    const jobCpu: Record<string, number>[] = [];
+    const plainCpu: Record<string, number>[] = [];
     for (let r = 1; r <= ROUNDS; r++) {
+      let before = cpuSnapshot(pids);
       job.push(await viaJob(DELIVERIES));
+      jobCpu.push(cpuPer(before, cpuSnapshot(pids), DELIVERIES));
+      before = cpuSnapshot(pids);
       plain.push(await saturated(DELIVERIES, plainFetch));
+      plainCpu.push(cpuPer(before, cpuSnapshot(pids), DELIVERIES));
       console.error(
         `round ${r}: ${DELIVERIES} deliveries through the job at ${round(job.at(-1) ?? 0, 0)}/s, plain fetch ${round(plain.at(-1) ?? 0, 0)}/s`,
       );
     }
+    const medianCpu = (rounds: Record<string, number>[]) =>
+      Object.fromEntries(
+        Object.keys(rounds[0] ?? {}).map((name) => [name, median(rounds.map((c) => c[name] ?? 0))]),
+      );
+    const describeCpu = (cpu: Record<string, number>) =>
+      Object.entries(cpu)
+        .filter(([, us]) => us > 0)
+        .map(([name, us]) => `${name} ${us}`)
+        .join(', ');
+    console.error(
+      `CPU per delivery, µs (median round): via the job: ${describeCpu(medianCpu(jobCpu))} (bench = the producers: ledger row and queue.add); plain fetch: ${describeCpu(medianCpu(plainCpu))}`,
+    );
     const deliveriesPerS = median(job);
     const plainPerS = median(plain);
 
