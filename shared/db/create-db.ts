@@ -43,8 +43,8 @@ class CopyInput {
 /**
  * `COPY <target> FROM STDIN (<options>)` with `data` as its input, as a kysely statement: it
  * runs on whichever connection executes it, inside a transaction too, and plugins see it. E.g.
- * `copyFrom(sql\`telemetry (ping_id, ts)\`, pgCopyRows(columns)).execute(trx)`. Only through
- * {@link createDb}'s pool.
+ * `copyFrom(sql\`telemetry (ping_id, ts)\`, pgCopyRows(columns)).execute(trx)`. `target` names
+ * the table and columns and holds no values. Only through {@link createDb}'s pool.
  */
 export function copyFrom(
   target: RawBuilder<unknown>,

@@ -69,10 +69,11 @@ async function ensureGroup(redis: Redis, key: string): Promise<void> {
 
 /**
  * Drains the telemetry stream into Postgres: reads through the consumer group in batches,
- * writes each batch with one `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING` (plus one
- * for late pings), commits, and only then acknowledges and deletes the entries. A crash between
- * commit and acknowledgement leaves the entries pending; the next flush reclaims them and the
- * conflict clause makes the rewrite a no-op, so each ping is stored exactly once.
+ * writes each batch with one statement (a binary `COPY`, or `INSERT … SELECT FROM unnest(…) ON
+ * CONFLICT DO NOTHING` when the batch may hold stored pings; plus one for late pings), commits,
+ * and only then acknowledges and deletes the entries. A crash between commit and acknowledgement
+ * leaves the entries pending; the next flush reclaims them and writes them on the conflict path,
+ * a no-op, so each ping is stored exactly once.
  */
 export async function flushTelemetry(options: FlushOptions): Promise<FlushResult> {
   const { redis, prefix, batchSize } = options;
