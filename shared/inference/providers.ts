@@ -43,8 +43,18 @@ function callSignal(call: ChatCall): AbortSignal {
   return call.signal ? AbortSignal.any([timeout, call.signal]) : timeout;
 }
 
-/** The job's own abort (shutdown, job timeout) propagates; our per-call timeout is a ModelError. */
-function asModelError(route: Route, error: unknown, call: ChatCall): ModelError {
+/** Where a model is asked: its URL and the setting that names it, for errors. */
+interface Endpoint {
+  url: string;
+  setting: 'OLLAMA_URL' | 'FRONTIER_URL';
+}
+
+/**
+ * The job's own abort (shutdown, job timeout) propagates; our per-call timeout is a ModelError.
+ * A connection that failed (fetch's bare "fetch failed") names the address, the socket's own
+ * error and the setting to check.
+ */
+function asModelError(route: Route, error: unknown, call: ChatCall, at: Endpoint): ModelError {
   if (error instanceof ModelError) return error;
   if (call.signal?.aborted) throw call.signal.reason ?? error;
   const name = (error as Error)?.name;
@@ -56,6 +66,15 @@ function asModelError(route: Route, error: unknown, call: ChatCall): ModelError 
       {
         cause: error,
       },
+    );
+  }
+  const cause = (error as Error)?.cause as Error | undefined;
+  if (name === 'TypeError' && (error as Error).message === 'fetch failed' && cause?.message) {
+    return new ModelError(
+      route,
+      'error',
+      `${route} model at ${at.url} is unreachable (${cause.message}); check ${at.setting}`,
+      { cause: error },
     );
   }
   return new ModelError(
@@ -96,7 +115,7 @@ export async function askLocal(
       latencyMs: Math.round(performance.now() - started),
     };
   } catch (error) {
-    throw asModelError('local', error, call);
+    throw asModelError('local', error, call, { url: options.url, setting: 'OLLAMA_URL' });
   }
 }
 
@@ -153,7 +172,7 @@ export async function askFrontier(
         `frontier model sent malformed JSON: ${error.message}`,
       );
     }
-    throw asModelError('frontier', error, call);
+    throw asModelError('frontier', error, call, { url: options.url, setting: 'FRONTIER_URL' });
   }
 }
 
