@@ -1,7 +1,7 @@
 import { join } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { lateTables } from '../../shared/db/cold-days.ts';
-import type { Db } from '../../shared/db/create-db.ts';
+import { createClient, type Db } from '../../shared/db/create-db.ts';
 import {
   ensurePartitions,
   listPartitions,
@@ -55,9 +55,10 @@ export async function exportCold(options: ExportColdOptions): Promise<ExportCold
   const tables = options.tables ?? (Object.keys(partitionedTables) as PartitionedTable[]);
   await ensurePartitions(options.db, { from: now(), days: options.partitionDaysAhead });
 
-  const client = new pg.Client({
-    connectionString: options.databaseUrl,
-    application_name: 'lowburn export-cold',
+  const client = createClient({
+    url: options.databaseUrl,
+    applicationName: 'lowburn export-cold',
+    log: options.log,
   });
   await client.connect();
   let broken = false;

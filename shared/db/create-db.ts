@@ -86,10 +86,33 @@ class PreparingClient extends pg.Client {
   }
 }
 
+const lost = (log: Logger | undefined) => (error: Error) => {
+  log?.warn({ err: error }, 'postgres connection lost; the query in flight fails');
+};
+
 /**
- * Creates the kysely instance over a `pg` pool. The pool's `error` listener keeps an idle
- * client's lost connection (Postgres restart, network blip) from crashing the process:
- * the next query reconnects and jobs retry.
+ * A connection of its own, outside the pool, for work that holds one for long (the export's
+ * `COPY` into DuckDB, `lowburn query`). Like the pool's clients it has an `error` listener: a
+ * connection Postgres drops (a restart, a killed backend) fails the query in flight instead of
+ * crashing the process with an unhandled 'error' event. Connect it with `client.connect()`.
+ */
+export function createClient(options: {
+  url: string;
+  applicationName: string;
+  log?: Logger;
+}): pg.Client {
+  const client = new pg.Client({
+    connectionString: options.url,
+    application_name: options.applicationName,
+  });
+  client.on('error', lost(options.log));
+  return client;
+}
+
+/**
+ * Creates the kysely instance over a `pg` pool. Every client has an `error` listener, so a lost
+ * connection (Postgres restart, network blip), idle or in use, never crashes the process: the
+ * query in flight fails, the next one reconnects, and jobs retry.
  */
 export function createDb(options: {
   url: string;
@@ -105,8 +128,14 @@ export function createDb(options: {
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
   });
-  pool.on('error', (error) => {
-    options.log.warn({ err: error }, 'postgres idle client error; it will be replaced');
+  // A connection Postgres drops (a restart, a failover, a killed backend) makes its client emit
+  // 'error'. The pool listens only while a client is idle; one in use — inside a transaction,
+  // say — had no listener, and the event crashed the process. Every client gets its own: the
+  // query in flight fails (the job retries) and the pool replaces the connection.
+  pool.on('connect', (client) => {
+    client.on('error', lost(options.log));
   });
+  // The client's listener above has logged it already.
+  pool.on('error', () => {});
   return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), pool };
 }

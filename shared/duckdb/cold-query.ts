@@ -2,9 +2,9 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import pg from 'pg';
 import { type ManifestFile, readManifest } from '../cold/layout.ts';
 import { lateTables } from '../db/cold-days.ts';
+import { createClient } from '../db/create-db.ts';
 import { type PartitionedTable, partitionedTables, utcDay } from '../db/partitions.ts';
 import { Sha256Transform } from '../storage/sha256.ts';
 import type { ObjectStorage } from '../storage/storage.ts';
@@ -87,10 +87,7 @@ export async function openColdQuery(options: ColdQueryOptions): Promise<ColdQuer
   await mkdir(options.cacheDir, { recursive: true });
   const scratch = await mkdtemp(join(options.cacheDir, '.query-'));
   const duck = await openDuckDb({ ...options.duckdb, tempDirectory: join(scratch, 'spill') });
-  const client = new pg.Client({
-    connectionString: options.databaseUrl,
-    application_name: 'lowburn query',
-  });
+  const client = createClient({ url: options.databaseUrl, applicationName: 'lowburn query' });
   const close = async () => {
     duck.close();
     await client.end().catch(() => {});
