@@ -6,9 +6,11 @@
  * insert's Postgres CPU (see bench:telemetry). node-postgres sends a `Buffer` parameter as
  * binary.
  *
- * Each codec checks its input as strictly as Postgres's text input would, and throws
- * {@link PgEncodingError} (a SQLSTATE class 22 code, like the error Postgres would have raised)
- * instead of sending a value Postgres would store differently.
+ * Each codec checks its input and throws {@link PgEncodingError} (a SQLSTATE class 22 code, like
+ * the error Postgres would have raised) instead of sending a value Postgres would store
+ * differently. The uuid codec is stricter than Postgres: it takes the canonical 8-4-4-4-12 form
+ * (either case) or 32 hex digits, and refuses braces or other hyphen placements that Postgres
+ * would read (ingest admits only the canonical form).
  */
 import { PgEncodingError } from '../errors/pg-encoding-error.ts';
 

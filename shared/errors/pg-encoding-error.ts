@@ -1,5 +1,5 @@
 /**
- * A value a binary Postgres encoder refuses (`shared/db/binary-arrays.ts`); `code` is the SQLSTATE
+ * A value a binary Postgres encoder refuses (`shared/db/pg-binary.ts`); `code` is the SQLSTATE
  * Postgres would raise for it as text, so callers treat both alike (class 22: bad data).
  */
 export class PgEncodingError extends Error {

@@ -54,7 +54,7 @@ describe('flushTelemetry', () => {
       const result = await flushTelemetry({ ...options(), db: pg.db.withPlugin(plugin) });
       expect(result).toMatchObject({ read: n, inserted: n, duplicates: 0, drained: true });
       expect(await count()).toBe(n);
-      // One INSERT per 5,000-ping batch, plus at most one partition CREATE for a new day.
+      // One COPY per 5,000-ping batch, plus at most one partition CREATE for a new day.
       expect(counted.writes).toBeLessThanOrEqual(Math.ceil(n / 5_000) + 1);
       expect(await r.redis.xlen(telemetryStream(r.prefix))).toBe(0);
       expect((await bufferStats(r.redis, r.prefix)).depth).toBe(0);

@@ -27,8 +27,9 @@ export interface FlushResult {
   /** Stream entries that were not ping batches; acknowledged and logged, never retried forever. */
   malformed: number;
   /**
-   * Batches whose `COPY` met a ping already stored (a resend, a retried batch) and were
-   * written again with `ON CONFLICT DO NOTHING`.
+   * Batches whose `COPY` failed on a duplicate — a ping already stored (a resend, a retried
+   * batch), one twice in the batch, or a deadlock with another writer of the same pings — and
+   * were written again, in a new transaction, with `ON CONFLICT DO NOTHING`.
    */
   rewrites: number;
   /** Ping ids Postgres refused (bad data that passed ingest); logged in full and acknowledged. */
@@ -70,8 +71,9 @@ async function ensureGroup(redis: Redis, key: string): Promise<void> {
 /**
  * Drains the telemetry stream into Postgres: reads through the consumer group in batches,
  * writes each batch with one statement (a binary `COPY`, or `INSERT … SELECT FROM unnest(…) ON
- * CONFLICT DO NOTHING` when the batch may hold stored pings; plus one for late pings), commits,
- * and only then acknowledges and deletes the entries. A crash between commit and acknowledgement
+ * CONFLICT DO NOTHING` when the batch may hold stored pings; plus one for late pings; a `COPY`
+ * that fails on a duplicate is followed by the conflict path's statements), commits, and only
+ * then acknowledges and deletes the entries. A crash between commit and acknowledgement
  * leaves the entries pending; the next flush reclaims them and writes them on the conflict path,
  * a no-op, so each ping is stored exactly once.
  */
