@@ -158,6 +158,23 @@ describe('flushTelemetry', () => {
     expect(hot.map((h) => h.ts.toISOString())).toContain('2026-01-03T00:00:00.000Z');
   });
 
+  it('rewrites a resent late ping on the conflict path too: each ping once, in its table', async () => {
+    await pg.db
+      .insertInto('export_runs')
+      .values({ table_name: 'telemetry', day: '2026-01-02', state: 'dropped' })
+      .execute();
+    const late = ping({ ts: '2026-01-02T10:00:00Z' });
+    await appendPings(r.redis, { prefix: r.prefix, cap: 1e9 }, [late, ping()]);
+    await flushTelemetry(options());
+    // The resend shares its batch with a new hot ping and a new late one.
+    const again = [ping(), late, ping({ ts: '2026-01-02T12:00:00Z' })];
+    await appendPings(r.redis, { prefix: r.prefix, cap: 1e9 }, again);
+    const result = await flushTelemetry(options());
+    expect(result).toMatchObject({ read: 3, inserted: 2, duplicates: 1, rewrites: 1 });
+    expect(await count('telemetry_late')).toBe(2);
+    expect(await count()).toBe(2);
+  });
+
   it('acknowledges an entry that is not a ping instead of retrying it forever', async () => {
     await r.redis.xadd(telemetryStream(r.prefix), '*', 'p', '{not json');
     await appendPings(r.redis, { prefix: r.prefix, cap: 1e9 }, [ping()]);
