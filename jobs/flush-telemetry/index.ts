@@ -30,6 +30,7 @@ export const flushTelemetryJob = defineJob({
     metrics.rows.observe(result.inserted);
     metrics.duration.observe((performance.now() - started) / 1000);
     metrics.duplicates.inc(result.duplicates);
+    metrics.rewrites.inc(result.rewrites);
     if (result.read > 0) log.info(result, 'flushed telemetry');
     return result;
   },

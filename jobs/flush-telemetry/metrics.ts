@@ -7,6 +7,7 @@ export interface FlushMetrics {
   rows: Histogram;
   duration: Histogram;
   duplicates: Counter;
+  rewrites: Counter;
 }
 
 /** The telemetry metrics of one process, registered once on its `/metrics` registry. */
@@ -52,6 +53,11 @@ export const flushMetrics = oncePerRegistry(
       duplicates: new Counter({
         name: 'lowburn_telemetry_duplicates_total',
         help: 'Pings already stored (resent or retried) that the flush skipped.',
+        registers,
+      }),
+      rewrites: new Counter({
+        name: 'lowburn_telemetry_flush_rewrites_total',
+        help: 'Batches whose COPY met a duplicate and were written again with ON CONFLICT DO NOTHING (each costs its batch about twice).',
         registers,
       }),
     };
