@@ -1,19 +1,13 @@
-import { randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { generateQueue } from '../../jobs/generate/queue.ts';
 import { createApiKey } from '../../shared/api-keys/api-keys.ts';
 import { Queues } from '../../shared/queue/queues.ts';
-import { appendPings } from '../../shared/telemetry/buffer.ts';
-import type { Ping } from '../../shared/telemetry/ping.ts';
+import { fleetWork, spawnFleetWorker } from '../fixtures/fleet-work.ts';
 import { type ModelTestServer, startOllamaServer } from '../fixtures/model-servers.ts';
 import { useTestDatabase } from '../fixtures/postgres.ts';
-import { type SpawnedProcess, spawnNode } from '../fixtures/processes.ts';
+import type { SpawnedProcess } from '../fixtures/processes.ts';
 import { deletePrefix, randomPrefix } from '../fixtures/redis.ts';
 import { startTcpProxy } from '../fixtures/tcp-proxy.ts';
 import { waitUntil } from '../fixtures/wait-until.ts';
@@ -52,68 +46,26 @@ describe('stop Postgres for a minute', () => {
   it('keeps the worker up and lands every generation and ping exactly once after', async () => {
     const viaProxy = new URL(database.url);
     viaProxy.host = `127.0.0.1:${proxy.port}`;
-    worker = spawnNode('worker', 'workers/cli.ts', ['worker'], {
-      NODE_ENV: 'test',
-      LOG_LEVEL: 'info',
-      DATABASE_URL: viaProxy.toString(),
-      REDIS_URL: inject('redisUrl'),
-      QUEUE_PREFIX: prefix,
-      WORKER_QUEUES: 'generate,flush-telemetry',
-      TELEMETRY_FLUSH_EVERY: '1s',
-      OLLAMA_URL: ollama.url,
-      HEALTH_PORT: '0',
-      STORAGE_URL: `file:${mkdtempSync(path.join(tmpdir(), 'lowburn-fault-'))}`,
+    worker = await spawnFleetWorker({
+      databaseUrl: viaProxy.toString(),
+      redisUrl: inject('redisUrl'),
+      prefix,
+      ollamaUrl: ollama.url,
     });
-    await worker.waitFor('"worker ready"', 30_000);
     const { id: apiKeyId } = await createApiKey(database.db, { name: 'fault', scopes: 'generate' });
     const queues = new Queues({ connection: redis, prefix });
-    const jobIds: string[] = [];
-    const generate = async (n: number) => {
-      for (let i = 0; i < n; i++) {
-        const job = await queues.add(generateQueue, {
-          apiKeyId,
-          userId: `user-${i % 5}`,
-          taskType: 'summary',
-          prompt: `Summarise note ${randomUUID()}`,
-        });
-        jobIds.push(job.id ?? '');
-      }
-    };
-    const pings: Ping[] = [];
-    const send = async (n: number) => {
-      const batch = Array.from({ length: n }, () => ({
-        pingId: randomUUID(),
-        deviceId: 'device-1',
-        ts: new Date().toISOString(),
-        metric: 'temp.c',
-        value: 20,
-      }));
-      pings.push(...batch);
-      await appendPings(redis, { prefix, cap: 1e9 }, batch);
-    };
-    const rows = async () =>
-      database.db
-        .selectFrom('generations')
-        .select(['id', 'status'])
-        .where('id', 'in', jobIds)
-        .execute();
-    const stored = async () => {
-      const { rows: counted } = await sql<{ n: string; unique: string }>`
-        SELECT count(*) AS n, count(DISTINCT ping_id) AS unique FROM telemetry`.execute(
-        database.db,
-      );
-      return { rows: Number(counted[0]?.n), unique: Number(counted[0]?.unique) };
-    };
-
+    const work = fleetWork({ db: database.db, redis, queues, prefix });
+    const rows = work.generations;
+    const { jobIds, stored } = work;
     try {
-      await generate(5);
-      await send(200);
+      await work.generate(apiKeyId, 5);
+      await work.send(200);
       await waitUntil(async () => (await rows()).length === 5, 20_000, 'warm-up generations');
 
       await proxy.cut();
       const cutAt = Date.now();
-      await generate(20);
-      await send(500);
+      await work.generate(apiKeyId, 20);
+      await work.send(500);
       await sleep(OUTAGE_MS - (Date.now() - cutAt));
       // A minute later: the worker is up, and none of the work landed or was given up.
       expect(worker.child.exitCode, worker.output()).toBeNull();
