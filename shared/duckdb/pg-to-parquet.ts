@@ -105,6 +105,8 @@ export async function copyToParquet(options: CopyToParquetOptions): Promise<Parq
   };
   const write = async (bytes: Uint8Array) => {
     if (!current || bytes.length === 0) return;
+    // A pipe that broke since the last write (DuckDB stopped reading) fails here.
+    if (current.writer.errored) throw current.writer.errored;
     // `once` rejects on 'error' and removes both listeners either way.
     if (!current.writer.write(bytes)) await once(current.writer, 'drain');
   };
@@ -155,8 +157,14 @@ export async function copyToParquet(options: CopyToParquetOptions): Promise<Parq
  * fails with ENXIO until DuckDB opens the read end, so poll until it does — or until DuckDB's
  * statement settles first (it failed before reading), which would otherwise leave us waiting
  * forever. The fd becomes a libuv pipe stream: writes never block a thread-pool thread.
+ *
+ * The stream keeps an 'error' listener for its whole life: a write can return `true` with bytes
+ * still queued in libuv, and if DuckDB then stops reading (its COPY failed: a full disk) the
+ * EPIPE comes while nobody awaits the stream — unheard, it would crash the process. The error
+ * stays in `errored` for the next write, and DuckDB's own error is what the caller reports.
+ * @internal exported for its test
  */
-async function openPipeWriter(fifo: string, reader: Promise<unknown>): Promise<Socket> {
+export async function openPipeWriter(fifo: string, reader: Promise<unknown>): Promise<Socket> {
   let settled = false;
   reader.then(
     () => {
@@ -169,7 +177,9 @@ async function openPipeWriter(fifo: string, reader: Promise<unknown>): Promise<S
   for (let wait = 1; ; wait = Math.min(wait * 2, 20)) {
     try {
       const fd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
-      return new Socket({ fd, readable: false, writable: true });
+      const writer = new Socket({ fd, readable: false, writable: true });
+      writer.on('error', () => {});
+      return writer;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENXIO') throw error;
     }
