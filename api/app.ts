@@ -134,6 +134,16 @@ export function createApi(deps: ApiDeps, options: { version?: string } = {}): Ho
     if (error instanceof ApiError) {
       return c.json(error.toBody(), error.status as 400, error.headers);
     }
+    if (isClientAbort(error)) {
+      // The client hung up before its body arrived in full: nothing was done, nobody waits for
+      // the answer, and it is no fault of the server (as an error, a hostile client could flood
+      // the logs with it).
+      deps.log.debug({ path: c.req.path }, 'client closed the connection before sending its body');
+      return c.json(
+        { error: { code: 'invalid_request', message: 'the request body did not arrive in full' } },
+        400,
+      );
+    }
     deps.log.error({ err: error, path: c.req.path }, 'unhandled error in API');
     return c.json(
       { error: { code: 'internal', message: 'internal error; it has been logged' } },
@@ -142,3 +152,7 @@ export function createApi(deps: ApiDeps, options: { version?: string } = {}): Ho
   });
   return app;
 }
+
+/** Node's error for a request whose client closed the connection while sending its body. */
+const isClientAbort = (error: Error) =>
+  error.message === 'aborted' && (error as NodeJS.ErrnoException).code === 'ECONNRESET';

@@ -1,5 +1,8 @@
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
+import { pino } from 'pino';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { startTestApi, type TestApi } from '../fixtures/api-server.ts';
 import { useTestDatabase } from '../fixtures/postgres.ts';
@@ -18,6 +21,28 @@ describe('rate limits, revocation and outages', () => {
     stops.push(() => started.stop());
     return started;
   }
+
+  it('takes a client that hangs up in the middle of its body as no error of the server', async () => {
+    const lines: { level: number; msg: string; err?: { message: string } }[] = [];
+    const log = pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    const started = await startTestApi(database, {}, { log });
+    stops.push(() => started.stop());
+    const { key } = await started.key(['telemetry']);
+    const { port } = new URL(started.url);
+    for (let i = 0; i < 3; i++) {
+      const socket = connect(Number(port), '127.0.0.1');
+      await once(socket, 'connect');
+      socket.write(
+        `POST /v1/telemetry HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n[{"pingId":`,
+      );
+      await sleep(50);
+      socket.destroy();
+    }
+    await sleep(300);
+    // pino's error level is 50.
+    expect(lines.filter((l) => l.level >= 50)).toEqual([]);
+    expect((await started.request('/healthz')).status).toBe(200);
+  });
 
   it('limits a key per second with 429, Retry-After and RateLimit headers, then recovers', async () => {
     const t = await api({ RATE_LIMIT_PER_KEY: '5' });
