@@ -236,6 +236,13 @@ describe('the generation pipeline', () => {
     expect(JSON.parse(outcome.answer)).toHaveProperty('label');
   });
 
+  it('falls back when the local model runs on past the largest answer a generation keeps', async () => {
+    ollama.script({ path: '/api/chat', content: 'all work and no play '.repeat(20_000) });
+    const outcome = await pipeline().generate(prompt('summary', 'Summarise a long story'));
+    expect(outcome).toMatchObject({ route: 'frontier', fallback: { reason: 'invalid' } });
+    expect(outcome.fallback?.message).toMatch(/the answer is 420000 bytes, more than the 262144/);
+  });
+
   it('fails with a clear error when the local model fails and no fallback is configured', async () => {
     ollama.script({ path: '/api/chat', status: 500, error: 'out of memory' });
     const p = pipeline({ FRONTIER_URL: '', FRONTIER_API_KEY: '' });

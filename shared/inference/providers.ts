@@ -190,8 +190,18 @@ const ajv = new Ajv({ allErrors: false, strict: false });
 const validators = new WeakMap<object, ValidateFunction>();
 
 /**
- * Why an answer cannot be used, or `undefined` when it can: with a JSON Schema it must parse
- * and satisfy it; without, it must be non-empty and not cut off by the token limit.
+ * The largest answer a generation keeps (256 KiB of UTF-8). Real answers are far smaller (a
+ * 32k-token answer is ~130 KB); a model that runs on for megabytes is misbehaving, and a row that
+ * large would stop the day's cold export (DuckDB reads at most 2 MiB of CSV per row; prompts are
+ * capped at 256 KB by the API's body limit). Such an answer is invalid output: from the local
+ * model it falls back to the frontier model.
+ */
+export const MAX_ANSWER_BYTES = 256 * 1024;
+
+/**
+ * Why an answer cannot be used, or `undefined` when it can: it must be non-empty, not cut off by
+ * the token limit and at most {@link MAX_ANSWER_BYTES}; with a JSON Schema it must also parse and
+ * satisfy it.
  */
 export function answerProblem(
   answer: ModelAnswer,
@@ -199,6 +209,10 @@ export function answerProblem(
 ): string | undefined {
   if (answer.finish === 'length') return 'the answer was cut off (token limit)';
   if (answer.text.trim() === '') return 'the answer is empty';
+  const bytes = Buffer.byteLength(answer.text);
+  if (bytes > MAX_ANSWER_BYTES) {
+    return `the answer is ${bytes} bytes, more than the ${MAX_ANSWER_BYTES} a generation stores`;
+  }
   if (!responseFormat) return undefined;
   let parsed: unknown;
   try {
