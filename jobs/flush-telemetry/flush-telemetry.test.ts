@@ -1,16 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createLogger } from '../../shared/log/logger.ts';
-import { Queues } from '../../shared/queue/queues.ts';
+import { describe, expect, it } from 'vitest';
 import { appendPings } from '../../shared/telemetry/buffer.ts';
 import type { Ping } from '../../shared/telemetry/ping.ts';
-import { testConfig } from '../../test/fixtures/config.ts';
+import { useJobWorker } from '../../test/fixtures/job-worker.ts';
 import { useTestDatabase } from '../../test/fixtures/postgres.ts';
-import { deletePrefix, randomPrefix } from '../../test/fixtures/redis.ts';
 import { waitUntil } from '../../test/fixtures/wait-until.ts';
-import { type RunningWorker, startWorker } from '../../workers/worker.ts';
 import { flushTelemetryJob } from './index.ts';
 
 const ping = (): Ping => ({
@@ -29,51 +24,32 @@ const metric = (page: string, name: string) => {
 
 describe('flush-telemetry, through a real worker', () => {
   const database = useTestDatabase();
-  const prefix = randomPrefix();
-  let worker: RunningWorker;
-  let redis: Redis;
-  let queues: Queues;
-  beforeAll(async () => {
-    const config = testConfig({
-      DATABASE_URL: database.url,
-      QUEUE_PREFIX: prefix,
-      WORKER_QUEUES: 'flush-telemetry',
-      // The test runs the flushes itself.
-      TELEMETRY_FLUSH_EVERY: '1h',
-    });
-    worker = await startWorker({
-      config,
-      catalog: { 'flush-telemetry': flushTelemetryJob },
-      log: createLogger({ level: 'silent' }),
-    });
-    redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
-    queues = new Queues({ connection: redis, prefix });
-  });
-  afterAll(async () => {
-    await worker?.stop();
-    await queues?.close();
-    await deletePrefix(redis, prefix);
-    await redis?.quit();
-  });
+  // The test runs the flushes itself.
+  const worker = useJobWorker(
+    database,
+    { 'flush-telemetry': flushTelemetryJob },
+    { TELEMETRY_FLUSH_EVERY: '1h' },
+  );
 
-  const metrics = async () => (await fetch(`http://127.0.0.1:${worker.healthPort}/metrics`)).text();
+  const metrics = () => worker.metrics();
   const stored = async () =>
     Number(
       (await sql<{ n: string }>`SELECT count(*) AS n FROM telemetry`.execute(database.db)).rows[0]
         ?.n,
     );
   const flush = async (rows: number) => {
-    await queues.add(flushTelemetryJob, {});
+    await worker.queues.add(flushTelemetryJob, {});
     await waitUntil(async () => (await stored()) === rows, 10_000, `${rows} rows stored`);
   };
 
   it('reports the buffer before a flush, and rows, duration, duplicates and rewrites after', async () => {
     await sql`TRUNCATE telemetry`.execute(database.db);
     const resent = ping();
-    await appendPings(redis, { prefix, cap: 1e9 }, [resent]);
+    const buffer = { prefix: worker.prefix, cap: 1e9 };
+    await appendPings(worker.redis, buffer, [resent]);
     await flush(1);
     // One request holding the resent ping between two new ones: its COPY fails and is rewritten.
-    await appendPings(redis, { prefix, cap: 1e9 }, [ping(), resent, ping()]);
+    await appendPings(worker.redis, buffer, [ping(), resent, ping()]);
     await new Promise((resolve) => setTimeout(resolve, 1_100));
     const before = await metrics();
     expect(metric(before, 'lowburn_telemetry_buffer_depth')).toBe(3);

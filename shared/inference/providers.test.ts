@@ -1,21 +1,12 @@
-import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { freePort } from '../../test/fixtures/free-port.ts';
 import { askFrontier, askLocal, ModelError } from './providers.ts';
-
-/** A loopback port nothing listens on (bound, then closed). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('a model that cannot be reached', () => {
   const call = { messages: [{ role: 'user' as const, content: 'hi' }], timeoutMs: 5_000 };
 
   it('names the address, the socket error and the setting to check', async () => {
-    const url = `http://127.0.0.1:${await closedPort()}`;
+    const url = `http://127.0.0.1:${await freePort()}`;
     const local = await askLocal({ url, model: 'm' }, call).catch((error: unknown) => error);
     expect(local).toBeInstanceOf(ModelError);
     expect((local as ModelError).message).toBe(
