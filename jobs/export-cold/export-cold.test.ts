@@ -417,3 +417,28 @@ describe('export-cold late rows and schema changes', () => {
     ).toEqual(pg.rows);
   });
 });
+
+describe('export-cold with a day it cannot export', () => {
+  const database = useTestDatabase();
+  const store = useStorage('file');
+  const exp = exporter(database, () => store.storage);
+
+  it('exports the days after it, keeps the day in Postgres, and fails naming it', async () => {
+    const [stuck, next] = ['2026-11-01', '2026-11-02'];
+    await seedTelemetry(database.db, stuck, 10);
+    // One row DuckDB refuses: over its 2 MiB of CSV per line.
+    await sql`
+      INSERT INTO telemetry (ping_id, device_id, ts, metric, value, attrs)
+      VALUES (gen_random_uuid(), 'device-big', ${stuck}::timestamptz + interval '1 hour', 'm', 1,
+        jsonb_build_object('blob', repeat('x', 3 * 1024 * 1024)))`.execute(database.db);
+    await seedTelemetry(database.db, next, 10);
+
+    await expect(exp.run({ tables: ['telemetry'] })).rejects.toThrow(
+      /1 day\(s\) failed and stay in Postgres .*telemetry 2026-11-01: .*the other days were exported/,
+    );
+    expect(await runState(database, 'telemetry', next)).toMatchObject({ state: 'dropped' });
+    expect(await telemetryInPostgres(database.db, next)).toEqual([]);
+    expect(await telemetryInPostgres(database.db, stuck)).toHaveLength(11);
+    expect(await runState(database, 'telemetry', stuck)).not.toMatchObject({ state: 'dropped' });
+  });
+});

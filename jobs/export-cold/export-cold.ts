@@ -9,6 +9,7 @@ import {
   partitionedTables,
 } from '../../shared/db/partitions.ts';
 import { type DuckDbSettings, openDuckDb, quoteIdent } from '../../shared/duckdb/duckdb.ts';
+import { isStoreUnreachable } from '../../shared/errors/store-unreachable.ts';
 import type { Logger } from '../../shared/log/logger.ts';
 import type { ObjectStorage } from '../../shared/storage/storage.ts';
 import { type DayResult, type ExportContext, exportDay } from './export-day.ts';
@@ -55,7 +56,7 @@ export async function exportCold(options: ExportColdOptions): Promise<ExportCold
   const tables = options.tables ?? (Object.keys(partitionedTables) as PartitionedTable[]);
   await ensurePartitions(options.db, { from: now(), days: options.partitionDaysAhead });
 
-  const client = createClient({
+  let client = createClient({
     url: options.databaseUrl,
     applicationName: 'lowburn export-cold',
     log: options.log,
@@ -67,9 +68,7 @@ export async function exportCold(options: ExportColdOptions): Promise<ExportCold
     tempDirectory: join(options.workDir, '.duckdb-spill'),
   });
   try {
-    await client.query("SET TimeZone = 'UTC'");
-    const locked = await client.query('SELECT pg_try_advisory_lock($1) AS ok', [EXPORT_LOCK]);
-    if (!locked.rows[0].ok) {
+    if (!(await prepareClient(client))) {
       options.log.info('another export-cold run holds the lock; skipping');
       return { ran: false, days: [] };
     }
@@ -87,10 +86,39 @@ export async function exportCold(options: ExportColdOptions): Promise<ExportCold
       afterStep: options.afterStep,
     };
     const days: DayResult[] = [];
-    for (const table of tables) {
-      for (const day of await daysToExport(options.db, client, table, now(), options)) {
-        days.push(await exportDay(ctx, table, day));
+    const failed: { table: PartitionedTable; day: string; error: unknown }[] = [];
+    everyTable: for (const table of tables) {
+      for (const day of await daysToExport(options.db, ctx.client, table, now(), options)) {
+        try {
+          days.push(await exportDay(ctx, table, day));
+        } catch (error) {
+          // Postgres gone or the job stopped: every later day would fail alike.
+          if (isStoreUnreachable(error) || options.signal?.aborted) throw error;
+          // One day's own failure (a row DuckDB cannot read, a file that does not verify) must
+          // not hold back the days after it: its partition stays, and the next run tries again.
+          options.log.error({ err: error, table, day }, 'export of a day failed; going on');
+          failed.push({ table, day, error });
+          // A COPY cut short leaves the connection mid-protocol: a new one, with the lock.
+          client.end().catch(() => {});
+          client = createClient({
+            url: options.databaseUrl,
+            applicationName: 'lowburn export-cold',
+            log: options.log,
+          });
+          await client.connect();
+          // Another run took the lock meanwhile: the rest is its work.
+          if (!(await prepareClient(client))) break everyTable;
+          ctx.client = client;
+        }
       }
+    }
+    if (failed.length > 0) {
+      throw new AggregateError(
+        failed.map((f) => f.error),
+        `export-cold: ${failed.length} day(s) failed and stay in Postgres for the next run (${failed
+          .map((f) => `${f.table} ${f.day}: ${firstLine(f.error)}`)
+          .join('; ')}); the other days were exported`,
+      );
     }
     return { ran: true, days };
   } catch (error) {
@@ -103,6 +131,16 @@ export async function exportCold(options: ExportColdOptions): Promise<ExportCold
     else await client.end();
   }
 }
+
+/** UTC for every timestamp it reads, and the export's lock; false when another run holds it. */
+async function prepareClient(client: pg.Client): Promise<boolean> {
+  await client.query("SET TimeZone = 'UTC'");
+  const locked = await client.query('SELECT pg_try_advisory_lock($1) AS ok', [EXPORT_LOCK]);
+  return locked.rows[0].ok === true;
+}
+
+const firstLine = (error: unknown) =>
+  String(error instanceof Error ? error.message : error).split('\n')[0];
 
 async function daysToExport(
   db: Db,
