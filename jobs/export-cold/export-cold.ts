@@ -56,12 +56,17 @@ export async function exportCold(options: ExportColdOptions): Promise<ExportCold
   const tables = options.tables ?? (Object.keys(partitionedTables) as PartitionedTable[]);
   await ensurePartitions(options.db, { from: now(), days: options.partitionDaysAhead });
 
-  let client = createClient({
-    url: options.databaseUrl,
-    applicationName: 'lowburn export-cold',
-    log: options.log,
-  });
-  await client.connect();
+  // A connection of the export's own: COPY streams hold it for long.
+  const connect = async () => {
+    const client = createClient({
+      url: options.databaseUrl,
+      applicationName: 'lowburn export-cold',
+      log: options.log,
+    });
+    await client.connect();
+    return client;
+  };
+  let client = await connect();
   let broken = false;
   const duck = await openDuckDb({
     ...options.duckdb,
@@ -100,12 +105,7 @@ export async function exportCold(options: ExportColdOptions): Promise<ExportCold
           failed.push({ table, day, error });
           // A COPY cut short leaves the connection mid-protocol: a new one, with the lock.
           client.end().catch(() => {});
-          client = createClient({
-            url: options.databaseUrl,
-            applicationName: 'lowburn export-cold',
-            log: options.log,
-          });
-          await client.connect();
+          client = await connect();
           // Another run took the lock meanwhile: the rest is its work.
           if (!(await prepareClient(client))) break everyTable;
           ctx.client = client;
