@@ -1,3 +1,5 @@
+import { sqlState } from './sql-state.ts';
+
 // What Redis (ioredis), Postgres (pg) and a socket say when a store cannot be reached or answers
 // too late.
 const UNREACHABLE =
@@ -11,9 +13,9 @@ const UNREACHABLE =
 export function isStoreUnreachable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   if (error.name === 'MaxRetriesPerRequestError') return true;
-  const code = (error as { code?: unknown }).code;
+  const code = sqlState(error) ?? '';
   // SQLSTATE class 08 (connection exception), admin shutdown, cannot connect now.
-  if (typeof code === 'string' && (code.startsWith('08') || code === '57P01' || code === '57P03')) {
+  if (code.startsWith('08') || code === '57P01' || code === '57P03') {
     return true;
   }
   return UNREACHABLE.test(error.message);

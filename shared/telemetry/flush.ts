@@ -11,6 +11,7 @@ import {
   pgCopyRows,
   pgMicrosToDay,
 } from '../db/pg-binary.ts';
+import { sqlState } from '../errors/sql-state.ts';
 import type { Logger } from '../log/logger.ts';
 import { acknowledgePings, entryPings, FLUSH_GROUP, telemetryStream } from './buffer.ts';
 import type { Ping } from './ping.ts';
@@ -215,11 +216,6 @@ async function writeBatch(
   await acknowledgePings(options.redis, options.prefix, counted);
   return { pings: pings.length, duplicates };
 }
-
-const sqlState = (error: unknown) => {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-};
 
 /**
  * Inserts the batch, with COPY when `copy`; a COPY that meets a stored ping (unique violation;

@@ -1,3 +1,5 @@
+import { sqlState } from '../errors/sql-state.ts';
+
 /** How a batcher turns many items into one statement. */
 export interface StatementBatcherOptions<In, Out> {
   /** Runs one statement for `items`; returns one result per item, in order. */
@@ -116,6 +118,5 @@ export class StatementBatcher<In, Out> {
 
 /** Postgres refused the data itself (SQLSTATE class 22 data exception, 23 integrity violation). */
 function refusedData(error: unknown): boolean {
-  const code = (error as { code?: unknown } | undefined)?.code;
-  return typeof code === 'string' && /^2[23]/.test(code);
+  return /^2[23]/.test(sqlState(error) ?? '');
 }
