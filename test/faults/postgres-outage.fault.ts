@@ -1,9 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { generateQueue } from '../../jobs/generate/queue.ts';
-import { createApiKey } from '../../shared/api-keys/api-keys.ts';
-import { Queues } from '../../shared/queue/queues.ts';
 import { fleetWork, spawnFleetWorker } from '../fixtures/fleet-work.ts';
 import { type ModelTestServer, startOllamaServer } from '../fixtures/model-servers.ts';
 import { useTestDatabase } from '../fixtures/postgres.ts';
@@ -48,29 +45,26 @@ describe('stop Postgres for a minute', () => {
     viaProxy.host = `127.0.0.1:${proxy.port}`;
     worker = await spawnFleetWorker({
       databaseUrl: viaProxy.toString(),
-      redisUrl: inject('redisUrl'),
       prefix,
       ollamaUrl: ollama.url,
     });
-    const { id: apiKeyId } = await createApiKey(database.db, { name: 'fault', scopes: 'generate' });
-    const queues = new Queues({ connection: redis, prefix });
-    const work = fleetWork({ db: database.db, redis, queues, prefix });
+    const work = await fleetWork({ db: database.db, redis, prefix });
     const rows = work.generations;
     const { jobIds, stored } = work;
     try {
-      await work.generate(apiKeyId, 5);
+      await work.generate(5);
       await work.send(200);
       await waitUntil(async () => (await rows()).length === 5, 20_000, 'warm-up generations');
 
       await proxy.cut();
       const cutAt = Date.now();
-      await work.generate(apiKeyId, 20);
+      await work.generate(20);
       await work.send(500);
       await sleep(OUTAGE_MS - (Date.now() - cutAt));
       // A minute later: the worker is up, and none of the work landed or was given up.
       expect(worker.child.exitCode, worker.output()).toBeNull();
       expect(await rows()).toHaveLength(5);
-      const generations = queues.get(generateQueue);
+      const generations = work.generateQueue();
       expect(await generations.getFailedCount()).toBe(0);
 
       await proxy.restore();
@@ -92,7 +86,7 @@ describe('stop Postgres for a minute', () => {
       });
       expect(worker.child.exitCode).toBeNull();
     } finally {
-      await queues.close();
+      await work.close();
     }
   }, 180_000);
 });

@@ -2,9 +2,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { generateQueue } from '../../jobs/generate/queue.ts';
-import { createApiKey } from '../../shared/api-keys/api-keys.ts';
-import { Queues } from '../../shared/queue/queues.ts';
 import { fleetWork, spawnFleetWorker } from '../fixtures/fleet-work.ts';
 import { type ModelTestServer, startOllamaServer } from '../fixtures/model-servers.ts';
 import { useTestDatabase } from '../fixtures/postgres.ts';
@@ -47,18 +44,15 @@ describe('Postgres closing the worker’s connections again and again', () => {
     url.searchParams.set('application_name', APPLICATION);
     worker = await spawnFleetWorker({
       databaseUrl: url.toString(),
-      redisUrl: inject('redisUrl'),
       prefix,
       ollamaUrl: ollama.url,
     });
-    const { id: apiKeyId } = await createApiKey(database.db, { name: 'fault', scopes: 'generate' });
-    const queues = new Queues({ connection: redis, prefix });
-    const work = fleetWork({ db: database.db, redis, queues, prefix });
+    const work = await fleetWork({ db: database.db, redis, prefix });
     const killer = new pg.Client({ connectionString: inject('databaseUrl') });
     await killer.connect();
     let killed = 0;
     try {
-      await work.generate(apiKeyId, 5);
+      await work.generate(5);
       await work.send(200);
       await waitUntil(
         async () => (await work.generations()).length === 5,
@@ -78,7 +72,7 @@ describe('Postgres closing the worker’s connections again and again', () => {
         }
       })();
       while (Date.now() < stormEnds) {
-        await work.generate(apiKeyId, 2);
+        await work.generate(2);
         await work.send(100);
         await sleep(250);
       }
@@ -98,11 +92,11 @@ describe('Postgres closing the worker’s connections again and again', () => {
       expect(final).toHaveLength(work.jobIds.length);
       expect(final.filter((r) => r.status !== 'completed')).toEqual([]);
       expect(await work.stored()).toEqual({ rows: work.pings, unique: work.pings });
-      expect(await queues.get(generateQueue).getFailedCount()).toBe(0);
+      expect(await work.generateQueue().getFailedCount()).toBe(0);
       expect(worker.child.exitCode, worker.output()).toBeNull();
     } finally {
       await killer.end();
-      await queues.close();
+      await work.close();
     }
   }, 120_000);
 });
