@@ -6,6 +6,7 @@ import { serveStatic } from '@hono/node-server/serve-static';
 import { Hono } from 'hono';
 import { basicAuth } from 'hono/basic-auth';
 import type { Config } from '../shared/config/load-config.ts';
+import { assertProcessRequirements } from '../shared/config/process-requirements.ts';
 import type { Logger } from '../shared/log/logger.ts';
 import type { QueueContract } from '../shared/queue/job-definition.ts';
 import { Queues } from '../shared/queue/queues.ts';
@@ -58,6 +59,8 @@ export async function startBoard(options: {
   port?: number;
 }): Promise<{ port: number; stop(): Promise<void> }> {
   const { config, log } = options;
+  // bootConfig('board') checks this too; a board started by other code must not skip it.
+  assertProcessRequirements(config, 'board');
   const connection = createWorkerConnection(config.redis.url);
   connection.on('error', (error) => log.warn({ err: error }, 'redis connection error'));
   const queues = new Queues({ connection, prefix: config.queuePrefix });

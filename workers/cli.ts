@@ -18,10 +18,10 @@ const catalog: Record<string, AnyJobDefinition> = jobs;
 
 /** Boots a long-running process from the config and runs its `stop` on SIGTERM/SIGINT. */
 async function serve(
-  name: string,
+  name: 'api' | 'worker' | 'board',
   start: (config: Config, log: Logger) => Promise<{ stop(): Promise<unknown> }>,
 ): Promise<void> {
-  const config = bootConfig();
+  const config = bootConfig(name);
   const log = processLogger(config, name);
   const running = await start(config, log).catch((error) => exitOnBootError(error, log));
   onShutdownSignal(log, () => running.stop());

@@ -1,4 +1,8 @@
 import { type Config, loadConfig } from '../shared/config/load-config.ts';
+import {
+  assertProcessRequirements,
+  type ProcessName,
+} from '../shared/config/process-requirements.ts';
 import { ConfigError } from '../shared/errors/config-error.ts';
 import { RedisPreflightError } from '../shared/errors/redis-preflight-error.ts';
 import { createLogger, type Logger } from '../shared/log/logger.ts';
@@ -6,10 +10,18 @@ import { createLogger, type Logger } from '../shared/log/logger.ts';
 /** sysexits' EX_CONFIG: the process cannot run with the configuration it was given. */
 export const EXIT_CONFIG = 78;
 
-/** Loads the configuration once for a process, or exits with the message that says what to fix. */
-export function bootConfig(env: Record<string, string | undefined> = process.env): Config {
+/**
+ * Loads the configuration once for a process, or exits with the message that says what to fix.
+ * `name` adds the settings only that process uses (the board's password, say).
+ */
+export function bootConfig(
+  name: ProcessName = 'cli',
+  env: Record<string, string | undefined> = process.env,
+): Config {
   try {
-    return loadConfig(env);
+    const config = loadConfig(env);
+    assertProcessRequirements(config, name);
+    return config;
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`lowburn: ${error.message}\n`);

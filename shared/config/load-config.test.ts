@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../errors/config-error.ts';
 import { parseDuration } from './duration.ts';
 import { loadConfig } from './load-config.ts';
+import { assertProcessRequirements } from './process-requirements.ts';
 
 const base = {
   DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/postgres',
@@ -82,10 +83,24 @@ describe('loadConfig', () => {
     expect(problems({ ...base, BOARD_READ_ONLY: 'maybe' })).toContain('must be true or false');
   });
 
-  it('requires a board password in production', () => {
-    expect(problems({ ...base, NODE_ENV: 'production' })).toContain(
-      'BOARD_PASSWORD: is required when NODE_ENV=production',
+  it('does not ask every process for the board password in production', () => {
+    expect(() => loadConfig({ ...base, NODE_ENV: 'production' })).not.toThrow();
+  });
+
+  it('requires a board password of the board in production, naming the process', () => {
+    const config = loadConfig({ ...base, NODE_ENV: 'production' });
+    for (const name of ['api', 'worker', 'cli'] as const) {
+      expect(() => assertProcessRequirements(config, name)).not.toThrow();
+    }
+    expect(() => assertProcessRequirements(config, 'board')).toThrow(
+      'BOARD_PASSWORD: is required by `lowburn board` when NODE_ENV=production',
     );
+    const withPassword = loadConfig({
+      ...base,
+      NODE_ENV: 'production',
+      BOARD_PASSWORD: 'a-long-random-password',
+    });
+    expect(() => assertProcessRequirements(withPassword, 'board')).not.toThrow();
   });
 
   it('splits WORKER_QUEUES into names', () => {

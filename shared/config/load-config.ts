@@ -147,13 +147,6 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
 }
 
 function assemble(raw: Raw, issues: ConfigIssue[]): Config {
-  if (raw.NODE_ENV === 'production' && !raw.BOARD_PASSWORD) {
-    issues.push({
-      variable: 'BOARD_PASSWORD',
-      problem: 'is required when NODE_ENV=production (the board controls every queue)',
-      example: envSpec.BOARD_PASSWORD.example,
-    });
-  }
   if (raw.NODE_ENV === 'production' && raw.WEBHOOK_ALLOW_HTTP) {
     issues.push({
       variable: 'WEBHOOK_ALLOW_HTTP',
