@@ -502,7 +502,8 @@ export const envSpec = {
     optional: true,
     secret: true,
     example: 'a-long-random-password',
-    description: 'HTTP basic auth password for the board; required by `lowburn board` (only) in production.',
+    description:
+      'HTTP basic auth password for the board; required by `lowburn board` (only) in production.',
   }),
   BOARD_READ_ONLY: v({
     schema: flag(),
