@@ -194,6 +194,58 @@ describe('the generate job', () => {
     expect(delivery?.event_type).toBe('generation.failed');
   });
 
+  describe("with text Postgres cannot store (queued around the API's checks)", () => {
+    const odd = {
+      prompt: 'Summarise: nul\u0000 and lone \ud800 here',
+      metadata: { 'k\u0000': 'v\udfff' },
+    };
+    const deliveryOf = async (jobId: string) =>
+      database.db
+        .selectFrom('webhook_deliveries')
+        .select(['event_type', 'payload'])
+        .where('job_id', '=', jobId)
+        .executeTakeFirst();
+
+    it('answers, and records the row and the webhook with U+FFFD in their place', async () => {
+      const job = await queues.add(generateQueue, {
+        apiKeyId,
+        userId: 'user-7\u0000',
+        taskType: 'summary',
+        ...odd,
+        webhookUrl: 'https://hooks.example.com/lowburn',
+      });
+      await job.waitUntilFinished(events, 15_000);
+      expect(await rows(job.id ?? '')).toEqual([
+        expect.objectContaining({
+          status: 'completed',
+          user_id: 'user-7\uFFFD',
+          prompt: 'user: Summarise: nul\uFFFD and lone \uFFFD here',
+          metadata: { 'k\uFFFD': 'v\uFFFD' },
+        }),
+      ]);
+      const delivery = await deliveryOf(job.id ?? '');
+      expect(delivery?.event_type).toBe('generation.completed');
+      expect(JSON.stringify(delivery?.payload)).toContain('"k\uFFFD":"v\uFFFD"');
+    });
+
+    it('records the failed row and queues generation.failed when the job fails for good', async () => {
+      const job = await queues.add(generateQueue, {
+        apiKeyId,
+        userId: 'user-8',
+        taskType: 'formatting',
+        template: 'no-such-template',
+        params: { product: 'shoes\u0000\ud800' },
+        metadata: odd.metadata,
+        webhookUrl: 'https://hooks.example.com/lowburn',
+      });
+      await expect(job.waitUntilFinished(events, 15_000)).rejects.toThrow(/unknown template/);
+      expect(await rows(job.id ?? '')).toEqual([
+        expect.objectContaining({ status: 'failed', metadata: { 'k\uFFFD': 'v\uFFFD' } }),
+      ]);
+      expect((await deliveryOf(job.id ?? ''))?.event_type).toBe('generation.failed');
+    });
+  });
+
   it('renders a registered template and shares its answer across case and whitespace', async () => {
     const add = (product: string) =>
       queues.add(generateQueue, {

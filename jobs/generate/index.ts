@@ -5,6 +5,7 @@ import type { GenerationsTable } from '../../shared/db/database.ts';
 import type { GenerationOutcome, GenerationRequest } from '../../shared/inference/pipeline.ts';
 import { type ChatMessage, normaliseText } from '../../shared/inference/request-keys.ts';
 import { renderTemplate, TemplateError } from '../../shared/inference/templates.ts';
+import { toStorableJson } from '../../shared/json/storable-text.ts';
 import { defineJob, type JobContext } from '../../shared/queue/job-definition.ts';
 import { enqueueWebhook } from '../../shared/webhooks/enqueue.ts';
 import { generationMetrics } from './metrics.ts';
@@ -179,7 +180,7 @@ function baseRow(id: string, createdAt: Date, payload: GeneratePayload) {
     task_type: payload.taskType,
     prompt,
     prompt_hash: createHash('sha256').update(normaliseText(prompt)).digest('hex'),
-    request: JSON.stringify(payload),
-    metadata: payload.metadata ? JSON.stringify(payload.metadata) : null,
+    request: toStorableJson(payload),
+    metadata: payload.metadata ? toStorableJson(payload.metadata) : null,
   };
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { toStorableJson } from '../json/storable-text.ts';
 
 /** The events lowburn sends. */
 export const webhookEventTypes = ['generation.completed', 'generation.failed'] as const;
@@ -83,16 +84,9 @@ export function webhookIdFor(apiKeyId: string, jobId: string, type: WebhookEvent
 
 /**
  * The event as JSON Postgres can store: `jsonb` refuses NUL characters and unpaired surrogates
- * in strings, so they become U+FFFD — a caller's odd metadata must not make a delivery (or a
+ * in strings and keys, so they become U+FFFD — a caller's odd metadata must not make a delivery (or a
  * batch of them) impossible to record.
  */
 export function serializeEvent(event: WebhookEvent): string {
-  return JSON.stringify(event, (_key, value: unknown) =>
-    typeof value === 'string' ? storableText(value) : value,
-  );
-}
-
-/** `text` without what Postgres text columns refuse (NUL, unpaired surrogates). */
-export function storableText(text: string): string {
-  return text.toWellFormed().replaceAll('\u0000', '\uFFFD');
+  return toStorableJson(event);
 }

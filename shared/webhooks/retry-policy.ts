@@ -1,5 +1,5 @@
 import { WebhookDeliveryError } from '../errors/webhook-delivery-error.ts';
-import { storableText } from './events.ts';
+import { toStorableText } from '../json/storable-text.ts';
 import type { DeliveryResponse } from './http/safe-fetch.ts';
 
 /**
@@ -61,11 +61,11 @@ const MAX_ERROR_CHARS = 500;
 /** The ledger's `error` for a non-2xx answer: the status and the start of the body. */
 export function describeResponse(response: DeliveryResponse): string | null {
   if (response.status >= 200 && response.status < 300) return null;
-  const body = storableText(response.body.replace(/\s+/g, ' ').trim().slice(0, 200));
+  const body = toStorableText(response.body.replace(/\s+/g, ' ').trim().slice(0, 200));
   return `HTTP ${response.status}${body ? `: ${body}` : ''}`;
 }
 
 /** The ledger's `error` for a request without an answer. */
 export function describeError(error: Error): string {
-  return storableText(error.message.slice(0, MAX_ERROR_CHARS));
+  return toStorableText(error.message.slice(0, MAX_ERROR_CHARS));
 }
