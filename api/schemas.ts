@@ -54,6 +54,26 @@ export const jobStatusSchema = z.object({
   progress: z.union([z.number(), z.record(z.string(), z.unknown()), z.string(), z.boolean()]),
   result: z.unknown().nullable(),
   error: z.string().nullable(),
+  lastError: z
+    .string()
+    .nullable()
+    .optional()
+    .describe("A queued job's last failed attempt or outage, while it waits to run again."),
+  waiting: z
+    .object({
+      reason: z
+        .string()
+        .describe('`store_unreachable` (Postgres or Redis) or `model_unreachable`.'),
+      since: z.iso.datetime(),
+      retryAt: z.iso.datetime(),
+      until: z.iso
+        .datetime()
+        .nullable()
+        .describe('When it stops waiting and fails as usual; null: after about an hour.'),
+    })
+    .nullable()
+    .optional()
+    .describe('Set while the job waits out an outage without spending its attempts.'),
   createdAt: z.iso.datetime(),
   finishedAt: z.iso.datetime().nullable(),
 });

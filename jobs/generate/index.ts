@@ -2,7 +2,11 @@ import { createHash } from 'node:crypto';
 import { UnrecoverableError } from 'bullmq';
 import type { Selectable } from 'kysely';
 import type { GenerationsTable } from '../../shared/db/database.ts';
-import type { GenerationOutcome, GenerationRequest } from '../../shared/inference/pipeline.ts';
+import {
+  type GenerationOutcome,
+  type GenerationRequest,
+  isNoModelReachable,
+} from '../../shared/inference/pipeline.ts';
 import { type ChatMessage, normaliseText } from '../../shared/inference/request-keys.ts';
 import { renderTemplate, TemplateError } from '../../shared/inference/templates.ts';
 import { toStorableJson } from '../../shared/json/storable-text.ts';
@@ -99,6 +103,12 @@ async function notify(
  */
 export const generateJob = defineJob({
   ...generateQueue,
+  // A model server that refuses connections (a restart, a deploy) is waited out for
+  // MODEL_OUTAGE_WAIT before the request fails: the caller's answer comes late, not never.
+  waitsOut: (error, config) =>
+    isNoModelReachable(error)
+      ? { reason: 'model_unreachable', forMs: config.inference.modelOutageWaitMs }
+      : undefined,
   async process(payload, ctx) {
     const { job, deps, signal } = ctx;
     const metrics = generationMetrics(deps.metrics);
@@ -150,9 +160,10 @@ export const generateJob = defineJob({
       return result;
     } catch (error) {
       // The last attempt (or a permanent error) leaves a failed row and a failed event; an
-      // attempt that will be retried, or one cut short by shutdown, leaves nothing.
+      // attempt that will be retried or waited out, or one cut short by shutdown, leaves nothing.
       const final =
-        error instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+        error instanceof UnrecoverableError ||
+        (job.attemptsMade + 1 >= (job.opts.attempts ?? 1) && !ctx.waitsOut(error));
       if (final && !signal.aborted) {
         const message = error instanceof Error ? error.message : String(error);
         metrics.failures.inc({ task_type: payload.taskType });

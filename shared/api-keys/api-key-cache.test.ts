@@ -2,6 +2,7 @@ import { type KyselyPlugin, sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../test/fixtures/postgres.ts';
 import type { Db } from '../db/create-db.ts';
+import { fromStore } from '../errors/store-unreachable.ts';
 import { ApiKeyResolver, createApiKey } from './index.ts';
 
 /** A view of `db` that counts the SELECTs and UPDATEs sent through it. */
@@ -73,10 +74,12 @@ describe('the API key resolver', () => {
     });
     expect(await keys.resolve(created.key)).toMatchObject({ id: created.id });
 
-    // Postgres unreachable (the error pg gives when the server is gone).
-    down = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), {
-      code: 'ECONNREFUSED',
-    });
+    // Postgres unreachable: the error pg gives when the server is gone, tagged as the pool's
+    // client tags it (store-unreachable.test.ts checks that against a real closed port).
+    down = fromStore(
+      Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }),
+      'postgres',
+    );
     time.advance(5_000 + 59_999);
     expect(await keys.resolve(created.key)).toMatchObject({ id: created.id });
     // A key never seen before has nothing to fall back on.

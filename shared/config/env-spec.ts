@@ -177,6 +177,13 @@ export const envSpec = {
     example: '10s',
     description: 'A local answer slower than this falls back to the frontier model.',
   }),
+  MODEL_OUTAGE_WAIT: v({
+    schema: duration(),
+    default: '5m',
+    example: '0s',
+    description:
+      'How long a generation waits, without spending attempts, while no model server can be reached (refused or dropped connections; a model that answers badly is not an outage). Its status shows `waiting` with the last error meanwhile; after this it fails as usual (`generation.failed`). `0s`: never wait.',
+  }),
   EMBED_MODEL: v({
     schema: z.string().min(1),
     default: 'nomic-embed-text',

@@ -68,6 +68,8 @@ export interface InferenceConfig {
   localModel: string;
   localModelVersion: string;
   localTimeoutMs: number;
+  /** How long a generation waits out an outage of every model server; 0: never. */
+  modelOutageWaitMs: number;
   embedModel: string;
   embedDimensions: number;
   /** Unset when no paid fallback is configured. */
@@ -184,6 +186,7 @@ function assemble(raw: Raw, issues: ConfigIssue[]): Config {
       localModel: raw.LOCAL_MODEL,
       localModelVersion: raw.LOCAL_MODEL_VERSION,
       localTimeoutMs: raw.LOCAL_TIMEOUT,
+      modelOutageWaitMs: raw.MODEL_OUTAGE_WAIT,
       embedModel: raw.EMBED_MODEL,
       embedDimensions: raw.EMBED_DIMENSIONS,
       frontier:

@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { Kysely, PostgresDialect, type RawBuilder, sql } from 'kysely';
 import pg from 'pg';
 import { from as copyFromStdin } from 'pg-copy-streams';
+import { fromStore } from '../errors/store-unreachable.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Database } from './database.ts';
 
@@ -55,11 +56,42 @@ export function copyFrom(
   return sql<never>`COPY ${target} FROM STDIN (${sql.raw(options)}) ${new CopyInput(data)}`;
 }
 
+const tagged = <T>(result: T): T =>
+  result instanceof Promise
+    ? (result.catch((error: unknown) => {
+        throw fromStore(error, 'postgres');
+      }) as T)
+    : result;
+
+/**
+ * A `pg` client whose failures say they came from Postgres ({@link fromStore}): a refused or
+ * reset connection is then known to be the database's, not a model server's.
+ */
+class StoreClient extends pg.Client {
+  // biome-ignore lint/suspicious/noExplicitAny: pg's overloads, passed through as they are.
+  override connect(callback?: any): any {
+    return callback === undefined ? tagged(super.connect()) : super.connect(callback);
+  }
+
+  // biome-ignore lint/suspicious/noExplicitAny: pg's overloads, passed through as they are.
+  override query(config: any, values?: any, callback?: any): any {
+    return tagged(super.query(config, values, callback));
+  }
+}
+
+/** A pool whose `connect()` failures (refused, timed out) say they came from Postgres. */
+class StorePool extends pg.Pool {
+  // biome-ignore lint/suspicious/noExplicitAny: pg's overloads, passed through as they are.
+  override connect(callback?: any): any {
+    return callback === undefined ? tagged(super.connect()) : super.connect(callback);
+  }
+}
+
 /**
  * A `pg` client that runs the texts marked by {@link preparedStatement} as named statements
  * and streams the input of {@link copyFrom} statements.
  */
-class PreparingClient extends pg.Client {
+class PreparingClient extends StoreClient {
   // biome-ignore lint/suspicious/noExplicitAny: pg's overloads, passed through as they are.
   override query(config: any, values?: any, callback?: any): any {
     if (
@@ -70,7 +102,7 @@ class PreparingClient extends pg.Client {
       config.endsWith(' $1') &&
       callback === undefined
     ) {
-      return this.#copy(config.slice(0, -3), values[0].data);
+      return tagged(this.#copy(config.slice(0, -3), values[0].data));
     }
     const name = typeof config === 'string' ? preparedNames.get(config) : undefined;
     if (name === undefined || typeof values === 'function' || callback !== undefined) {
@@ -101,7 +133,7 @@ export function createClient(options: {
   applicationName: string;
   log?: Logger;
 }): pg.Client {
-  const client = new pg.Client({
+  const client = new StoreClient({
     connectionString: options.url,
     application_name: options.applicationName,
   });
@@ -120,7 +152,7 @@ export function createDb(options: {
   log: Logger;
   applicationName?: string;
 }): { db: Db; pool: pg.Pool } {
-  const pool = new pg.Pool({
+  const pool = new StorePool({
     Client: PreparingClient,
     connectionString: options.url,
     max: options.poolMax ?? 10,

@@ -4,6 +4,7 @@ import type { InferenceConfig } from '../config/load-config.ts';
 import type { Logger } from '../log/logger.ts';
 import { AnswerCache, type CachedAnswer, type CacheLayer, cacheLayers } from './answer-cache.ts';
 import { createEmbedBatcher, type EmbedBatcher } from './embed-batcher.ts';
+import { NoFallbackError } from './no-fallback-error.ts';
 import {
   answerProblem,
   askFrontier,
@@ -49,16 +50,7 @@ export interface GenerationOutcome {
   semanticRefused?: boolean;
 }
 
-/** The local model failed and no frontier fallback is configured. */
-export class NoFallbackError extends Error {
-  constructor(cause: ModelError) {
-    super(
-      `${cause.message}, and no frontier fallback is configured (set FRONTIER_URL and FRONTIER_API_KEY to fall back to a paid model)`,
-      { cause },
-    );
-    this.name = 'NoFallbackError';
-  }
-}
+export { isNoModelReachable, NoFallbackError } from './no-fallback-error.ts';
 
 export interface GenerationPipelineOptions {
   config: InferenceConfig;

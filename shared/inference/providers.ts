@@ -22,11 +22,19 @@ export type ModelFailure = 'error' | 'timeout' | 'invalid';
 export class ModelError extends Error {
   readonly route: Route;
   readonly reason: ModelFailure;
-  constructor(route: Route, reason: ModelFailure, message: string, options?: ErrorOptions) {
+  /** No connection to the model server could be made or kept (refused, reset, no such host). */
+  readonly unreachable: boolean;
+  constructor(
+    route: Route,
+    reason: ModelFailure,
+    message: string,
+    options?: ErrorOptions & { unreachable?: boolean },
+  ) {
     super(message, options);
     this.name = 'ModelError';
     this.route = route;
     this.reason = reason;
+    this.unreachable = options?.unreachable ?? false;
   }
 }
 
@@ -74,7 +82,7 @@ function asModelError(route: Route, error: unknown, call: ChatCall, at: Endpoint
       route,
       'error',
       `${route} model at ${at.url} is unreachable (${cause.message}); check ${at.setting}`,
-      { cause: error },
+      { cause: error, unreachable: true },
     );
   }
   return new ModelError(

@@ -1,11 +1,11 @@
 import { setMaxListeners } from 'node:events';
 import { DelayedError, type Job, WaitingError } from 'bullmq';
 import { JobTimeoutError } from '../errors/job-timeout-error.ts';
-import { isStoreUnreachable } from '../errors/store-unreachable.ts';
 import { WorkerShutdownError } from '../errors/worker-shutdown-error.ts';
 import type { Logger } from '../log/logger.ts';
 import { resolveJobOptions } from './default-options.ts';
 import type { AnyJobDefinition, JobContext, JobDeps } from './job-definition.ts';
+import { clearWaiting, decideOutageWait, recordWaiting } from './outage-wait.ts';
 import { parsePayload } from './queues.ts';
 
 /**
@@ -15,10 +15,11 @@ import { parsePayload } from './queues.ts';
  * - the processor's signal aborts on timeout, on board cancellation and on `shutdown`;
  * - a promise that never settles cannot keep a job active: the attempt fails at the timeout;
  * - on shutdown the job is moved back to `wait` for another worker instead of failing;
- * - when Postgres or Redis cannot be reached, a job (not a scheduled run, which its schedule
+ * - when Postgres or Redis cannot be reached, or the job's own `waitsOut` names the error (a
+ *   model server that refuses connections), a job (not a scheduled run, which its schedule
  *   repeats anyway) waits, delayed 1 s doubling to 30 s, and runs again without spending one of
- *   its attempts, for up to {@link OUTAGE_RETRIES} waits (about an hour): a store outage longer
- *   than a job's retry schedule must not fail its work.
+ *   its attempts — about an hour for a store, as long as `waitsOut` says for the rest — and its
+ *   progress says why it waits and what its last error was (see `outage-wait.ts`).
  */
 export function createProcessor(
   definition: AnyJobDefinition,
@@ -59,6 +60,8 @@ export function createProcessor(
       job,
       signal: controller.signal,
       deps,
+      waitsOut: (error) =>
+        token !== undefined && decideOutageWait(definition, deps.config, job, error) !== undefined,
       // Created on first use: most jobs never log, and a pino child per job is not free.
       get log() {
         log ??= deps.log.child({ queue, jobId: job.id });
@@ -67,26 +70,30 @@ export function createProcessor(
     };
     try {
       if (controller.signal.aborted) throw controller.signal.reason;
-      return await Promise.race([definition.process(payload, context), race]);
+      const result = await Promise.race([definition.process(payload, context), race]);
+      // Cosmetic (the progress note of an outage that is over): never fails finished work.
+      await clearWaiting(job).catch(() => {});
+      return result;
     } catch (error) {
       if (error instanceof WorkerShutdownError && token) {
         await job.moveToWait(token);
         context.log.info('handed back to the queue on shutdown');
         throw new WaitingError();
       }
-      const waits = outageWaits(job);
-      // A scheduled run is not waited for: the schedule's next run does its work.
-      if (token && !job.repeatJobKey && isStoreUnreachable(error) && waits < OUTAGE_RETRIES) {
-        const delayMs = outageDelayMs(waits);
+      const wait = token ? decideOutageWait(definition, deps.config, job, error) : undefined;
+      if (wait && token) {
         // Needs Redis: when Redis is the store that is down this throws, and BullMQ's own
         // failure handling (or the stalled-job check) takes over.
-        await job.moveToDelayed(Date.now() + delayMs, token);
+        await recordWaiting(job, wait, error);
+        await job.moveToDelayed(Date.now() + wait.delayMs, token);
         context.log.warn(
-          { err: error, delayMs, waits: waits + 1 },
-          'a store is unreachable; the job waits and runs again without spending an attempt',
+          { err: error, reason: wait.reason, delayMs: wait.delayMs, since: wait.since },
+          `${wait.reason === 'store_unreachable' ? 'a store is unreachable' : wait.reason}; the job waits and runs again without spending an attempt`,
         );
         throw new DelayedError();
       }
+      // An outage's note stays on a failure: its `since` keeps the wait bounded if the outage
+      // goes on into the job's next attempt.
       throw error;
     } finally {
       clearTimeout(timer);
@@ -94,21 +101,4 @@ export function createProcessor(
       bullSignal?.removeEventListener('abort', onCancel);
     }
   };
-}
-
-/** Waits for a store outage after which the error counts as a failed attempt (~1 h). */
-export const OUTAGE_RETRIES = 125;
-
-/**
- * Runs of this job that neither succeeded nor spent an attempt: the outage waits so far. A run
- * handed back on shutdown, or one a job delays itself (deliver-webhook's schedule), counts too,
- * which only shortens the budget (the delay is capped at 30 s anyway).
- */
-function outageWaits(job: Job): number {
-  return Math.max(0, (job.attemptsStarted ?? 0) - (job.attemptsMade ?? 0) - 1);
-}
-
-/** 1 s, 2 s, 4 s … capped at 30 s, ±20 % so a fleet of waiting jobs does not return at once. */
-function outageDelayMs(waits: number): number {
-  return Math.round(Math.min(30_000, 1_000 * 2 ** waits) * (0.8 + Math.random() * 0.4));
 }

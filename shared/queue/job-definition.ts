@@ -73,6 +73,11 @@ export interface JobContext {
   /** A child logger carrying `queue` and `jobId`. */
   log: Logger;
   deps: JobDeps;
+  /**
+   * True when `error`, thrown from this run, will be waited out (a store or model outage): the
+   * job runs again later without spending an attempt, so this run is not its last.
+   */
+  waitsOut: (error: unknown) => boolean;
 }
 
 /**
@@ -97,6 +102,13 @@ export interface JobDefinition<
 > extends QueueContract<Name, Schema> {
   /** A fixed schedule, or one computed from the config (e.g. a configurable interval). */
   schedule?: JobSchedule<z.input<Schema>> | ((config: Config) => JobSchedule<z.input<Schema>>);
+  /**
+   * Errors besides a store outage that this job waits out instead of spending its attempts (the
+   * generate job: no model server could be reached), with a reason shown in the job's status and
+   * how long it may wait in all, from the outage's first wait. A store outage is always waited
+   * out (about an hour).
+   */
+  waitsOut?: (error: unknown, config: Config) => { reason: string; forMs: number } | undefined;
   process: (payload: z.output<Schema>, context: JobContext) => Promise<Result>;
 }
 

@@ -1,0 +1,109 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { JobStatus } from '../../api/schemas.ts';
+import { createLogger } from '../../shared/log/logger.ts';
+import { useTestApi } from '../../test/fixtures/api-server.ts';
+import { testConfig } from '../../test/fixtures/config.ts';
+import { type ModelTestServer, startOllamaServer } from '../../test/fixtures/model-servers.ts';
+import { startTcpProxy } from '../../test/fixtures/tcp-proxy.ts';
+import { waitUntil } from '../../test/fixtures/wait-until.ts';
+import { type RunningWorker, startWorker } from '../../workers/worker.ts';
+import { generateJob } from './index.ts';
+
+/**
+ * A model server that refuses connections is an outage the job waits out for MODEL_OUTAGE_WAIT,
+ * visibly and without spending attempts; it is not a database outage (an hour of silence).
+ */
+describe('a generation while no model server can be reached', () => {
+  const t = useTestApi();
+  let ollama: ModelTestServer;
+  let proxy: Awaited<ReturnType<typeof startTcpProxy>>;
+  let worker: RunningWorker;
+
+  beforeAll(async () => {
+    ollama = await startOllamaServer();
+    proxy = await startTcpProxy({ host: '127.0.0.1', port: Number(new URL(ollama.url).port) });
+    const config = testConfig({
+      DATABASE_URL: t.database.url,
+      QUEUE_PREFIX: t.api.prefix,
+      OLLAMA_URL: `http://127.0.0.1:${proxy.port}`,
+      MODEL_OUTAGE_WAIT: '4s',
+    });
+    worker = await startWorker({
+      config,
+      catalog: { generate: generateJob },
+      log: createLogger({ level: 'silent' }),
+    });
+  });
+  afterAll(async () => {
+    await worker?.stop();
+    await proxy?.close();
+    await ollama?.close();
+  });
+
+  async function generate(key: string, prompt: string) {
+    const res = await t.api.request('/v1/generations', {
+      key,
+      json: { userId: 'u', taskType: 'summary', prompt, webhookUrl: 'https://hooks.example.com/x' },
+    });
+    expect(res.status).toBe(202);
+    return ((await res.json()) as { id: string }).id;
+  }
+  const status = async (key: string, id: string) =>
+    (await (await t.api.request(`/v1/jobs/${id}`, { key })).json()) as JobStatus;
+  const waitingFor = (key: string, id: string) =>
+    waitUntil(async () => Boolean((await status(key, id)).waiting), 5_000, 'a waiting status');
+
+  it('waits, says why with the last error, and answers once the server is back', async () => {
+    const { key } = await t.api.key(['generate', 'read']);
+    await proxy.cut();
+    const id = await generate(key, 'Summarise: the server was restarting.');
+    await waitingFor(key, id);
+    const waiting = await status(key, id);
+    expect(waiting).toMatchObject({
+      status: 'queued',
+      error: null,
+      lastError: expect.stringMatching(/local model at .* is unreachable .*OLLAMA_URL/),
+      waiting: { reason: 'model_unreachable', until: expect.any(String) },
+      progress: 0,
+    });
+    expect((await t.queue('generate').getJob(id))?.attemptsMade).toBe(0);
+
+    await proxy.restore();
+    await waitUntil(async () => (await status(key, id)).status === 'completed', 15_000, 'done');
+    expect(await status(key, id)).toMatchObject({ lastError: null, waiting: null, progress: 0 });
+    const row = await t.database.db
+      .selectFrom('generations')
+      .select(['status', 'route'])
+      .where('id', '=', id)
+      .executeTakeFirst();
+    expect(row).toEqual({ status: 'completed', route: 'local' });
+  });
+
+  it('fails as usual after MODEL_OUTAGE_WAIT, recording the row and the failed webhook', async () => {
+    const { key } = await t.api.key(['generate', 'read']);
+    await proxy.cut();
+    const started = Date.now();
+    const id = await generate(key, 'Summarise: the server never came back.');
+    await waitingFor(key, id);
+    await waitUntil(async () => (await status(key, id)).status === 'failed', 25_000, 'failed');
+    // The wait (4 s) and then its three attempts, not an hour of store-outage waits.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(4_000);
+    expect(await status(key, id)).toMatchObject({
+      error: expect.stringContaining('is unreachable'),
+      waiting: null,
+    });
+    const [row] = await t.database.db
+      .selectFrom('generations')
+      .select(['status', 'error'])
+      .where('id', '=', id)
+      .execute();
+    expect(row?.status).toBe('failed');
+    const delivery = await t.database.db
+      .selectFrom('webhook_deliveries')
+      .select('event_type')
+      .where('job_id', '=', id)
+      .executeTakeFirst();
+    expect(delivery?.event_type).toBe('generation.failed');
+    await proxy.restore();
+  });
+});
