@@ -11,5 +11,6 @@ export default defineConfig({
     testTimeout: 180_000,
     hookTimeout: 60_000,
     maxWorkers: 1,
+    reporters: ['default', ['json', { outputFile: '.vitest-faults-report.json' }]],
   },
 });
