@@ -4,6 +4,7 @@ import type { InferenceConfig } from '../config/load-config.ts';
 import type { Logger } from '../log/logger.ts';
 import { AnswerCache, type CachedAnswer, type CacheLayer, cacheLayers } from './answer-cache.ts';
 import { createEmbedBatcher, type EmbedBatcher } from './embed-batcher.ts';
+import type { ModelDigest } from './model-digest.ts';
 import { NoFallbackError } from './no-fallback-error.ts';
 import {
   answerProblem,
@@ -63,6 +64,8 @@ export interface GenerationPipelineOptions {
   onModelCall?: (route: Route) => void;
   /** Cache layers consulted and filled. @defaultValue every layer */
   layers?: readonly CacheLayer[];
+  /** The local model's digest, part of every namespace. @defaultValue none (the version alone) */
+  localModelDigest?: ModelDigest;
   /** Send every request to the frontier model (a reference configuration for benchmarks). */
   alwaysFrontier?: boolean;
 }
@@ -152,6 +155,7 @@ export function createGenerationPipeline(options: GenerationPipelineOptions): Ge
       taskType: request.taskType,
       localModel: config.localModel,
       localModelVersion: config.localModelVersion,
+      localModelDigest: await options.localModelDigest?.get(),
       embedModel: config.embedModel,
       template:
         request.template && `${request.template.template.id}@${request.template.template.version}`,

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/load-config.ts';
 import type { Logger } from '../log/logger.ts';
+import { createModelDigest } from './model-digest.ts';
 import { createGenerationPipeline, type GenerationPipeline } from './pipeline.ts';
 import type { SemanticIndex } from './semantic-index.ts';
 
@@ -12,11 +13,17 @@ export interface ProcessGeneration extends GenerationPipeline {
 /**
  * The process's one generation pipeline. The semantic index (a native HNSW index, a Redis
  * connection of its own, and the fleet's entries loaded into memory) opens at the first
- * generation: a worker that never runs `generate` never pays for it.
+ * generation: a worker that never runs `generate` never pays for it. The local model's digest
+ * (read from Ollama every few minutes) is part of every cache namespace.
  */
 export function processGeneration(config: Config, redis: Redis, log: Logger): ProcessGeneration {
   let index: Promise<SemanticIndex> | undefined;
   let pipeline: GenerationPipeline | undefined;
+  const localModelDigest = createModelDigest({
+    url: config.inference.ollamaUrl,
+    model: config.inference.localModel,
+    log,
+  });
   const semanticIndex = () => {
     index ??= (async () => {
       const { createSemanticIndex } = await import('./semantic-index.ts');
@@ -39,6 +46,7 @@ export function processGeneration(config: Config, redis: Redis, log: Logger): Pr
         prefix: config.queuePrefix,
         log,
         semanticIndex,
+        localModelDigest,
       });
       return pipeline.generate(request, signal);
     },

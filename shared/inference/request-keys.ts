@@ -12,6 +12,8 @@ export interface NamespaceParts {
   taskType: string;
   localModel: string;
   localModelVersion: string;
+  /** The local model's content digest (Ollama's), when known: a re-pulled model is a new one. */
+  localModelDigest?: string | undefined;
   embedModel: string;
   /** `<id>@<version>` for template requests. */
   template?: string;
@@ -30,6 +32,7 @@ export function namespaceKey(parts: NamespaceParts): string {
     canonicalJson({
       t: parts.taskType,
       m: `${parts.localModel}@${parts.localModelVersion}`,
+      ...(parts.localModelDigest ? { d: parts.localModelDigest } : {}),
       e: parts.embedModel,
       tpl: parts.template ?? null,
       rf: parts.responseFormat ?? null,
