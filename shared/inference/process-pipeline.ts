@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/load-config.ts';
 import type { Logger } from '../log/logger.ts';
-import { createGenerationPipeline, type GenerationPipeline } from './pipeline.ts';
+import type { GenerationPipeline } from './pipeline.ts';
 import type { SemanticIndex } from './semantic-index.ts';
 
 /** A process's generation pipeline and what it opened, closed with the process. */
@@ -10,13 +10,14 @@ export interface ProcessGeneration extends GenerationPipeline {
 }
 
 /**
- * The process's one generation pipeline. The semantic index (a native HNSW index, a Redis
- * connection of its own, and the fleet's entries loaded into memory) opens at the first
- * generation: a worker that never runs `generate` never pays for it.
+ * The process's one generation pipeline. The pipeline's module (the Ollama client and ajv,
+ * ~13 MB of RSS together) loads at the first generation, and the semantic index (a native HNSW
+ * index, a Redis connection of its own, and the fleet's entries loaded into memory) opens then
+ * too: a worker that never runs `generate`, or an idle one, never pays for either.
  */
 export function processGeneration(config: Config, redis: Redis, log: Logger): ProcessGeneration {
   let index: Promise<SemanticIndex> | undefined;
-  let pipeline: GenerationPipeline | undefined;
+  let pipeline: Promise<GenerationPipeline> | undefined;
   const semanticIndex = () => {
     index ??= (async () => {
       const { createSemanticIndex } = await import('./semantic-index.ts');
@@ -32,15 +33,17 @@ export function processGeneration(config: Config, redis: Redis, log: Logger): Pr
     return index;
   };
   return {
-    generate(request, signal) {
-      pipeline ??= createGenerationPipeline({
-        config: config.inference,
-        redis,
-        prefix: config.queuePrefix,
-        log,
-        semanticIndex,
-      });
-      return pipeline.generate(request, signal);
+    async generate(request, signal) {
+      pipeline ??= import('./pipeline.ts').then(({ createGenerationPipeline }) =>
+        createGenerationPipeline({
+          config: config.inference,
+          redis,
+          prefix: config.queuePrefix,
+          log,
+          semanticIndex,
+        }),
+      );
+      return (await pipeline).generate(request, signal);
     },
     async close() {
       if (index) await (await index).close();
