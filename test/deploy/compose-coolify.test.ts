@@ -38,6 +38,7 @@ const read = (file: string) => readFileSync(path.join(root, file), 'utf8');
 const composeText = read('docker-compose.yml');
 const redisConf = read('infra/redis.conf');
 const manifest = JSON.parse(read('coolify.json')) as CoolifyManifest;
+const packageJson = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
 const parseCompose = (text: string) => parse(text, { merge: true }) as Compose;
 const compose = parseCompose(composeText);
 const services = compose.services;
@@ -359,8 +360,23 @@ describe('the image', () => {
     expect(dockerfile).toMatch(/npm ci --omit=dev/);
     expect(dockerfile).toMatch(/^ENV NODE_ENV=production$/m);
     expect(dockerfile).toMatch(/^USER node$/m);
-    expect(dockerfile).toMatch(/^ENTRYPOINT \["node", "workers\/cli\.ts"\]$/m);
+    expect(dockerfile).toMatch(
+      /^ENTRYPOINT \["node", "--max-semi-space-size=\d+", "build\/workers\/cli\.js"\]$/m,
+    );
     expect(dockerfile).toMatch(/^CMD \["worker"\]$/m);
+  });
+
+  it('runs the fleet compiled in a build stage, never the TypeScript sources', () => {
+    const stages = dockerfile.split(/^(?=FROM )/m).filter((s) => s.startsWith('FROM '));
+    const build = stages.find((s) => /^FROM node:24-slim AS build$/m.test(s));
+    const final = stages.at(-1) ?? '';
+    expect(build).toMatch(/^RUN npm run build$/m);
+    expect(packageJson.scripts.build).toBe('tsc -p tsconfig.build.json');
+    expect(final).toMatch(/^COPY --from=build \/app\/build \.\/build$/m);
+    // Only the compiled output and the production dependencies reach the running image.
+    expect(final).not.toMatch(/^COPY \. /m);
+    expect(final).toMatch(/^COPY --from=deps \/app\/node_modules \.\/node_modules$/m);
+    expect(final).not.toMatch(/\.ts\b/);
   });
 
   it('bakes in no secret and copies only the allowlisted sources', () => {
@@ -378,6 +394,8 @@ describe('the image', () => {
         '!package.json',
         '!shared/',
         '!workers/',
+        '!tsconfig.json',
+        '!tsconfig.build.json',
       ].sort(),
     );
   });
