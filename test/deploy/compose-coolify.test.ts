@@ -313,8 +313,12 @@ describe('every service', () => {
     expect(service('postgres').ports).toBeUndefined();
     const published = Object.entries(services).filter(([, s]) => s.ports !== undefined);
     expect(published.map(([name]) => name).sort()).toEqual(['api', 'board']);
-    expect(service('board').ports?.map(resolve)).toEqual([`127.0.0.1:3001:${appEnv.BOARD_PORT}`]);
-    expect(service('api').ports?.map(resolve)).toEqual([`127.0.0.1:3000:${appEnv.API_PORT}`]);
+    expect(service('board').ports?.map((p) => resolve(p))).toEqual([
+      `127.0.0.1:3001:${appEnv.BOARD_PORT}`,
+    ]);
+    expect(service('api').ports?.map((p) => resolve(p))).toEqual([
+      `127.0.0.1:3000:${appEnv.API_PORT}`,
+    ]);
   });
 });
 
