@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Queue } from 'bullmq';
@@ -10,8 +11,14 @@ export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const ADMIN_DATABASE_URL =
   process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
-/** A migrated database for benchmarks (created once, reused). */
-export async function benchDatabase(name = 'lowburn_bench'): Promise<string> {
+/**
+ * The benchmarks' database: one per checkout, as the tests' template is, so a worktree whose
+ * branch adds a migration never leaves the others' runs failing on a migration they lack.
+ */
+const BENCH_DATABASE = `lowburn_bench_${createHash('sha256').update(process.cwd()).digest('hex').slice(0, 8)}`;
+
+/** A migrated database for benchmarks (created once per checkout, reused). */
+export async function benchDatabase(name = BENCH_DATABASE): Promise<string> {
   const admin = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
   await admin.connect();
   const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);

@@ -2,11 +2,8 @@ import { createHash } from 'node:crypto';
 import { UnrecoverableError } from 'bullmq';
 import type { Selectable } from 'kysely';
 import type { GenerationsTable } from '../../shared/db/database.ts';
-import {
-  type GenerationOutcome,
-  type GenerationRequest,
-  isNoModelReachable,
-} from '../../shared/inference/pipeline.ts';
+import { isNoModelReachable } from '../../shared/inference/no-fallback-error.ts';
+import type { GenerationOutcome, GenerationRequest } from '../../shared/inference/pipeline.ts';
 import { type ChatMessage, normaliseText } from '../../shared/inference/request-keys.ts';
 import { renderTemplate, TemplateError } from '../../shared/inference/templates.ts';
 import { toStorableJson } from '../../shared/json/storable-text.ts';

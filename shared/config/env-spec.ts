@@ -97,6 +97,21 @@ export const envSpec = {
     example: 'wJalr…',
     description: 'Secret access key (required with an `s3://` STORAGE_URL).',
   }),
+  S3_DEFAULT_ACCESS_KEY_ID: v({
+    schema: z.string().min(1),
+    optional: true,
+    secret: true,
+    example: 'lowburn',
+    description:
+      "Used with `S3_DEFAULT_SECRET_ACCESS_KEY` when `S3_ACCESS_KEY_ID` and `S3_SECRET_ACCESS_KEY` are both unset: docker-compose.yml passes the bundled MinIO's root user here, so setting the `S3_*` keys (R2) overrides it without nesting one compose default in another.",
+  }),
+  S3_DEFAULT_SECRET_ACCESS_KEY: v({
+    schema: z.string().min(1),
+    optional: true,
+    secret: true,
+    example: 'lowburn-dev-minio',
+    description: 'The secret of `S3_DEFAULT_ACCESS_KEY_ID`.',
+  }),
   S3_FORCE_PATH_STYLE: v({
     schema: flag(),
     default: 'false',

@@ -78,6 +78,31 @@ describe('loadConfig', () => {
     });
   });
 
+  it('uses the default S3 keys as a pair, only when neither S3 key is set', () => {
+    const s3 = {
+      ...base,
+      STORAGE_URL: 's3://lowburn',
+      S3_DEFAULT_ACCESS_KEY_ID: 'minio-user',
+      S3_DEFAULT_SECRET_ACCESS_KEY: 'minio-pass',
+    };
+    const keysOf = (env: Record<string, string>) => {
+      const storage = loadConfig(env).storage;
+      return storage.driver === 's3' ? [storage.accessKeyId, storage.secretAccessKey] : [];
+    };
+    expect(keysOf(s3)).toEqual(['minio-user', 'minio-pass']);
+    // What docker compose passes for an unset variable: empty, which counts as unset.
+    expect(keysOf({ ...s3, S3_ACCESS_KEY_ID: '', S3_SECRET_ACCESS_KEY: '' })).toEqual([
+      'minio-user',
+      'minio-pass',
+    ]);
+    expect(keysOf({ ...s3, S3_ACCESS_KEY_ID: 'r2-id', S3_SECRET_ACCESS_KEY: 'r2-secret' })).toEqual(
+      ['r2-id', 'r2-secret'],
+    );
+    expect(problems({ ...s3, S3_ACCESS_KEY_ID: 'r2-id' })).toMatch(
+      /S3_SECRET_ACCESS_KEY: is required when STORAGE_URL is s3:\/\//,
+    );
+  });
+
   it('reads "false" as false, not as a truthy string', () => {
     expect(loadConfig({ ...base, BOARD_READ_ONLY: 'false' }).board.readOnly).toBe(false);
     expect(problems({ ...base, BOARD_READ_ONLY: 'maybe' })).toContain('must be true or false');

@@ -272,8 +272,17 @@ function storageConfig(raw: Raw, issues: ConfigIssue[]): StorageConfig {
     return { driver: 'file', root: path.resolve(dir) };
   }
   const [bucket = '', ...rest] = storageUrl.slice('s3://'.length).split('/');
+  // The defaults apply as a pair, only when neither key is set: half an R2 key pair completed
+  // with MinIO's half would fail every request with a misleading InvalidAccessKeyId.
+  const keys =
+    raw.S3_ACCESS_KEY_ID || raw.S3_SECRET_ACCESS_KEY
+      ? { S3_ACCESS_KEY_ID: raw.S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY: raw.S3_SECRET_ACCESS_KEY }
+      : {
+          S3_ACCESS_KEY_ID: raw.S3_DEFAULT_ACCESS_KEY_ID,
+          S3_SECRET_ACCESS_KEY: raw.S3_DEFAULT_SECRET_ACCESS_KEY,
+        };
   for (const name of ['S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY'] as const) {
-    if (!raw[name]) {
+    if (!keys[name]) {
       issues.push({
         variable: name,
         problem: `is required when STORAGE_URL is s3://`,
@@ -287,8 +296,8 @@ function storageConfig(raw: Raw, issues: ConfigIssue[]): StorageConfig {
     prefix: rest.filter(Boolean).join('/'),
     endpoint: raw.S3_ENDPOINT,
     region: raw.S3_REGION,
-    accessKeyId: raw.S3_ACCESS_KEY_ID ?? '',
-    secretAccessKey: raw.S3_SECRET_ACCESS_KEY ?? '',
+    accessKeyId: keys.S3_ACCESS_KEY_ID ?? '',
+    secretAccessKey: keys.S3_SECRET_ACCESS_KEY ?? '',
     forcePathStyle: raw.S3_FORCE_PATH_STYLE,
     checksumMode: raw.S3_CHECKSUM_MODE,
   };

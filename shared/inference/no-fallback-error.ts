@@ -1,4 +1,4 @@
-import { ModelError } from './providers.ts';
+import { ModelError } from './model-error.ts';
 
 /** The local model failed and no frontier fallback is configured. */
 export class NoFallbackError extends Error {

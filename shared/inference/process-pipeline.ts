@@ -1,8 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/load-config.ts';
 import type { Logger } from '../log/logger.ts';
-import { createModelDigest } from './model-digest.ts';
-import { createGenerationPipeline, type GenerationPipeline } from './pipeline.ts';
+import type { GenerationPipeline } from './pipeline.ts';
 import type { SemanticIndex } from './semantic-index.ts';
 
 /** A process's generation pipeline and what it opened, closed with the process. */
@@ -11,19 +10,15 @@ export interface ProcessGeneration extends GenerationPipeline {
 }
 
 /**
- * The process's one generation pipeline. The semantic index (a native HNSW index, a Redis
- * connection of its own, and the fleet's entries loaded into memory) opens at the first
- * generation: a worker that never runs `generate` never pays for it. The local model's digest
- * (read from Ollama every few minutes) is part of every cache namespace.
+ * The process's one generation pipeline. The pipeline's modules (the Ollama client and ajv,
+ * ~13 MB of RSS together) load at the first generation, and the semantic index (a native HNSW
+ * index, a Redis connection of its own, and the fleet's entries loaded into memory) opens then
+ * too: a worker that never runs `generate`, or an idle one, never pays for either. The local
+ * model's digest (read from Ollama every few minutes) is part of every cache namespace.
  */
 export function processGeneration(config: Config, redis: Redis, log: Logger): ProcessGeneration {
   let index: Promise<SemanticIndex> | undefined;
-  let pipeline: GenerationPipeline | undefined;
-  const localModelDigest = createModelDigest({
-    url: config.inference.ollamaUrl,
-    model: config.inference.localModel,
-    log,
-  });
+  let pipeline: Promise<GenerationPipeline> | undefined;
   const semanticIndex = () => {
     index ??= (async () => {
       const { createSemanticIndex } = await import('./semantic-index.ts');
@@ -38,17 +33,28 @@ export function processGeneration(config: Config, redis: Redis, log: Logger): Pr
     })();
     return index;
   };
-  return {
-    generate(request, signal) {
-      pipeline ??= createGenerationPipeline({
-        config: config.inference,
-        redis,
-        prefix: config.queuePrefix,
+  const open = async () => {
+    const [{ createGenerationPipeline }, { createModelDigest }] = await Promise.all([
+      import('./pipeline.ts'),
+      import('./model-digest.ts'),
+    ]);
+    return createGenerationPipeline({
+      config: config.inference,
+      redis,
+      prefix: config.queuePrefix,
+      log,
+      semanticIndex,
+      localModelDigest: createModelDigest({
+        url: config.inference.ollamaUrl,
+        model: config.inference.localModel,
         log,
-        semanticIndex,
-        localModelDigest,
-      });
-      return pipeline.generate(request, signal);
+      }),
+    });
+  };
+  return {
+    async generate(request, signal) {
+      pipeline ??= open();
+      return (await pipeline).generate(request, signal);
     },
     async close() {
       if (index) await (await index).close();

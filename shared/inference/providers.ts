@@ -1,8 +1,9 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import { Ollama } from 'ollama';
+import { ModelError, type Route } from './model-error.ts';
 import type { ChatMessage } from './request-keys.ts';
 
-export type Route = 'local' | 'frontier';
+export { ModelError, type ModelFailure, type Route } from './model-error.ts';
 
 /** One model call's outcome, before validation. */
 export interface ModelAnswer {
@@ -14,28 +15,6 @@ export interface ModelAnswer {
   /** `stop`, or `length` when the model ran out of tokens (the answer is cut off). */
   finish: string;
   latencyMs: number;
-}
-
-export type ModelFailure = 'error' | 'timeout' | 'invalid';
-
-/** A model call that failed, timed out, or answered something unusable. */
-export class ModelError extends Error {
-  readonly route: Route;
-  readonly reason: ModelFailure;
-  /** No connection to the model server could be made or kept (refused, reset, no such host). */
-  readonly unreachable: boolean;
-  constructor(
-    route: Route,
-    reason: ModelFailure,
-    message: string,
-    options?: ErrorOptions & { unreachable?: boolean },
-  ) {
-    super(message, options);
-    this.name = 'ModelError';
-    this.route = route;
-    this.reason = reason;
-    this.unreachable = options?.unreachable ?? false;
-  }
 }
 
 export interface ChatCall {

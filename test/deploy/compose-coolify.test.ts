@@ -38,6 +38,7 @@ const read = (file: string) => readFileSync(path.join(root, file), 'utf8');
 const composeText = read('docker-compose.yml');
 const redisConf = read('infra/redis.conf');
 const manifest = JSON.parse(read('coolify.json')) as CoolifyManifest;
+const packageJson = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
 const parseCompose = (text: string) => parse(text, { merge: true }) as Compose;
 const compose = parseCompose(composeText);
 const services = compose.services;
@@ -85,11 +86,17 @@ function references(text: string): Reference[] {
   return found;
 }
 
-/** What `docker compose up` substitutes with no .env: every default. */
-function resolve(text: string): string {
-  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-((?:[^{}]|\{[^{}]*\})*))?\}/g, (_, _n, d) =>
-    resolve(d ?? ''),
+/** What `docker compose up` substitutes: a set variable, else its default (none set: no .env). */
+function resolve(text: string, vars: Record<string, string> = {}): string {
+  return text.replace(
+    /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-((?:[^{}]|\{[^{}]*\})*))?\}/g,
+    (_, name: string, d?: string) => vars[name] || resolve(d ?? '', vars),
   );
+}
+
+/** The lowburn environment as compose hands it to a container, given the operator's variables. */
+function resolvedAppEnv(vars: Record<string, string> = {}): Record<string, string> {
+  return Object.fromEntries(Object.entries(appEnv).map(([k, v]) => [k, resolve(String(v), vars)]));
 }
 
 function strings(value: unknown): string[] {
@@ -97,6 +104,26 @@ function strings(value: unknown): string[] {
   if (Array.isArray(value)) return value.flatMap(strings);
   if (value && typeof value === 'object') return Object.values(value).flatMap(strings);
   return [];
+}
+
+/** `${A:-${B…}}`: docker-compose 1.x and some other Compose implementations keep it as text. */
+const nestedDefaults = (texts: string[]) => texts.filter((t) => /\$\{[^}]*\$\{/.test(t));
+
+/**
+ * The fixed host ports among a service's published ports (`[ip:]host:container`): a second
+ * copy cannot bind the same one, so `--scale` fails. A range (`3000-3009:3000`), which Compose
+ * hands out per copy, or no host port is fine.
+ */
+const fixedHostPorts = (ports: string[]) =>
+  ports.map((p) => resolve(p).split(':').slice(0, -1).at(-1) ?? '').filter((h) => /^\d+$/.test(h));
+
+/** The comment lines right above a top-level service's key. */
+function commentAbove(name: string): string {
+  const lines = composeText.split('\n');
+  const at = lines.indexOf(`  ${name}:`);
+  let start = at;
+  while (start > 0 && lines[start - 1]?.trim().startsWith('#')) start--;
+  return lines.slice(start, at).join('\n');
 }
 
 const allReferences = strings(compose).flatMap(references);
@@ -114,6 +141,41 @@ describe('coolify.json and docker-compose.yml', () => {
       expect(defaults.has(undefined), `${name} has no default`).toBe(false);
       expect(manifest.env.find((v) => v.name === name)?.default, name).toBe([...defaults][0]);
     }
+  });
+
+  it('nest no default inside another, which some Compose implementations pass on as text', () => {
+    const nested = `\${A:-\${B:-c}}`;
+    expect(nestedDefaults([nested, `x \${A:-a} \${B:-b}`])).toEqual([nested]);
+    expect(nestedDefaults(strings(compose))).toEqual([]);
+    expect(nestedDefaults(manifest.env.map((v) => v.default ?? ''))).toEqual([]);
+  });
+
+  it('mark a service scalable only when a second copy can start', () => {
+    expect(
+      fixedHostPorts([`127.0.0.1:\${P:-3000}:3000`, '3000-3009:3000', '127.0.0.1::3000']),
+    ).toEqual(['3000']);
+    for (const [name, s] of Object.entries(services)) {
+      if (!manifest.services[name]?.scalable) continue;
+      expect({ [name]: s.container_name }).toEqual({ [name]: undefined });
+      expect({ [name]: fixedHostPorts(s.ports ?? []) }).toEqual({ [name]: [] });
+    }
+    // The quick start's API on :3000 is one container; Coolify reaches it through its proxy.
+    expect(manifest.services.api?.scalable).toBe(false);
+  });
+
+  it("give lowburn Coolify's generated MinIO credentials, or the S3 keys an operator sets", () => {
+    const generated = { SERVICE_USER_MINIO: 'gen-user', SERVICE_PASSWORD_MINIO: 'gen-password-1' };
+    const keys = (vars: Record<string, string>) => {
+      const storage = loadConfig(resolvedAppEnv(vars)).storage;
+      return storage.driver === 's3' ? [storage.accessKeyId, storage.secretAccessKey] : [];
+    };
+    const minio = service('minio').environment ?? {};
+    expect(
+      [minio.MINIO_ROOT_USER, minio.MINIO_ROOT_PASSWORD].map((v) => resolve(String(v), generated)),
+    ).toEqual(['gen-user', 'gen-password-1']);
+    expect(keys(generated)).toEqual(['gen-user', 'gen-password-1']);
+    const r2 = { ...generated, S3_ACCESS_KEY_ID: 'r2-id', S3_SECRET_ACCESS_KEY: 'r2-secret' };
+    expect(keys(r2)).toEqual(['r2-id', 'r2-secret']);
   });
 
   it('leave no bare $VAR for compose to interpolate by accident', () => {
@@ -163,8 +225,7 @@ describe('the lowburn services', () => {
   });
 
   it('get an environment the config schema accepts with no .env', () => {
-    const env = Object.fromEntries(Object.entries(appEnv).map(([k, v]) => [k, resolve(String(v))]));
-    const config = loadConfig(env);
+    const config = loadConfig(resolvedAppEnv());
     expect(config.env).toBe('production');
     expect(config.storage.driver).toBe('s3');
   });
@@ -238,13 +299,26 @@ describe('every service', () => {
     }
   });
 
+  it('sits below the comment that describes it', () => {
+    expect(commentAbove('migrate')).toMatch(/^ *# One-shot: applies pending migrations/m);
+    expect(commentAbove('ollama')).not.toMatch(/migrat/);
+    for (const name of Object.keys(services)) {
+      if (/One-shot/.test(commentAbove(name)))
+        expect([name, service(name).restart]).toEqual([name, 'no']);
+    }
+  });
+
   it('stays off host ports, except the board and the API on loopback', () => {
     expect(service('redis').ports).toBeUndefined();
     expect(service('postgres').ports).toBeUndefined();
     const published = Object.entries(services).filter(([, s]) => s.ports !== undefined);
     expect(published.map(([name]) => name).sort()).toEqual(['api', 'board']);
-    expect(service('board').ports?.map(resolve)).toEqual([`127.0.0.1:3001:${appEnv.BOARD_PORT}`]);
-    expect(service('api').ports?.map(resolve)).toEqual([`127.0.0.1:3000:${appEnv.API_PORT}`]);
+    expect(service('board').ports?.map((p) => resolve(p))).toEqual([
+      `127.0.0.1:3001:${appEnv.BOARD_PORT}`,
+    ]);
+    expect(service('api').ports?.map((p) => resolve(p))).toEqual([
+      `127.0.0.1:3000:${appEnv.API_PORT}`,
+    ]);
   });
 });
 
@@ -269,8 +343,11 @@ describe('the data services', () => {
     expect(resolve(appEnv.DATABASE_URL ?? '')).toBe(
       `postgres://${env('postgres', 'POSTGRES_USER')}:${env('postgres', 'POSTGRES_PASSWORD')}@postgres:5432/${env('postgres', 'POSTGRES_DB')}`,
     );
-    expect(resolve(appEnv.S3_ACCESS_KEY_ID ?? '')).toBe(env('minio', 'MINIO_ROOT_USER'));
-    expect(resolve(appEnv.S3_SECRET_ACCESS_KEY ?? '')).toBe(env('minio', 'MINIO_ROOT_PASSWORD'));
+    const storage = loadConfig(resolvedAppEnv()).storage;
+    expect(storage.driver === 's3' && [storage.accessKeyId, storage.secretAccessKey]).toEqual([
+      env('minio', 'MINIO_ROOT_USER'),
+      env('minio', 'MINIO_ROOT_PASSWORD'),
+    ]);
     expect(env('minio-init', 'MINIO_ROOT_USER')).toBe(env('minio', 'MINIO_ROOT_USER'));
   });
 
@@ -359,8 +436,23 @@ describe('the image', () => {
     expect(dockerfile).toMatch(/npm ci --omit=dev/);
     expect(dockerfile).toMatch(/^ENV NODE_ENV=production$/m);
     expect(dockerfile).toMatch(/^USER node$/m);
-    expect(dockerfile).toMatch(/^ENTRYPOINT \["node", "workers\/cli\.ts"\]$/m);
+    expect(dockerfile).toMatch(
+      /^ENTRYPOINT \["node", "--max-semi-space-size=\d+", "build\/workers\/cli\.js"\]$/m,
+    );
     expect(dockerfile).toMatch(/^CMD \["worker"\]$/m);
+  });
+
+  it('runs the fleet compiled in a build stage, never the TypeScript sources', () => {
+    const stages = dockerfile.split(/^(?=FROM )/m).filter((s) => s.startsWith('FROM '));
+    const build = stages.find((s) => /^FROM node:24-slim AS build$/m.test(s));
+    const final = stages.at(-1) ?? '';
+    expect(build).toMatch(/^RUN npm run build$/m);
+    expect(packageJson.scripts.build).toBe('tsc -p tsconfig.build.json');
+    expect(final).toMatch(/^COPY --from=build \/app\/build \.\/build$/m);
+    // Only the compiled output and the production dependencies reach the running image.
+    expect(final).not.toMatch(/^COPY \. /m);
+    expect(final).toMatch(/^COPY --from=deps \/app\/node_modules \.\/node_modules$/m);
+    expect(final).not.toMatch(/\.ts\b/);
   });
 
   it('bakes in no secret and copies only the allowlisted sources', () => {
@@ -378,6 +470,8 @@ describe('the image', () => {
         '!package.json',
         '!shared/',
         '!workers/',
+        '!tsconfig.json',
+        '!tsconfig.build.json',
       ].sort(),
     );
   });
