@@ -42,17 +42,20 @@ describe('deliver-webhook with the webhook secrets sealed at rest', () => {
     return created;
   };
 
-  it('signs with the secret opened from the database, as standardwebhooks verifies', async () => {
-    const key = await createKey(keyringOf(KEY));
+  /** Delivers one event for `key` and expects it sent once, signed with the key's own secret. */
+  const expectDeliveredSigned = async (key: { id: string; webhookSecret: string }) => {
     const hooks = await receiver();
-
-    const row = await settled(
-      database.db,
-      await worker.enqueue({ apiKeyId: key.id, url: hooks.url }),
-    );
-
-    expect(row).toMatchObject({ status: 'succeeded', attempts: 1 });
+    const enqueued = await worker.enqueue({ apiKeyId: key.id, url: hooks.url });
+    expect(await settled(database.db, enqueued)).toMatchObject({
+      status: 'succeeded',
+      attempts: 1,
+    });
+    expect(hooks.requests).toHaveLength(1);
     expect(() => verifiedByStandardWebhooks(key.webhookSecret, hooks.requests[0])).not.toThrow();
+  };
+
+  it('signs with the secret opened from the database, as standardwebhooks verifies', async () => {
+    await expectDeliveredSigned(await createKey(keyringOf(KEY)));
   });
 
   describe('when the secret was sealed under a key the worker does not hold', () => {
@@ -78,15 +81,8 @@ describe('deliver-webhook with the webhook secrets sealed at rest', () => {
     it('delivers, correctly signed, once the secret is rotated under the worker’s key', async () => {
       const key = await createKey(keyringOf(OTHER_KEY));
       await rotateWebhookSecrets(database.db, keyringOf(KEY, OTHER_KEY));
-      const hooks = await receiver();
 
-      const row = await settled(
-        database.db,
-        await worker.enqueue({ apiKeyId: key.id, url: hooks.url }),
-      );
-
-      expect(row).toMatchObject({ status: 'succeeded', attempts: 1 });
-      expect(() => verifiedByStandardWebhooks(key.webhookSecret, hooks.requests[0])).not.toThrow();
+      await expectDeliveredSigned(key);
     });
   });
 

@@ -1,6 +1,7 @@
 import { ConfigError, type ConfigIssue } from '../errors/config-error.ts';
 import { envSpec } from './env-spec.ts';
 import type { Config } from './load-config.ts';
+import { missingSecretsKey } from './secrets-config.ts';
 
 /** The lowburn processes (and CLI commands) that demand settings of their own. */
 export type ProcessName = 'api' | 'worker' | 'board' | 'cli' | 'keys create' | 'secrets rotate';
@@ -44,13 +45,7 @@ const requirements: Record<ProcessName, (config: Config) => ConfigIssue[]> = {
 function secretsKey(config: Config, process: string, why: string): ConfigIssue[] {
   // Outside production an unset key is the development key, so `key` is only missing here.
   if (config.secrets.key) return [];
-  return [
-    {
-      variable: 'SECRETS_KEY',
-      problem: `is required by \`${process}\` when NODE_ENV=production (${why})`,
-      example: envSpec.SECRETS_KEY.example,
-    },
-  ];
+  return [missingSecretsKey(`is required by \`${process}\` when NODE_ENV=production (${why})`)];
 }
 
 /** Throws a {@link ConfigError} listing what `process` needs and `config` lacks. */

@@ -1,4 +1,6 @@
+import type { ConfigIssue } from '../errors/config-error.ts';
 import { DEV_SECRETS_KEY, decodeSecretKey } from '../secrets/secret-key.ts';
+import { envSpec } from './env-spec.ts';
 
 /** The keys that seal secrets at rest (see shared/secrets). */
 export interface SecretsConfig {
@@ -30,4 +32,9 @@ export function secretsConfig(raw: {
     previousKey: raw.SECRETS_KEY_PREVIOUS,
     devKey: key !== undefined && devKey !== undefined && key.equals(devKey),
   };
+}
+
+/** The issue of a missing `SECRETS_KEY`: `problem` says who needs it, and why. */
+export function missingSecretsKey(problem: string): ConfigIssue {
+  return { variable: 'SECRETS_KEY', problem, example: envSpec.SECRETS_KEY.example };
 }

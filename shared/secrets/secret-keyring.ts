@@ -5,7 +5,7 @@ import {
   type KeyObject,
   randomBytes,
 } from 'node:crypto';
-import type { SecretsConfig } from '../config/secrets-config.ts';
+import { missingSecretsKey, type SecretsConfig } from '../config/secrets-config.ts';
 import { ConfigError } from '../errors/config-error.ts';
 import { SecretDecryptionError } from '../errors/secret-decryption-error.ts';
 import { SecretKeyUnavailableError } from '../errors/secret-key-unavailable-error.ts';
@@ -72,11 +72,7 @@ export class SecretKeyring {
   requireCurrentKeyId(): string {
     if (this.currentKeyId) return this.currentKeyId;
     throw new ConfigError([
-      {
-        variable: 'SECRETS_KEY',
-        problem: 'is required to encrypt secrets at rest (32 random bytes, base64)',
-        example: '$(openssl rand -base64 32)',
-      },
+      missingSecretsKey('is required to encrypt secrets at rest (32 random bytes, base64)'),
     ]);
   }
 

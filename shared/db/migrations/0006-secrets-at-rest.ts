@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { Migration } from 'kysely/migration';
+import { missingSecretsKey } from '../../config/secrets-config.ts';
 import { ConfigError } from '../../errors/config-error.ts';
 import type { SecretKeyring } from '../../secrets/secret-keyring.ts';
 import { openWebhookSecret, sealWebhookSecret } from '../../secrets/webhook-secret-seal.ts';
@@ -81,10 +82,8 @@ export function secretsAtRest(keyring: SecretKeyring | undefined): Migration {
 function requireKey(keyring: SecretKeyring | undefined, task: string): void {
   if (keyring?.currentKeyId) return;
   throw new ConfigError([
-    {
-      variable: 'SECRETS_KEY',
-      problem: `is required by \`lowburn migrate\` to ${task} (migration 0006-secrets-at-rest); nothing was changed`,
-      example: '$(openssl rand -base64 32)',
-    },
+    missingSecretsKey(
+      `is required by \`lowburn migrate\` to ${task} (migration 0006-secrets-at-rest); nothing was changed`,
+    ),
   ]);
 }
