@@ -76,8 +76,8 @@ export interface ApiKeysTable {
   scopes: ApiScope[];
   /** Which key sealed `webhook_secret_sealed` (shared/secrets/secret-key.ts). */
   webhook_secret_key_id: string;
-  /** The `whsec_` secret, AES-256-GCM, bound to this row (migration 0006). */
-  webhook_secret_sealed: Buffer;
+  /** The `whsec_` secret, AES-256-GCM, bound to this row (migration 0006); pg reads a Buffer. */
+  webhook_secret_sealed: Uint8Array;
   created_at: DefaultTimestamp;
   last_used_at: Timestamp | null;
   revoked_at: Timestamp | null;

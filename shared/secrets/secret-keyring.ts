@@ -14,8 +14,8 @@ import { secretKeyId } from './secret-key.ts';
 /** A value sealed with AES-256-GCM, as stored: the id of the key that sealed it, and the bytes. */
 export interface SealedValue {
   keyId: string;
-  /** `0x01 ‖ IV (12 bytes) ‖ ciphertext ‖ tag (16 bytes)`. */
-  sealed: Buffer;
+  /** `0x01 ‖ IV (12 bytes) ‖ ciphertext ‖ tag (16 bytes)`; a `Buffer` when sealed here or read by pg. */
+  sealed: Uint8Array;
 }
 
 // The first byte names the layout, so a future one (another cipher, a longer IV) can be told apart.
@@ -80,7 +80,7 @@ export class SecretKeyring {
    * Seals `plaintext` under `SECRETS_KEY`, bound to `aad`.
    * @throws {@link ConfigError} when this process has no `SECRETS_KEY`.
    */
-  seal(plaintext: string, aad: string): SealedValue {
+  seal(plaintext: string, aad: string): SealedValue & { sealed: Buffer } {
     const keyId = this.requireCurrentKeyId();
     const key = this.#keys.get(keyId) as KeyObject;
     const iv = randomBytes(IV_BYTES);
@@ -105,17 +105,27 @@ export class SecretKeyring {
         previous: this.previousKeyId,
       });
     }
-    const cacheKey = `${value.keyId}\0${aad}\0${value.sealed.toString('base64')}`;
+    const sealed = Buffer.from(
+      value.sealed.buffer,
+      value.sealed.byteOffset,
+      value.sealed.byteLength,
+    );
+    const cacheKey = `${value.keyId}\0${aad}\0${sealed.toString('base64')}`;
     const cached = this.#opened.get(cacheKey);
     if (cached !== undefined) return cached;
-    const plaintext = decrypt(key, value, aad, subject);
+    const plaintext = decrypt(key, { keyId: value.keyId, sealed }, aad, subject);
     if (this.#opened.size >= CACHE_MAX) this.#opened.clear();
     this.#opened.set(cacheKey, plaintext);
     return plaintext;
   }
 }
 
-function decrypt(key: KeyObject, value: SealedValue, aad: string, subject: string): string {
+function decrypt(
+  key: KeyObject,
+  value: { keyId: string; sealed: Buffer },
+  aad: string,
+  subject: string,
+): string {
   const { sealed, keyId } = value;
   if (sealed.length < 1 + IV_BYTES + TAG_BYTES || sealed[0] !== VERSION) {
     throw new SecretDecryptionError(subject, keyId);

@@ -14,7 +14,7 @@ export function sealWebhookSecret(
   keyring: SecretKeyring,
   apiKeyId: string,
   secret: string,
-): SealedValue {
+): SealedValue & { sealed: Buffer } {
   return keyring.seal(secret, webhookSecretAad(apiKeyId));
 }
 
