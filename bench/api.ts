@@ -33,6 +33,7 @@ import { createDb } from '../shared/db/create-db.ts';
 import { createLogger } from '../shared/log/logger.ts';
 import { bullJobOptions } from '../shared/queue/default-options.ts';
 import { createProducerConnection } from '../shared/redis/connections.ts';
+import { devKeyring } from '../test/fixtures/secrets.ts';
 import { startApi } from '../workers/api.ts';
 import { pacedLoad } from './paced-client.ts';
 import {
@@ -202,7 +203,11 @@ async function main(): Promise<void> {
       RATE_LIMIT_PER_USER: '1000000',
     });
     const api = await startApi({ config, log, port: 0 });
-    const created = await createApiKey(db, { name: 'bench api', scopes: ['generate'] });
+    const created = await createApiKey(
+      db,
+      { name: 'bench api', scopes: ['generate'] },
+      devKeyring(),
+    );
     keyId = created.id;
     const url = `http://127.0.0.1:${api.port}`;
     let max: LoadResult;

@@ -25,6 +25,7 @@ import { createLogger } from '../shared/log/logger.ts';
 import { bufferStats } from '../shared/telemetry/buffer.ts';
 import { flushTelemetry } from '../shared/telemetry/flush.ts';
 import type { Ping } from '../shared/telemetry/ping.ts';
+import { devKeyring } from '../test/fixtures/secrets.ts';
 import { writeCounter } from '../test/fixtures/write-counter.ts';
 import { startApi } from '../workers/api.ts';
 import {
@@ -152,7 +153,11 @@ async function main(): Promise<void> {
       TELEMETRY_BUFFER_CAP: '100000000',
     });
     const api = await startApi({ config, log, port: 0 });
-    const created = await createApiKey(db, { name: 'bench telemetry', scopes: ['telemetry'] });
+    const created = await createApiKey(
+      db,
+      { name: 'bench telemetry', scopes: ['telemetry'] },
+      devKeyring(),
+    );
     keyId = created.id;
     const { key } = created;
     let ingested: LoadResult;

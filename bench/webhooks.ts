@@ -29,6 +29,7 @@ import { createLogger } from '../shared/log/logger.ts';
 import { Queues } from '../shared/queue/queues.ts';
 import { enqueueWebhook } from '../shared/webhooks/enqueue.ts';
 import { deliverWebhookQueue } from '../shared/webhooks/queue.ts';
+import { devKeyring } from '../test/fixtures/secrets.ts';
 import {
   benchDatabase,
   cpuPer,
@@ -141,7 +142,11 @@ async function main(): Promise<void> {
   const { db } = createDb({ url: databaseUrl, poolMax: 10, log });
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   const receiver = await startReceiverProcess();
-  const key = await createApiKey(db, { name: 'bench webhooks', scopes: ['generate'] });
+  const key = await createApiKey(
+    db,
+    { name: 'bench webhooks', scopes: ['generate'] },
+    devKeyring(),
+  );
   const worker = await startWorkerProcess({
     DATABASE_URL: databaseUrl,
     REDIS_URL,

@@ -1,10 +1,20 @@
+import type { Config } from '../shared/config/load-config.ts';
+import type { ProcessName } from '../shared/config/process-requirements.ts';
 import type { Db } from '../shared/db/create-db.ts';
+import type { Logger } from '../shared/log/logger.ts';
 import type { Queues } from '../shared/queue/queues.ts';
 import { bootConfig, processLogger } from './process.ts';
 
-/** Runs a CLI command's work with a small Postgres pool of its own, closed afterwards. */
-export async function withDb<T>(name: string, run: (db: Db) => Promise<T>): Promise<T> {
-  const config = bootConfig();
+/**
+ * Runs a CLI command's work with a small Postgres pool of its own, closed afterwards.
+ * `process` names the command when it needs settings of its own (`keys create`: SECRETS_KEY).
+ */
+export async function withDb<T>(
+  name: string,
+  run: (db: Db, context: { config: Config; log: Logger }) => Promise<T>,
+  process: ProcessName = 'cli',
+): Promise<T> {
+  const config = bootConfig(process);
   const log = processLogger(config, name);
   const { createDb } = await import('../shared/db/create-db.ts');
   const { db } = createDb({
@@ -14,7 +24,7 @@ export async function withDb<T>(name: string, run: (db: Db) => Promise<T>): Prom
     applicationName: `lowburn-${name}`,
   });
   try {
-    return await run(db);
+    return await run(db, { config, log });
   } finally {
     await db.destroy();
   }

@@ -2,14 +2,22 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { jobs, queues } from '../jobs/index.ts';
 import type { Config } from '../shared/config/load-config.ts';
+import { ConfigError } from '../shared/errors/config-error.ts';
 import { InvalidPayloadError } from '../shared/errors/invalid-payload-error.ts';
 import type { Logger } from '../shared/log/logger.ts';
 import type { AnyJobDefinition } from '../shared/queue/job-definition.ts';
 import { withQueues } from './cli-clients.ts';
 import { registerCoolifyCommand } from './coolify.ts';
 import { registerKeysCommand } from './keys-command.ts';
-import { bootConfig, exitOnBootError, onShutdownSignal, processLogger } from './process.ts';
+import {
+  bootConfig,
+  exitOnBootError,
+  onShutdownSignal,
+  processKeyring,
+  processLogger,
+} from './process.ts';
 import { registerQueryCommand } from './query-command.ts';
+import { registerSecretsCommand } from './secrets-command.ts';
 import { registerWebhooksCommand } from './webhooks-command.ts';
 
 // Each command imports what it runs when it runs: a worker never loads Bull Board's UI, and
@@ -44,6 +52,8 @@ program
     const { createDb } = await import('../shared/db/create-db.ts');
     const { migrateDown, migrateUp, migrationStatus } = await import('../shared/db/migrate.ts');
     const { db } = createDb({ url: config.database.url, poolMax: 1, log });
+    // SECRETS_KEY is needed only when there are secrets to seal or open; the migration says so.
+    const keyring = config.secrets.key ? processKeyring(config, log) : undefined;
     try {
       if (direction === 'status') {
         for (const m of await migrationStatus(db)) {
@@ -53,13 +63,21 @@ program
         }
       } else {
         const names =
-          direction === 'up' ? await migrateUp(db) : await migrateDown(db, { all: opts.all });
+          direction === 'up'
+            ? await migrateUp(db, { keyring })
+            : await migrateDown(db, { all: opts.all, keyring });
         console.log(
           names.length === 0
             ? 'nothing to do'
             : `${direction === 'up' ? 'applied' : 'reverted'}: ${names.join(', ')}`,
         );
       }
+    } catch (error) {
+      // A migration that needs SECRETS_KEY: the operator's fix, not a crash (exits 78).
+      if (error instanceof Error && error.cause instanceof ConfigError) {
+        exitOnBootError(error.cause, log);
+      }
+      throw error;
     } finally {
       await db.destroy();
     }
@@ -121,6 +139,7 @@ registerCoolifyCommand(program);
 registerKeysCommand(program);
 registerWebhooksCommand(program);
 registerQueryCommand(program);
+registerSecretsCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -19,7 +19,7 @@ export interface CoolifyVariable {
   name: string;
   secret: boolean;
   default?: string;
-  /** Filled by Coolify with a random value per resource (SERVICE_USER_*, SERVICE_PASSWORD_*). */
+  /** Filled by Coolify with a random value per resource (SERVICE_USER_*, SERVICE_PASSWORD_*, SERVICE_REALBASE64_*). */
   generated?: boolean;
   description: string;
 }

@@ -3,6 +3,7 @@ import { apiScopes, parseApiKeyName, parseApiScopes } from '../shared/api-keys/a
 import type { ApiKeySummary, CreatedApiKey } from '../shared/api-keys/api-keys.ts';
 import { InvalidApiKeyInputError } from '../shared/api-keys/invalid-api-key-input-error.ts';
 import { withDb } from './cli-clients.ts';
+import { processKeyring } from './process.ts';
 import { renderTable } from './text-table.ts';
 
 /**
@@ -24,10 +25,14 @@ export function registerKeysCommand(program: Command): void {
         name: parseApiKeyName(opts.name),
         scopes: parseApiScopes(opts.scopes),
       }));
-      const created = await withDb('keys', async (db) => {
-        const { createApiKey } = await import('../shared/api-keys/api-keys.ts');
-        return createApiKey(db, input);
-      });
+      const created = await withDb(
+        'keys',
+        async (db, { config, log }) => {
+          const { createApiKey } = await import('../shared/api-keys/api-keys.ts');
+          return createApiKey(db, input, processKeyring(config, log));
+        },
+        'keys create',
+      );
       console.log(opts.json ? JSON.stringify(created) : describeCreated(created));
     });
 

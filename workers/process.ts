@@ -6,6 +6,7 @@ import {
 import { ConfigError } from '../shared/errors/config-error.ts';
 import { RedisPreflightError } from '../shared/errors/redis-preflight-error.ts';
 import { createLogger, type Logger } from '../shared/log/logger.ts';
+import { SecretKeyring } from '../shared/secrets/secret-keyring.ts';
 
 /** sysexits' EX_CONFIG: the process cannot run with the configuration it was given. */
 export const EXIT_CONFIG = 78;
@@ -33,6 +34,19 @@ export function bootConfig(
 
 export function processLogger(config: Config, name: string): Logger {
   return createLogger({ level: config.logLevel, name });
+}
+
+/**
+ * The process's keyring (`SECRETS_KEY`, `SECRETS_KEY_PREVIOUS`), with a warning when the key is
+ * the public development key: secrets sealed under it are as good as plain text.
+ */
+export function processKeyring(config: Config, log: Logger): SecretKeyring {
+  if (config.secrets.devKey) {
+    log.warn(
+      'SECRETS_KEY is the public development key: stored webhook secrets are NOT protected; set SECRETS_KEY (openssl rand -base64 32) before storing real ones, keeping this one as SECRETS_KEY_PREVIOUS until `lowburn secrets rotate` has run',
+    );
+  }
+  return SecretKeyring.fromConfig(config.secrets);
 }
 
 /** Reports a boot failure the way an operator can act on it, and exits non-zero. */

@@ -24,13 +24,23 @@ import { type WebhookMetrics, webhookMetrics } from './metrics.ts';
  */
 export const deliverWebhookJob = defineJob({
   ...deliverWebhookQueue,
-  async process({ deliveryId, run }, { job, deps, signal }) {
+  async process({ deliveryId, run }, { job, deps, signal, log }) {
     const metrics = webhookMetrics(deps.metrics);
     const result = await attemptDelivery(
-      { db: deps.db, client: deps.webhookClient, config: deps.config.webhooks },
+      {
+        db: deps.db,
+        client: deps.webhookClient,
+        config: deps.config.webhooks,
+        keyring: deps.secrets,
+      },
       { deliveryId, run, signal },
     );
     observe(metrics, result);
+    if ('verdict' in result && result.verdict.reason.startsWith('secret_')) {
+      // An operator must act (set SECRETS_KEY_PREVIOUS, or restore the row): say so loudly.
+      // The message names key ids and the API key, never a secret.
+      log.error({ deliveryId, reason: result.verdict.reason }, result.error ?? 'webhook not sent');
+    }
     if (result.outcome === 'retry' || result.outcome === 'not-due') {
       const at = result.nextAttemptAt ?? new Date();
       await job.moveToDelayed(at.getTime(), job.token);

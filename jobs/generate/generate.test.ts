@@ -11,6 +11,7 @@ import {
 } from '../../test/fixtures/model-servers.ts';
 import { useTestDatabase } from '../../test/fixtures/postgres.ts';
 import { deletePrefix, randomPrefix, useRedis } from '../../test/fixtures/redis.ts';
+import { devKeyring } from '../../test/fixtures/secrets.ts';
 import { type RunningWorker, startWorker } from '../../workers/worker.ts';
 import { generateJob } from './index.ts';
 import { generateQueue } from './queue.ts';
@@ -40,7 +41,8 @@ describe('the generate job', () => {
       FRONTIER_API_KEY: openai.apiKey,
       LOCAL_TIMEOUT: '1s',
     });
-    apiKeyId = (await createApiKey(database.db, { name: 'app', scopes: 'generate' })).id;
+    apiKeyId = (await createApiKey(database.db, { name: 'app', scopes: 'generate' }, devKeyring()))
+      .id;
     queues = new Queues({ connection: r.redis, prefix });
     eventsConnection = r.redis.duplicate();
     events = new QueueEvents('generate', { connection: eventsConnection, prefix });

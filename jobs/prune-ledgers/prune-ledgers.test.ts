@@ -9,6 +9,7 @@ import { testConfig } from '../../test/fixtures/config.ts';
 import { useTestDatabase } from '../../test/fixtures/postgres.ts';
 import { watchQueue } from '../../test/fixtures/queue-watch.ts';
 import { useRedis } from '../../test/fixtures/redis.ts';
+import { devKeyring } from '../../test/fixtures/secrets.ts';
 import { type RunningWorker, startWorker } from '../../workers/worker.ts';
 import { pruneLedgersJob } from './index.ts';
 import {
@@ -77,7 +78,9 @@ describe('pruneLedgers', () => {
     await sql`TRUNCATE webhook_deliveries, webhook_attempts, idempotency_keys, webhook_disabled_urls`.execute(
       database.db,
     );
-    apiKeyId = (await createApiKey(database.db, { name: 'prune', scopes: ['generate'] })).id;
+    apiKeyId = (
+      await createApiKey(database.db, { name: 'prune', scopes: ['generate'] }, devKeyring())
+    ).id;
   });
   const prune = (options: Partial<Parameters<typeof pruneLedgers>[0]> = {}) =>
     pruneLedgers({ db: database.db, webhookRetentionMs: RETENTION, budgetMs: 60_000, ...options });

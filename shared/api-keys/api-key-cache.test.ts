@@ -1,6 +1,7 @@
 import { type KyselyPlugin, sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../test/fixtures/postgres.ts';
+import { devKeyring } from '../../test/fixtures/secrets.ts';
 import type { Db } from '../db/create-db.ts';
 import { fromStore } from '../errors/store-unreachable.ts';
 import { ApiKeyResolver, createApiKey } from './index.ts';
@@ -35,7 +36,11 @@ describe('the API key resolver', () => {
   const database = useTestDatabase();
 
   it('answers a repeated key from memory until the TTL passes, then sees a revocation', async () => {
-    const created = await createApiKey(database.db, { name: 'cached', scopes: ['generate'] });
+    const created = await createApiKey(
+      database.db,
+      { name: 'cached', scopes: ['generate'] },
+      devKeyring(),
+    );
     const { db, counts } = counted(database.db);
     const time = clock();
     const keys = new ApiKeyResolver({ db, ttlMs: 5_000, now: time.now });
@@ -55,7 +60,11 @@ describe('the API key resolver', () => {
   });
 
   it('keeps honouring a known key through a Postgres outage, for staleIfErrorMs past the TTL', async () => {
-    const created = await createApiKey(database.db, { name: 'outage', scopes: ['telemetry'] });
+    const created = await createApiKey(
+      database.db,
+      { name: 'outage', scopes: ['telemetry'] },
+      devKeyring(),
+    );
     let down: Error | undefined;
     const failing: KyselyPlugin = {
       transformQuery: (args) => {
@@ -117,7 +126,11 @@ describe('the API key resolver', () => {
   });
 
   it('sends one query for ten concurrent resolves of the same key', async () => {
-    const created = await createApiKey(database.db, { name: 'single flight', scopes: ['read'] });
+    const created = await createApiKey(
+      database.db,
+      { name: 'single flight', scopes: ['read'] },
+      devKeyring(),
+    );
     const { db, counts } = counted(database.db);
     const keys = new ApiKeyResolver({ db });
     const answers = await Promise.all(Array.from({ length: 10 }, () => keys.resolve(created.key)));
@@ -142,7 +155,11 @@ describe('the API key resolver', () => {
   });
 
   it('hands out answers that cannot be changed for the next request', async () => {
-    const created = await createApiKey(database.db, { name: 'frozen', scopes: ['read'] });
+    const created = await createApiKey(
+      database.db,
+      { name: 'frozen', scopes: ['read'] },
+      devKeyring(),
+    );
     const keys = new ApiKeyResolver({ db: database.db });
     const record = await keys.resolve(created.key);
     expect(() => (record!.scopes as string[]).push('admin')).toThrow(TypeError);
@@ -151,7 +168,11 @@ describe('the API key resolver', () => {
   });
 
   it('records last use at most once a minute per key', async () => {
-    const created = await createApiKey(database.db, { name: 'touched', scopes: ['read'] });
+    const created = await createApiKey(
+      database.db,
+      { name: 'touched', scopes: ['read'] },
+      devKeyring(),
+    );
     const { db, counts } = counted(database.db);
     const time = clock();
     const keys = new ApiKeyResolver({ db, ttlMs: 5_000, now: time.now });
@@ -185,7 +206,11 @@ describe('the API key resolver', () => {
   });
 
   it('does not write last use again when another process wrote it within the minute', async () => {
-    const created = await createApiKey(database.db, { name: 'fleet', scopes: ['read'] });
+    const created = await createApiKey(
+      database.db,
+      { name: 'fleet', scopes: ['read'] },
+      devKeyring(),
+    );
     const time = clock();
     const other = new Date(time.now() - 30_000);
     await sql`UPDATE api_keys SET last_used_at = ${other} WHERE id = ${created.id}`.execute(
@@ -203,7 +228,11 @@ describe('the API key resolver', () => {
   });
 
   it('still authenticates when recording last use fails, and reports the failure', async () => {
-    const created = await createApiKey(database.db, { name: 'touch fails', scopes: ['read'] });
+    const created = await createApiKey(
+      database.db,
+      { name: 'touch fails', scopes: ['read'] },
+      devKeyring(),
+    );
     const { db } = counted(database.db, { failUpdates: true });
     const errors: unknown[] = [];
     const keys = new ApiKeyResolver({ db, onError: (error) => errors.push(error) });
@@ -213,7 +242,11 @@ describe('the API key resolver', () => {
   });
 
   it('rejects when Postgres cannot answer, and caches nothing', async () => {
-    const created = await createApiKey(database.db, { name: 'outage', scopes: ['read'] });
+    const created = await createApiKey(
+      database.db,
+      { name: 'outage', scopes: ['read'] },
+      devKeyring(),
+    );
     const failing = database.db.withPlugin({
       transformQuery: () => {
         throw new Error('connection refused');

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { type KyselyPlugin, sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../test/fixtures/postgres.ts';
+import { devKeyring } from '../../test/fixtures/secrets.ts';
 import type { Db } from '../db/create-db.ts';
 import { randomBase62 } from './api-key-format.ts';
 import {
@@ -33,7 +34,11 @@ describe('API keys', () => {
 
   describe('when a key is created', () => {
     it('has the form lb_<8 base62>_<32 base62>, at least 128 random bits', async () => {
-      const created = await createApiKey(database.db, { name: 'format', scopes: ['generate'] });
+      const created = await createApiKey(
+        database.db,
+        { name: 'format', scopes: ['generate'] },
+        devKeyring(),
+      );
       const match = /^lb_([0-9A-Za-z]{8})_([0-9A-Za-z]{32})$/.exec(created.key);
       expect(match).not.toBeNull();
       expect(created.prefix).toBe(`lb_${match?.[1]}`);
@@ -48,11 +53,15 @@ describe('API keys', () => {
       expect(Math.max(...counts.values()) / Math.min(...counts.values())).toBeLessThan(1.15);
     });
 
-    it('stores only the prefix and the SHA-256 of the key, never the key', async () => {
-      const created = await createApiKey(database.db, {
-        name: 'stored',
-        scopes: ['read', 'generate'],
-      });
+    it('stores only the prefix and the SHA-256 of the key, never the key, and the webhook secret sealed', async () => {
+      const created = await createApiKey(
+        database.db,
+        {
+          name: 'stored',
+          scopes: ['read', 'generate'],
+        },
+        devKeyring(),
+      );
       const row = await database.db
         .selectFrom('api_keys')
         .selectAll()
@@ -63,36 +72,46 @@ describe('API keys', () => {
         prefix: created.prefix,
         key_hash: sha256(created.key),
         scopes: ['generate', 'read'],
-        webhook_secret: created.webhookSecret,
+        webhook_secret_key_id: devKeyring().currentKeyId,
         last_used_at: null,
         revoked_at: null,
       });
       expect(JSON.stringify(row)).not.toContain(created.key.slice(12));
+      expect(JSON.stringify(row)).not.toContain('whsec_');
+      expect(Buffer.from(row.webhook_secret_sealed).includes(created.webhookSecret.slice(6))).toBe(
+        false,
+      );
     });
 
     it('comes with a Standard Webhooks secret: whsec_ and base64 of 32 bytes', async () => {
-      const { webhookSecret } = await createApiKey(database.db, { name: 'hooks', scopes: 'read' });
+      const { webhookSecret } = await createApiKey(
+        database.db,
+        { name: 'hooks', scopes: 'read' },
+        devKeyring(),
+      );
       expect(webhookSecret).toMatch(/^whsec_[A-Za-z0-9+/]+={0,2}$/);
       expect(Buffer.from(webhookSecret.slice(6), 'base64')).toHaveLength(32);
     });
 
     it('refuses an empty or over-long name and unknown or missing scopes, storing nothing', async () => {
       const before = await listApiKeys(database.db);
-      await expect(createApiKey(database.db, { name: '  ', scopes: ['read'] })).rejects.toThrow(
-        'an API key name must be 1 to 100 characters (got 0)',
-      );
       await expect(
-        createApiKey(database.db, { name: 'x'.repeat(101), scopes: ['read'] }),
+        createApiKey(database.db, { name: '  ', scopes: ['read'] }, devKeyring()),
+      ).rejects.toThrow('an API key name must be 1 to 100 characters (got 0)');
+      await expect(
+        createApiKey(database.db, { name: 'x'.repeat(101), scopes: ['read'] }, devKeyring()),
       ).rejects.toThrow(InvalidApiKeyInputError);
-      await expect(createApiKey(database.db, { name: 'a\nb', scopes: ['read'] })).rejects.toThrow(
-        'control characters',
-      );
       await expect(
-        createApiKey(database.db, { name: 'ok', scopes: ['read', 'root', 'sudo'] }),
+        createApiKey(database.db, { name: 'a\nb', scopes: ['read'] }, devKeyring()),
+      ).rejects.toThrow('control characters');
+      await expect(
+        createApiKey(database.db, { name: 'ok', scopes: ['read', 'root', 'sudo'] }, devKeyring()),
       ).rejects.toThrow(
         'unknown scopes "root", "sudo"; valid scopes: generate, telemetry, read, admin',
       );
-      await expect(createApiKey(database.db, { name: 'ok', scopes: [] })).rejects.toMatchObject({
+      await expect(
+        createApiKey(database.db, { name: 'ok', scopes: [] }, devKeyring()),
+      ).rejects.toMatchObject({
         name: 'InvalidApiKeyInputError',
         field: 'scopes',
       });
@@ -102,7 +121,11 @@ describe('API keys', () => {
 
   describe('when a key is presented', () => {
     it('returns the key it was created as', async () => {
-      const created = await createApiKey(database.db, { name: 'verify', scopes: 'generate,read' });
+      const created = await createApiKey(
+        database.db,
+        { name: 'verify', scopes: 'generate,read' },
+        devKeyring(),
+      );
       expect(await verifyApiKey(database.db, created.key)).toEqual({
         id: created.id,
         name: 'verify',
@@ -112,13 +135,21 @@ describe('API keys', () => {
     });
 
     it('rejects a wrong secret behind a right prefix', async () => {
-      const { key } = await createApiKey(database.db, { name: 'wrong', scopes: ['read'] });
+      const { key } = await createApiKey(
+        database.db,
+        { name: 'wrong', scopes: ['read'] },
+        devKeyring(),
+      );
       const last = key.at(-1) === 'a' ? 'b' : 'a';
       expect(await verifyApiKey(database.db, `${key.slice(0, -1)}${last}`)).toBeUndefined();
     });
 
     it('rejects malformed values without querying Postgres', async () => {
-      const { key } = await createApiKey(database.db, { name: 'malformed', scopes: ['read'] });
+      const { key } = await createApiKey(
+        database.db,
+        { name: 'malformed', scopes: ['read'] },
+        devKeyring(),
+      );
       const { db, queries } = counted(database.db);
       for (const bad of [
         '',
@@ -145,7 +176,11 @@ describe('API keys', () => {
     });
 
     it('rejects a revoked key', async () => {
-      const { key, prefix } = await createApiKey(database.db, { name: 'revoked', scopes: 'read' });
+      const { key, prefix } = await createApiKey(
+        database.db,
+        { name: 'revoked', scopes: 'read' },
+        devKeyring(),
+      );
       expect(await revokeApiKey(database.db, prefix)).toBe(true);
       expect(await verifyApiKey(database.db, key)).toBeUndefined();
     });
@@ -153,7 +188,11 @@ describe('API keys', () => {
 
   describe('when keys are listed', () => {
     it('shows prefixes, scopes and dates but no key, hash or webhook secret', async () => {
-      const created = await createApiKey(database.db, { name: 'listed', scopes: ['admin'] });
+      const created = await createApiKey(
+        database.db,
+        { name: 'listed', scopes: ['admin'] },
+        devKeyring(),
+      );
       await sql`UPDATE api_keys SET last_used_at = now() WHERE id = ${created.id}`.execute(
         database.db,
       );
@@ -178,7 +217,11 @@ describe('API keys', () => {
 
   describe('when a key is revoked', () => {
     it('finds it by id, by prefix or by the prefix without lb_, and keeps the first revocation time', async () => {
-      const created = await createApiKey(database.db, { name: 'revoke', scopes: ['read'] });
+      const created = await createApiKey(
+        database.db,
+        { name: 'revoke', scopes: ['read'] },
+        devKeyring(),
+      );
       expect(await revokeApiKey(database.db, created.prefix)).toBe(true);
       const first = (await listApiKeys(database.db)).find((k) => k.id === created.id)?.revokedAt;
       expect(first).toBeInstanceOf(Date);
@@ -201,12 +244,18 @@ describe('API keys', () => {
 
   describe('when the webhook job asks for a signing secret', () => {
     it('gets the key’s secret, and undefined for an unknown or malformed id', async () => {
-      const created = await createApiKey(database.db, { name: 'secret', scopes: ['generate'] });
-      expect(await getWebhookSecret(database.db, created.id)).toBe(created.webhookSecret);
+      const created = await createApiKey(
+        database.db,
+        { name: 'secret', scopes: ['generate'] },
+        devKeyring(),
+      );
+      expect(await getWebhookSecret(database.db, created.id, devKeyring())).toBe(
+        created.webhookSecret,
+      );
       expect(
-        await getWebhookSecret(database.db, '00000000-0000-4000-8000-000000000000'),
+        await getWebhookSecret(database.db, '00000000-0000-4000-8000-000000000000', devKeyring()),
       ).toBeUndefined();
-      expect(await getWebhookSecret(database.db, 'not-a-uuid')).toBeUndefined();
+      expect(await getWebhookSecret(database.db, 'not-a-uuid', devKeyring())).toBeUndefined();
     });
   });
 });

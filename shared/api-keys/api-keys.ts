@@ -1,6 +1,8 @@
-import { timingSafeEqual } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Db } from '../db/create-db.ts';
 import type { ApiScope } from '../db/database.ts';
+import type { SecretKeyring } from '../secrets/secret-keyring.ts';
+import { openWebhookSecret, sealWebhookSecret } from '../secrets/webhook-secret-seal.ts';
 import {
   generateApiKey,
   generateWebhookSecret,
@@ -38,20 +40,25 @@ const UNIQUE_VIOLATION = '23505';
 
 /**
  * Creates a key with `scopes`. The returned `key` and `webhookSecret` are shown to the user
- * once; lowburn stores only the key's prefix and SHA-256 (and the webhook secret itself, which
- * the worker signs with).
+ * once; lowburn stores only the key's prefix and SHA-256, and the webhook secret (which the
+ * worker signs with) sealed under `keyring`'s `SECRETS_KEY`, bound to the new row.
  *
  * @example
- * const { key, webhookSecret } = await createApiKey(db, { name: 'my-app', scopes: ['generate'] });
+ * const { key, webhookSecret } = await createApiKey(db, { name: 'my-app', scopes: ['generate'] }, keyring);
  * @throws {@link InvalidApiKeyInputError} for an empty or long name, no scopes or an unknown one.
+ * @throws {@link ConfigError} when `keyring` has no `SECRETS_KEY`.
  */
 export async function createApiKey(
   db: Db,
   input: { name: string; scopes: string | readonly string[] },
+  keyring: SecretKeyring,
 ): Promise<CreatedApiKey> {
   const name = parseApiKeyName(input.name);
   const scopes = parseApiScopes(input.scopes);
   const webhookSecret = generateWebhookSecret();
+  // The id is chosen here, not by the database: the sealed secret is bound to it.
+  const id = randomUUID();
+  const sealed = sealWebhookSecret(keyring, id, webhookSecret);
   // Two keys share an 8-character prefix once in ~10^14; the unique index turns that into an
   // error, so a new prefix is drawn rather than failing the user.
   for (let attempt = 1; ; attempt++) {
@@ -59,7 +66,15 @@ export async function createApiKey(
     try {
       const row = await db
         .insertInto('api_keys')
-        .values({ name, prefix, key_hash: hashApiKey(key), scopes, webhook_secret: webhookSecret })
+        .values({
+          id,
+          name,
+          prefix,
+          key_hash: hashApiKey(key),
+          scopes,
+          webhook_secret_key_id: sealed.keyId,
+          webhook_secret_sealed: sealed.sealed,
+        })
         .returning(['id', 'created_at'])
         .executeTakeFirstOrThrow();
       return { id: row.id, name, scopes, prefix, key, webhookSecret, createdAt: row.created_at };
@@ -135,18 +150,29 @@ export async function revokeApiKey(db: Db, idOrPrefix: string): Promise<boolean>
 }
 
 /**
- * The Standard Webhooks secret (`whsec_…`) the worker signs this key's deliveries with, or
- * `undefined` for an unknown key. A revoked key still has one: jobs accepted before the
- * revocation still deliver signed results.
+ * The Standard Webhooks secret (`whsec_…`) the worker signs this key's deliveries with, opened
+ * with `keyring`, or `undefined` for an unknown key. A revoked key still has one: jobs accepted
+ * before the revocation still deliver signed results.
+ *
+ * @throws {@link SecretKeyUnavailableError} | {@link SecretDecryptionError} when it cannot be
+ * opened: never a wrong secret.
  */
-export async function getWebhookSecret(db: Db, apiKeyId: string): Promise<string | undefined> {
+export async function getWebhookSecret(
+  db: Db,
+  apiKeyId: string,
+  keyring: SecretKeyring,
+): Promise<string | undefined> {
   if (!UUID.test(apiKeyId)) return undefined;
   const row = await db
     .selectFrom('api_keys')
-    .select('webhook_secret')
+    .select(['webhook_secret_key_id', 'webhook_secret_sealed'])
     .where('id', '=', apiKeyId)
     .executeTakeFirst();
-  return row?.webhook_secret;
+  if (!row) return undefined;
+  return openWebhookSecret(keyring, apiKeyId, {
+    keyId: row.webhook_secret_key_id,
+    sealed: row.webhook_secret_sealed,
+  });
 }
 
 /**

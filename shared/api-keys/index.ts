@@ -24,3 +24,4 @@ export {
   verifyApiKey,
 } from './api-keys.ts';
 export { InvalidApiKeyInputError } from './invalid-api-key-input-error.ts';
+export { type RotationReport, rotateWebhookSecrets } from './rotate-webhook-secrets.ts';

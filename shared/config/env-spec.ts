@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { addressList, retrySchedule } from '../webhooks/config-fields.ts';
-import { cron, duration, flag, jsonRecord, port, timeZone, url } from './fields.ts';
+import { cron, duration, flag, jsonRecord, port, secretKey, timeZone, url } from './fields.ts';
 
 /** One environment variable: its schema plus what the README and coolify.json say about it. */
 export interface EnvVar<S extends z.ZodType = z.ZodType> {
@@ -45,6 +45,22 @@ export const envSpec = {
     default: '10',
     example: '10',
     description: 'Maximum Postgres connections per process.',
+  }),
+  SECRETS_KEY: v({
+    schema: secretKey(),
+    optional: true,
+    secret: true,
+    example: '$(openssl rand -base64 32)',
+    description:
+      'Encrypts webhook signing secrets at rest (AES-256-GCM): 32 random bytes, base64. Required in production by the worker (when it runs `deliver-webhook`), `lowburn keys create`, `lowburn secrets rotate`, and `lowburn migrate` when it has rows to encrypt. Unset outside production: a public development key, with a warning.',
+  }),
+  SECRETS_KEY_PREVIOUS: v({
+    schema: secretKey(),
+    optional: true,
+    secret: true,
+    example: '$(openssl rand -base64 32)',
+    description:
+      'The key `SECRETS_KEY` replaced: secrets sealed under it still open until `lowburn secrets rotate` re-encrypts them. Unset it after the rotation.',
   }),
   REDIS_URL: v({
     schema: url(['redis', 'rediss']),

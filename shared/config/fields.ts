@@ -1,5 +1,6 @@
 import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
+import { decodeSecretKey, SECRET_KEY_BYTES } from '../secrets/secret-key.ts';
 import { parseDuration } from './duration.ts';
 
 /** A duration such as `30s` or `7d`, parsed to milliseconds. */
@@ -76,3 +77,17 @@ export const jsonRecord = <V extends z.ZodType>(value: V) =>
       }
     })
     .pipe(z.record(z.string(), value));
+
+/** An encryption key: the base64 of exactly 32 bytes, decoded (`openssl rand -base64 32`). */
+export const secretKey = () =>
+  z.string().transform((text, ctx) => {
+    const key = decodeSecretKey(text);
+    if (!key) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be the base64 of exactly ${SECRET_KEY_BYTES} random bytes, e.g. from \`openssl rand -base64 ${SECRET_KEY_BYTES}\``,
+      });
+      return z.NEVER;
+    }
+    return key;
+  });

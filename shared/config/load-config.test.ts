@@ -113,7 +113,12 @@ describe('loadConfig', () => {
   });
 
   it('requires a board password of the board in production, naming the process', () => {
-    const config = loadConfig({ ...base, NODE_ENV: 'production' });
+    // SECRETS_KEY: the worker's own requirement (see secrets-config.test.ts).
+    const config = loadConfig({
+      ...base,
+      NODE_ENV: 'production',
+      SECRETS_KEY: `${'A'.repeat(43)}=`,
+    });
     for (const name of ['api', 'worker', 'cli'] as const) {
       expect(() => assertProcessRequirements(config, name)).not.toThrow();
     }

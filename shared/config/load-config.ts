@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '../errors/config-error.ts';
 import { type EnvName, envSpec } from './env-spec.ts';
+import { type SecretsConfig, secretsConfig } from './secrets-config.ts';
 
 type Spec = typeof envSpec;
 type Raw = {
@@ -9,6 +10,8 @@ type Raw = {
     ? z.output<Spec[K]['schema']> | undefined
     : z.output<Spec[K]['schema']>;
 };
+
+export type { SecretsConfig };
 
 export type StorageConfig =
   | { driver: 'file'; root: string }
@@ -46,6 +49,7 @@ export interface Config {
   cold: ColdConfig;
   inference: InferenceConfig;
   webhooks: WebhookConfig;
+  secrets: SecretsConfig;
 }
 
 /** Webhook delivery: the retry schedule and what the SSRF-safe client may reach. */
@@ -256,6 +260,7 @@ function assemble(raw: Raw, issues: ConfigIssue[]): Config {
       allowHttp: raw.WEBHOOK_ALLOW_HTTP,
       retentionMs: raw.WEBHOOK_RETENTION,
     },
+    secrets: secretsConfig(raw),
     board: {
       port: raw.BOARD_PORT,
       username: raw.BOARD_USERNAME,

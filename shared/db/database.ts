@@ -74,7 +74,10 @@ export interface ApiKeysTable {
   prefix: string;
   key_hash: string;
   scopes: ApiScope[];
-  webhook_secret: string;
+  /** Which key sealed `webhook_secret_sealed` (shared/secrets/secret-key.ts). */
+  webhook_secret_key_id: string;
+  /** The `whsec_` secret, AES-256-GCM, bound to this row (migration 0006); pg reads a Buffer. */
+  webhook_secret_sealed: Uint8Array;
   created_at: DefaultTimestamp;
   last_used_at: Timestamp | null;
   revoked_at: Timestamp | null;

@@ -1,16 +1,18 @@
 import { type MigrationResultSet, Migrator, NO_MIGRATIONS } from 'kysely/migration';
 import type { Db } from './create-db.ts';
-import { migrations } from './migrations/index.ts';
+import { type MigrationContext, migrations } from './migrations/index.ts';
+
+export type { MigrationContext };
 
 export interface MigrationStatus {
   name: string;
   executedAt: Date | undefined;
 }
 
-function migrator(db: Db): Migrator {
+function migrator(db: Db, context: MigrationContext = {}): Migrator {
   return new Migrator({
     db,
-    provider: { getMigrations: async () => migrations },
+    provider: { getMigrations: async () => migrations(context) },
     migrationTableName: 'lowburn_migration',
     migrationLockTableName: 'lowburn_migration_lock',
   });
@@ -27,14 +29,24 @@ function unwrap(result: MigrationResultSet): string[] {
   return (result.results ?? []).map((r) => r.migrationName);
 }
 
-/** Applies every pending migration; returns the names applied. Kysely's lock makes it safe to run concurrently. */
-export async function migrateUp(db: Db): Promise<string[]> {
-  return unwrap(await migrator(db).migrateToLatest());
+/**
+ * Applies every pending migration (or those up to `to`); returns the names applied. Kysely's
+ * lock makes it safe to run concurrently. `keyring` seals existing secrets (0006).
+ */
+export async function migrateUp(
+  db: Db,
+  options: MigrationContext & { to?: string } = {},
+): Promise<string[]> {
+  const m = migrator(db, options);
+  return unwrap(options.to ? await m.migrateTo(options.to) : await m.migrateToLatest());
 }
 
 /** Reverts the last migration, or every migration with `{ all: true }`; returns the names reverted. */
-export async function migrateDown(db: Db, options: { all?: boolean } = {}): Promise<string[]> {
-  const m = migrator(db);
+export async function migrateDown(
+  db: Db,
+  options: MigrationContext & { all?: boolean } = {},
+): Promise<string[]> {
+  const m = migrator(db, options);
   return unwrap(options.all ? await m.migrateTo(NO_MIGRATIONS) : await m.migrateDown());
 }
 

@@ -56,6 +56,7 @@ describe('migrations on a fresh database', () => {
       '0003-cold-export',
       '0004-webhooks',
       '0005-ledger-retention',
+      '0006-secrets-at-rest',
     ]);
   });
 });

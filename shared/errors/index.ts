@@ -8,6 +8,8 @@ export { JobTimeoutError } from './job-timeout-error.ts';
 export { ObjectNotFoundError } from './object-not-found-error.ts';
 export { PgEncodingError } from './pg-encoding-error.ts';
 export { RedisPreflightError } from './redis-preflight-error.ts';
+export { SecretDecryptionError } from './secret-decryption-error.ts';
+export { SecretKeyUnavailableError } from './secret-key-unavailable-error.ts';
 export { isStoreUnreachable } from './store-unreachable.ts';
 export { WebhookDeliveryError, type WebhookDeliveryFailure } from './webhook-delivery-error.ts';
 export { WorkerShutdownError } from './worker-shutdown-error.ts';

@@ -6,6 +6,7 @@ import type { Config } from '../config/load-config.ts';
 import type { Db } from '../db/create-db.ts';
 import type { GenerationPipeline } from '../inference/pipeline.ts';
 import type { Logger } from '../log/logger.ts';
+import type { SecretKeyring } from '../secrets/secret-keyring.ts';
 import type { ObjectStorage } from '../storage/storage.ts';
 import type { WebhookHttpClient } from '../webhooks/http/safe-fetch.ts';
 
@@ -53,6 +54,8 @@ export interface JobDeps {
   log: Logger;
   /** The process's Prometheus registry (served on `/metrics`); jobs register their own metrics. */
   metrics: Registry;
+  /** `SECRETS_KEY` and `SECRETS_KEY_PREVIOUS`: open (and seal) secrets stored encrypted. */
+  secrets: SecretKeyring;
   /** The process's SSRF-safe webhook client (one keep-alive pool), created at first use. */
   webhookClient: WebhookHttpClient;
   /** The process's generation pipeline (caches, local model, paid fallback), opened at first use. */

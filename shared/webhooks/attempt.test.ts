@@ -1,6 +1,7 @@
 import type { Job } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../test/fixtures/postgres.ts';
+import { devKeyring } from '../../test/fixtures/secrets.ts';
 import { OpenResources, startRecordingReceiver } from '../../test/fixtures/webhook-servers.ts';
 import { attempts, delivery, webhookKey } from '../../test/fixtures/webhook-worker.ts';
 import { attemptDelivery } from './attempt.ts';
@@ -28,7 +29,10 @@ describe('one delivery attempt', () => {
   };
   const config = { retryScheduleMs: [0, 60_000], retryAfterMaxMs: 3_600_000 };
   const attempt = (deliveryId: string, run = 0, signal?: AbortSignal) =>
-    attemptDelivery({ db: database.db, client, config }, { deliveryId, run, signal });
+    attemptDelivery(
+      { db: database.db, client, config, keyring: devKeyring() },
+      { deliveryId, run, signal },
+    );
   const receiver = async (status = 200) =>
     open.track(await startRecordingReceiver((_req, res) => res.writeHead(status).end()));
   let n = 0;

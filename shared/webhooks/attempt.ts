@@ -1,9 +1,12 @@
 import type { WebhookConfig } from '../config/load-config.ts';
 import type { Db } from '../db/create-db.ts';
+import type { SealedValue, SecretKeyring } from '../secrets/secret-keyring.ts';
+import { openWebhookSecret } from '../secrets/webhook-secret-seal.ts';
 import type { WebhookHttpClient } from './http/safe-fetch.ts';
 import {
   type AttemptRecord,
   closeWithoutAttempt,
+  type DeliveryForAttempt,
   loadDeliveryForAttempt,
   recordAttempt,
 } from './ledger.ts';
@@ -13,6 +16,7 @@ import {
   describeResponse,
   judgeError,
   judgeResponse,
+  judgeSecretError,
   nextAttemptDelay,
 } from './retry-policy.ts';
 import { signWebhook } from './signing.ts';
@@ -21,6 +25,8 @@ export interface AttemptDeps {
   db: Db;
   client: WebhookHttpClient;
   config: Pick<WebhookConfig, 'retryScheduleMs' | 'retryAfterMaxMs'>;
+  /** Opens the keys' sealed `whsec_` secrets (`SECRETS_KEY`, `SECRETS_KEY_PREVIOUS`). */
+  keyring: SecretKeyring;
   /** @defaultValue `() => new Date()` */
   now?: () => Date;
 }
@@ -39,6 +45,8 @@ export type AttemptResult =
       attempt: number;
       verdict: AttemptVerdict;
       statusCode: number | null;
+      /** What went wrong, as the ledger records it; `null` for a success. */
+      error: string | null;
       durationMs: number;
       /** Set for `retry`. */
       nextAttemptAt: Date | null;
@@ -78,39 +86,18 @@ export async function attemptDelivery(
     await closeWithoutAttempt(deps.db, { id, run, status: 'disabled', error });
     return { outcome: 'disabled', attempted: false };
   }
-  if (!delivery.secret) {
+  if (!delivery.sealedSecret || !delivery.apiKeyId) {
     const error = 'not attempted: the API key was deleted, so there is no secret to sign with';
     await closeWithoutAttempt(deps.db, { id, run, status: 'failed', error });
     return { outcome: 'failed', attempted: false };
   }
 
-  const body = JSON.stringify(delivery.payload);
   const attemptedAt = now();
-  const headers = {
-    'content-type': 'application/json',
-    ...signWebhook({ id, body, secret: delivery.secret, timestamp: attemptedAt }),
-  };
-  const started = performance.now();
-  let verdict: AttemptVerdict;
-  let statusCode: number | null = null;
-  let error: string | null;
-  try {
-    const response = await deps.client.deliver(delivery.url, {
-      body,
-      headers,
-      signal: request.signal,
-    });
-    verdict = judgeResponse(response);
-    statusCode = response.status;
-    error = describeResponse(response);
-  } catch (thrown) {
-    const judged = judgeError(thrown);
-    if (!judged) throw thrown;
-    verdict = judged;
-    error = describeError(thrown as Error);
-  }
-  const durationMs = performance.now() - started;
-
+  const { verdict, statusCode, error, durationMs } = await send(deps, delivery, {
+    secret: { apiKeyId: delivery.apiKeyId, sealed: delivery.sealedSecret },
+    attemptedAt,
+    signal: request.signal,
+  });
   // The schedule counts from the end of the attempt: a 15 s timeout must not eat a 5 s delay.
   const next = decide(deps.config, delivery.runAttempts + 1, verdict, now());
   const record: AttemptRecord = {
@@ -131,11 +118,67 @@ export async function attemptDelivery(
     attempt: recorded?.attempt ?? 0,
     verdict,
     statusCode,
+    error,
     durationMs,
     nextAttemptAt: next.at,
     latencyMs: now().getTime() - delivery.createdAt.getTime(),
     superseded: recorded === undefined,
   };
+}
+
+interface Sent {
+  verdict: AttemptVerdict;
+  statusCode: number | null;
+  error: string | null;
+  durationMs: number;
+}
+
+/**
+ * Opens the key's secret, signs (new timestamp and signature, same `webhook-id`) and sends.
+ * A secret that does not open is an attempt that sends nothing: never a wrong signature.
+ */
+async function send(
+  deps: AttemptDeps,
+  delivery: DeliveryForAttempt,
+  options: {
+    secret: { apiKeyId: string; sealed: SealedValue };
+    attemptedAt: Date;
+    signal: AbortSignal | undefined;
+  },
+): Promise<Sent> {
+  const started = performance.now();
+  let secret: string;
+  try {
+    secret = openWebhookSecret(deps.keyring, options.secret.apiKeyId, options.secret.sealed);
+  } catch (thrown) {
+    const verdict = judgeSecretError(thrown);
+    if (!verdict) throw thrown;
+    const error = `not sent: ${describeError(thrown as Error)}`;
+    return { verdict, statusCode: null, error, durationMs: performance.now() - started };
+  }
+  const body = JSON.stringify(delivery.payload);
+  const headers = {
+    'content-type': 'application/json',
+    ...signWebhook({ id: delivery.id, body, secret, timestamp: options.attemptedAt }),
+  };
+  try {
+    const response = await deps.client.deliver(delivery.url, {
+      body,
+      headers,
+      signal: options.signal,
+    });
+    return {
+      verdict: judgeResponse(response),
+      statusCode: response.status,
+      error: describeResponse(response),
+      durationMs: performance.now() - started,
+    };
+  } catch (thrown) {
+    const verdict = judgeError(thrown);
+    if (!verdict) throw thrown;
+    const error = describeError(thrown as Error);
+    return { verdict, statusCode: null, error, durationMs: performance.now() - started };
+  }
 }
 
 /** The delivery's status after attempt `runAttempts` of its run, and when the next one is due. */

@@ -1,6 +1,7 @@
 import { CompiledQuery, sql } from 'kysely';
 import { type Db, preparedStatement } from '../db/create-db.ts';
 import type { DeliveryStatus } from '../db/database.ts';
+import type { SealedValue } from '../secrets/secret-keyring.ts';
 import { StatementBatcher } from './statement-batcher.ts';
 
 /** A delivery as its next attempt needs it: the row, the key's secret, the URL's standing. */
@@ -14,8 +15,8 @@ export interface DeliveryForAttempt {
   runAttempts: number;
   nextAttemptAt: Date | null;
   createdAt: Date;
-  /** The key's `whsec_` secret; `null` when the key was deleted. */
-  secret: string | null;
+  /** The key's `whsec_` secret as stored (sealed); `null` when the key was deleted. */
+  sealedSecret: SealedValue | null;
   /** The URL answered `410 Gone` to this key before. */
   urlDisabled: boolean;
 }
@@ -36,7 +37,7 @@ export function loadDeliveryForAttempt(
 const LOAD_SQL = preparedStatement(
   'webhooks_load',
   `SELECT d.id, d.api_key_id, d.url, d.payload, d.status, d.run, d.run_attempts, d.next_attempt_at,
-          d.created_at, k.webhook_secret,
+          d.created_at, k.webhook_secret_key_id, k.webhook_secret_sealed,
           EXISTS (SELECT 1 FROM webhook_disabled_urls u
                   WHERE u.api_key_id = d.api_key_id AND u.url = d.url) AS url_disabled
    FROM webhook_deliveries d LEFT JOIN api_keys k ON k.id = d.api_key_id
@@ -53,7 +54,8 @@ interface LoadRow {
   run_attempts: number;
   next_attempt_at: Date | null;
   created_at: Date;
-  webhook_secret: string | null;
+  webhook_secret_key_id: string | null;
+  webhook_secret_sealed: Buffer | null;
   url_disabled: boolean;
 }
 
@@ -72,7 +74,10 @@ async function loadMany(db: Db, ids: string[]): Promise<(DeliveryForAttempt | un
         runAttempts: row.run_attempts,
         nextAttemptAt: row.next_attempt_at,
         createdAt: row.created_at,
-        secret: row.webhook_secret,
+        sealedSecret:
+          row.webhook_secret_key_id !== null && row.webhook_secret_sealed !== null
+            ? { keyId: row.webhook_secret_key_id, sealed: row.webhook_secret_sealed }
+            : null,
         urlDisabled: row.url_disabled === true,
       },
     ]),

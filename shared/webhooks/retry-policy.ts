@@ -1,3 +1,5 @@
+import { SecretDecryptionError } from '../errors/secret-decryption-error.ts';
+import { SecretKeyUnavailableError } from '../errors/secret-key-unavailable-error.ts';
 import { WebhookDeliveryError } from '../errors/webhook-delivery-error.ts';
 import { toStorableText } from '../json/storable-text.ts';
 import type { DeliveryResponse } from './http/safe-fetch.ts';
@@ -36,6 +38,23 @@ export function judgeResponse(response: DeliveryResponse): AttemptVerdict {
 export function judgeError(error: unknown): AttemptVerdict | undefined {
   if (!(error instanceof WebhookDeliveryError)) return undefined;
   return { kind: error.permanent ? 'permanent' : 'retry', reason: error.reason };
+}
+
+/**
+ * Judges a delivery whose signing secret could not be opened (nothing was sent), or
+ * `undefined` for another error. A key the process does not hold is an operator's mistake that
+ * setting `SECRETS_KEY_PREVIOUS` fixes, so the delivery waits on the retry schedule (bounded:
+ * dead-lettered, and replayable, at its end); a value that fails authentication will never
+ * open, so the delivery fails at once.
+ */
+export function judgeSecretError(error: unknown): AttemptVerdict | undefined {
+  if (error instanceof SecretKeyUnavailableError) {
+    return { kind: 'retry', reason: 'secret_key_unavailable' };
+  }
+  if (error instanceof SecretDecryptionError) {
+    return { kind: 'permanent', reason: 'secret_undecryptable' };
+  }
+  return undefined;
 }
 
 /**

@@ -3,6 +3,7 @@ import { createApiKey } from '../../shared/api-keys/api-keys.ts';
 import { testEnv } from '../fixtures/config.ts';
 import { useTestDatabase } from '../fixtures/postgres.ts';
 import { deletePrefix, randomPrefix } from '../fixtures/redis.ts';
+import { devKeyring } from '../fixtures/secrets.ts';
 
 describe('the Vercel function', () => {
   const database = useTestDatabase();
@@ -22,7 +23,11 @@ describe('the Vercel function', () => {
   });
 
   it('serves the same app as Web-standard handlers: 202 from a Request, no server needed', async () => {
-    const { key } = await createApiKey(database.db, { name: 'vercel', scopes: ['generate'] });
+    const { key } = await createApiKey(
+      database.db,
+      { name: 'vercel', scopes: ['generate'] },
+      devKeyring(),
+    );
     const res = await handler.POST(
       new Request('https://app.example/v1/generations', {
         method: 'POST',

@@ -5,6 +5,7 @@ import { parse } from 'yaml';
 import { parseDuration } from '../../shared/config/duration.ts';
 import { envSpec } from '../../shared/config/env-spec.ts';
 import { loadConfig } from '../../shared/config/load-config.ts';
+import { assertProcessRequirements } from '../../shared/config/process-requirements.ts';
 import {
   CoolifyComposeError,
   type CoolifyManifest,
@@ -191,7 +192,9 @@ describe('coolify.json and docker-compose.yml', () => {
   });
 
   it('mark the credentials Coolify generates as generated secrets', () => {
-    const generated = manifest.env.filter((v) => /^SERVICE_(USER|PASSWORD)_/.test(v.name));
+    const generated = manifest.env.filter((v) =>
+      /^SERVICE_(USER|PASSWORD|REALBASE64)_/.test(v.name),
+    );
     expect(generated.length).toBeGreaterThan(0);
     for (const v of generated)
       expect({ [v.name]: [v.secret, v.generated] }).toEqual({ [v.name]: [true, true] });
@@ -222,6 +225,20 @@ describe('the lowburn services', () => {
   it('all receive the whole lowburn environment', () => {
     expect(lowburnServices.sort()).toEqual(['api', 'board', 'migrate', 'worker']);
     for (const name of lowburnServices) expect(service(name).environment).toMatchObject(appEnv);
+  });
+
+  it('give SECRETS_KEY, generated as 32 bytes of base64, only to the processes that use it', () => {
+    const withKey = lowburnServices.filter((name) => service(name).environment?.SECRETS_KEY);
+    expect(withKey.sort()).toEqual(['migrate', 'worker']);
+    for (const name of withKey) {
+      const environment = service(name).environment ?? {};
+      expect(environment.SECRETS_KEY).toMatch(/^\$\{SERVICE_REALBASE64_32_SECRETS:-/);
+      const env = Object.fromEntries(
+        Object.entries(environment).map(([k, v]) => [k, resolve(String(v ?? ''))]),
+      );
+      // With no .env the worker boots: the default is a valid key, and it is the worker's.
+      expect(() => assertProcessRequirements(loadConfig(env), 'worker')).not.toThrow();
+    }
   });
 
   it('get an environment the config schema accepts with no .env', () => {

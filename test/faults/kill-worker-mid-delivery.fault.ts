@@ -12,6 +12,7 @@ import { deliverWebhookQueue } from '../../shared/webhooks/queue.ts';
 import { useTestDatabase } from '../fixtures/postgres.ts';
 import { type SpawnedProcess, spawnNode } from '../fixtures/processes.ts';
 import { deletePrefix, randomPrefix } from '../fixtures/redis.ts';
+import { devKeyring } from '../fixtures/secrets.ts';
 import { startRecordingReceiver } from '../fixtures/webhook-servers.ts';
 import { attempts, delivery, settled } from '../fixtures/webhook-worker.ts';
 
@@ -74,10 +75,14 @@ describe('kill -9 a worker in the middle of a webhook delivery', () => {
       .filter((entry) => entry.msg === 'job completed' && entry.jobId === jobId);
 
   it('delivers once on another worker: same webhook-id, one verified 2xx, one ledger attempt', async () => {
-    const { id: apiKeyId, webhookSecret } = await createApiKey(database.db, {
-      name: 'fault',
-      scopes: ['generate'],
-    });
+    const { id: apiKeyId, webhookSecret } = await createApiKey(
+      database.db,
+      {
+        name: 'fault',
+        scopes: ['generate'],
+      },
+      devKeyring(),
+    );
     const verifier = new Webhook(webhookSecret);
     // A real receiver: it answers 200 to what verifies, 401 to what does not, and holds the
     // first request open without a word, so that attempt is in flight when its worker dies.

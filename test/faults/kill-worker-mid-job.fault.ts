@@ -11,6 +11,7 @@ import { type ModelTestServer, startOllamaServer } from '../fixtures/model-serve
 import { useTestDatabase } from '../fixtures/postgres.ts';
 import { type SpawnedProcess, spawnNode } from '../fixtures/processes.ts';
 import { deletePrefix, randomPrefix } from '../fixtures/redis.ts';
+import { devKeyring } from '../fixtures/secrets.ts';
 
 describe('kill -9 a worker in the middle of a generation', () => {
   const database = useTestDatabase();
@@ -55,7 +56,11 @@ describe('kill -9 a worker in the middle of a generation', () => {
       call.path === '/api/chat' && ++calls === 1 ? { hang: true } : undefined,
     );
     const doomed = await startWorker('worker A');
-    const { id: apiKeyId } = await createApiKey(database.db, { name: 'fault', scopes: 'generate' });
+    const { id: apiKeyId } = await createApiKey(
+      database.db,
+      { name: 'fault', scopes: 'generate' },
+      devKeyring(),
+    );
     const queues = new Queues({ connection: redis, prefix });
     const eventsConnection = redis.duplicate();
     const events = new QueueEvents('generate', { connection: eventsConnection, prefix });

@@ -12,6 +12,7 @@ import { type ModelTestServer, startOllamaServer } from '../fixtures/model-serve
 import { useTestDatabase } from '../fixtures/postgres.ts';
 import { type SpawnedProcess, spawnNode } from '../fixtures/processes.ts';
 import { type RedisTestServer, startRedisServer } from '../fixtures/redis-server.ts';
+import { devKeyring } from '../fixtures/secrets.ts';
 import { waitUntil } from '../fixtures/wait-until.ts';
 
 const WARM_MS = 4_000;
@@ -87,10 +88,14 @@ describe('restart Redis under load', () => {
       .split('\n')
       .find((line) => line.includes('"api ready"'));
     const { port } = JSON.parse(readyLine ?? '{}') as { port?: number };
-    const { key } = await createApiKey(database.db, {
-      name: 'fault',
-      scopes: ['generate', 'telemetry'],
-    });
+    const { key } = await createApiKey(
+      database.db,
+      {
+        name: 'fault',
+        scopes: ['generate', 'telemetry'],
+      },
+      devKeyring(),
+    );
 
     // 12 clients at up to 5 requests/s each: at most ~650 jobs in the run, under the 1,000
     // completed jobs BullMQ keeps, so every job's final state can be read back.

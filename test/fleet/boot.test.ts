@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { testEnv } from '../fixtures/config.ts';
 import { spawnNode } from '../fixtures/processes.ts';
 import { useRedis } from '../fixtures/redis.ts';
+import { randomSecretsKey } from '../fixtures/secrets.ts';
 
 describe('booting a worker process', () => {
   const r = useRedis();
@@ -24,6 +25,7 @@ describe('booting a worker process', () => {
       ...testEnv({ QUEUE_PREFIX: r.prefix }),
       NODE_ENV: 'production',
       BOARD_PASSWORD: 'a-long-enough-password',
+      SECRETS_KEY: randomSecretsKey(),
     });
     const exit = await worker.exited;
     expect(exit.code).toBe(78);

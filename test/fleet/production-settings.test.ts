@@ -3,6 +3,7 @@ import { testEnv } from '../fixtures/config.ts';
 import { useTestDatabase } from '../fixtures/postgres.ts';
 import { spawnNode } from '../fixtures/processes.ts';
 import { useRedis } from '../fixtures/redis.ts';
+import { randomSecretsKey } from '../fixtures/secrets.ts';
 
 /**
  * In production each process demands only the settings it uses: the board's password is the
@@ -17,7 +18,14 @@ describe('a production environment without BOARD_PASSWORD', () => {
   });
 
   async function run(...args: string[]) {
-    const cli = spawnNode(`lowburn ${args.join(' ')}`, 'workers/cli.ts', args, env());
+    return runWith({}, ...args);
+  }
+
+  async function runWith(extra: Record<string, string>, ...args: string[]) {
+    const cli = spawnNode(`lowburn ${args.join(' ')}`, 'workers/cli.ts', args, {
+      ...env(),
+      ...extra,
+    });
     const { code } = await cli.exited;
     return { code, output: cli.output() };
   }
@@ -28,8 +36,11 @@ describe('a production environment without BOARD_PASSWORD', () => {
     expect(code).toBe(0);
   });
 
-  it('runs `lowburn keys create`', async () => {
-    const { code, output } = await run('keys', 'create', '--name', 'prod', '--scopes', 'generate');
+  it('runs `lowburn keys create` (which needs SECRETS_KEY, its own setting)', async () => {
+    const { code, output } = await runWith(
+      { SECRETS_KEY: randomSecretsKey() },
+      ...['keys', 'create', '--name', 'prod', '--scopes', 'generate'],
+    );
     expect(output).not.toContain('BOARD_PASSWORD');
     expect(code).toBe(0);
   });

@@ -8,6 +8,7 @@ import { Queues } from '../../shared/queue/queues.ts';
 import { createWorkerConnection } from '../../shared/redis/connections.ts';
 import { createStorage } from '../../shared/storage/create-storage.ts';
 import { processWebhookClient } from '../../shared/webhooks/process-client.ts';
+import { processKeyring } from '../process.ts';
 
 /** Everything a process opened, with one `close()` that releases it all. */
 export interface ProcessDeps extends JobDeps {
@@ -35,6 +36,7 @@ export async function openDeps(config: Config, log: Logger): Promise<ProcessDeps
     storage,
     log,
     queues,
+    secrets: processKeyring(config, log),
     webhookClient,
     generation,
     enqueue: (definition, payload, options) => queues.add(definition, payload, options),

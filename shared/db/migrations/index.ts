@@ -1,15 +1,29 @@
 import type { Migration } from 'kysely/migration';
+import type { SecretKeyring } from '../../secrets/secret-keyring.ts';
 import * as initial from './0001-initial.ts';
 import * as telemetryLate from './0002-telemetry-late.ts';
 import * as coldExport from './0003-cold-export.ts';
 import * as webhooks from './0004-webhooks.ts';
 import * as ledgerRetention from './0005-ledger-retention.ts';
+import { secretsAtRest } from './0006-secrets-at-rest.ts';
 
-/** Every migration, in order. Imported statically so the worker image needs no file scanning. */
-export const migrations: Record<string, Migration> = {
-  '0001-initial': initial,
-  '0002-telemetry-late': telemetryLate,
-  '0003-cold-export': coldExport,
-  '0004-webhooks': webhooks,
-  '0005-ledger-retention': ledgerRetention,
-};
+/** What migrations need from the process: the keys that seal secrets (0006). */
+export interface MigrationContext {
+  /** `SECRETS_KEY` (and previous); needed only when there are secrets to seal or open. */
+  keyring?: SecretKeyring | undefined;
+}
+
+/**
+ * Every migration, in order. Imported statically so the worker image needs no file scanning; a
+ * function so the ones that transform data receive what they need to do so.
+ */
+export function migrations(context: MigrationContext = {}): Record<string, Migration> {
+  return {
+    '0001-initial': initial,
+    '0002-telemetry-late': telemetryLate,
+    '0003-cold-export': coldExport,
+    '0004-webhooks': webhooks,
+    '0005-ledger-retention': ledgerRetention,
+    '0006-secrets-at-rest': secretsAtRest(context.keyring),
+  };
+}
