@@ -11,6 +11,8 @@ export interface ApiKeyIdentity {
   id: string;
   name: string;
   scopes: readonly ApiScope[];
+  /** Whose cached answers its generations share (`api_keys.cache_scope`, else its id). */
+  cacheScope: string;
 }
 
 /** Everything the API app needs, created once per process (or per serverless instance). */

@@ -46,11 +46,41 @@ describe('lowburn keys', () => {
       name: 'ci',
       scopes: ['telemetry'],
       prefix: created.key.slice(0, 11),
+      cacheScope: created.id,
       key: expect.stringMatching(KEY),
       webhookSecret: expect.stringMatching(/^whsec_/),
       createdAt: expect.any(String),
     });
     expect(await verifyApiKey(database.db, created.key)).toMatchObject({ id: created.id });
+  });
+
+  it('creates a key sharing a named cache scope, and refuses a scope name it cannot use', async () => {
+    const shared = JSON.parse(
+      (
+        await keys(
+          'create',
+          '--name',
+          'prod',
+          '--scopes',
+          'generate',
+          '--cache-scope',
+          'acme-prod',
+          '--json',
+        )
+      ).output,
+    );
+    expect(shared.cacheScope).toBe('acme-prod');
+    const bad = await keys(
+      'create',
+      '--name',
+      'x',
+      '--scopes',
+      'generate',
+      '--cache-scope',
+      'Acme Prod',
+    );
+    expect(bad.code).toBe(2);
+    expect(bad.output).toContain('a cache scope is 1 to 64 lower-case letters');
   });
 
   it('lists keys with prefix, scopes and status, but never a key or secret', async () => {
@@ -71,6 +101,7 @@ describe('lowburn keys', () => {
       name: 'listed',
       prefix: created.prefix,
       scopes: ['admin'],
+      cacheScope: created.id,
       createdAt: created.createdAt,
       lastUsedAt: null,
       revokedAt: null,

@@ -1,5 +1,10 @@
 import { type Command, InvalidArgumentError } from 'commander';
-import { apiScopes, parseApiKeyName, parseApiScopes } from '../shared/api-keys/api-key-input.ts';
+import {
+  apiScopes,
+  parseApiKeyName,
+  parseApiScopes,
+  parseCacheScope,
+} from '../shared/api-keys/api-key-input.ts';
 import type { ApiKeySummary, CreatedApiKey } from '../shared/api-keys/api-keys.ts';
 import { InvalidApiKeyInputError } from '../shared/api-keys/invalid-api-key-input-error.ts';
 import { withDb } from './cli-clients.ts';
@@ -18,12 +23,17 @@ export function registerKeysCommand(program: Command): void {
     .description('create an API key and print it (and its webhook secret) once')
     .requiredOption('--name <name>', 'who the key is for, 1-100 characters')
     .requiredOption('--scopes <list>', `comma-separated, from: ${apiScopes.join(', ')}`)
+    .option(
+      '--cache-scope <name>',
+      'keys created with the same scope share cached answers (default: a scope of its own)',
+    )
     .option('--json', 'print one JSON object, for scripts')
-    .action(async (opts: { name: string; scopes: string; json?: boolean }) => {
+    .action(async (opts: { name: string; scopes: string; cacheScope?: string; json?: boolean }) => {
       // Checked before connecting, so a typo fails fast with exit code 2.
       const input = asArgumentError(() => ({
         name: parseApiKeyName(opts.name),
         scopes: parseApiScopes(opts.scopes),
+        cacheScope: parseCacheScope(opts.cacheScope),
       }));
       const created = await withDb(
         'keys',
@@ -77,7 +87,7 @@ function asArgumentError<T>(parse: () => T): T {
 
 function describeCreated(key: CreatedApiKey): string {
   return [
-    `Created API key "${key.name}" (id ${key.id}, prefix ${key.prefix}, scopes ${key.scopes.join(', ')}).`,
+    `Created API key "${key.name}" (id ${key.id}, prefix ${key.prefix}, scopes ${key.scopes.join(', ')}${key.cacheScope === key.id ? '' : `, cache scope ${key.cacheScope}`}).`,
     '',
     `  API key:         ${key.key}`,
     `  Webhook secret:  ${key.webhookSecret}`,

@@ -31,7 +31,7 @@ export function generationRoutes(deps: ApiDeps, limits: RateLimits) {
     const enqueue = async (seed?: string): Promise<Accepted> => {
       const jobId = newJobId(generateQueue.queue, key.id, seed?.slice(0, 22));
       await deps.queues
-        .add(generateQueue, { ...request, apiKeyId: key.id }, { jobId })
+        .add(generateQueue, { ...request, apiKeyId: key.id, cacheScope: key.cacheScope }, { jobId })
         .catch(unreachableAs('the queue', MAYBE_QUEUED));
       return { id: jobId, status: 'queued', statusUrl: `/v1/jobs/${jobId}` };
     };

@@ -35,7 +35,15 @@ export interface GenerationResult {
 
 /** The request's input as chat messages, a template rendered; a bad template is permanent. */
 function resolveRequest(payload: GeneratePayload): GenerationRequest {
-  const base = { taskType: payload.taskType, responseFormat: payload.responseFormat };
+  const base = {
+    taskType: payload.taskType,
+    responseFormat: payload.responseFormat,
+    cache: {
+      scope: payload.cacheScope ?? payload.apiKeyId,
+      mode: payload.cache ?? 'shared',
+      userId: payload.userId,
+    },
+  };
   if (payload.messages) return { ...base, messages: payload.messages as ChatMessage[] };
   if (payload.prompt !== undefined) {
     return { ...base, messages: [{ role: 'user', content: payload.prompt }] };

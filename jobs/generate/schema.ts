@@ -50,6 +50,12 @@ const requestFields = {
     .record(z.string().max(100), z.unknown())
     .optional()
     .describe('Returned untouched in the result and the webhook.'),
+  cache: z
+    .enum(['shared', 'user', 'off'])
+    .optional()
+    .describe(
+      "How caches serve this request: `shared` (default) with every request of this API key's cache scope; `user` only with this userId's own requests (prompts holding one user's data); `off` neither reads nor writes a cache.",
+    ),
 };
 
 type RequestShape = z.infer<z.ZodObject<typeof requestFields>>;
@@ -80,6 +86,8 @@ export const generatePayloadSchema = z
   .object({
     ...requestFields,
     apiKeyId: z.uuid().describe('The API key that asked; its webhook secret signs the event.'),
+    // Optional: jobs queued before cache scopes existed have none (their key's id stands in).
+    cacheScope: z.string().max(100).optional().describe("The key's cache scope."),
   })
   .strict()
   .superRefine(oneInput);

@@ -67,3 +67,23 @@ export function parseApiKeyName(input: string): string {
   }
   return name;
 }
+
+const CACHE_SCOPE = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+
+/**
+ * Validates a cache scope name (`prod-app`, `acme.staging`): lower-case letters, digits, `.`,
+ * `_` and `-`, at most 64. `undefined` or empty: the key gets a scope of its own.
+ *
+ * @throws {@link InvalidApiKeyInputError}
+ */
+export function parseCacheScope(input: string | undefined): string | undefined {
+  const scope = input?.trim();
+  if (!scope) return undefined;
+  if (!CACHE_SCOPE.test(scope)) {
+    throw new InvalidApiKeyInputError(
+      'cacheScope',
+      `a cache scope is 1 to 64 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit (got "${scope}")`,
+    );
+  }
+  return scope;
+}

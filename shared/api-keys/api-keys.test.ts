@@ -131,6 +131,7 @@ describe('API keys', () => {
         name: 'verify',
         scopes: ['generate', 'read'],
         prefix: created.prefix,
+        cacheScope: created.id,
       });
     });
 
@@ -203,6 +204,7 @@ describe('API keys', () => {
         name: 'listed',
         prefix: created.prefix,
         scopes: ['admin'],
+        cacheScope: created.id,
         createdAt: created.createdAt,
         lastUsedAt: expect.any(Date),
         revokedAt: null,

@@ -9,7 +9,7 @@ import {
   hashApiKey,
   parseApiKey,
 } from './api-key-format.ts';
-import { isApiScope, parseApiKeyName, parseApiScopes } from './api-key-input.ts';
+import { isApiScope, parseApiKeyName, parseApiScopes, parseCacheScope } from './api-key-input.ts';
 
 /** What a request authenticated by a key knows about it. Never holds the key or its hash. */
 export interface ApiKeyRecord {
@@ -18,6 +18,8 @@ export interface ApiKeyRecord {
   readonly scopes: readonly ApiScope[];
   /** `lb_` + the key's 8 visible characters: safe to log and show. */
   readonly prefix: string;
+  /** Whose cached answers its requests share: a name given at creation, else the key's id. */
+  readonly cacheScope: string;
 }
 
 /** A key just created: the only time `key` and `webhookSecret` are available. */
@@ -50,11 +52,12 @@ const UNIQUE_VIOLATION = '23505';
  */
 export async function createApiKey(
   db: Db,
-  input: { name: string; scopes: string | readonly string[] },
+  input: { name: string; scopes: string | readonly string[]; cacheScope?: string | undefined },
   keyring: SecretKeyring,
 ): Promise<CreatedApiKey> {
   const name = parseApiKeyName(input.name);
   const scopes = parseApiScopes(input.scopes);
+  const cacheScope = parseCacheScope(input.cacheScope);
   const webhookSecret = generateWebhookSecret();
   // The id is chosen here, not by the database: the sealed secret is bound to it.
   const id = randomUUID();
@@ -74,10 +77,20 @@ export async function createApiKey(
           scopes,
           webhook_secret_key_id: sealed.keyId,
           webhook_secret_sealed: sealed.sealed,
+          cache_scope: cacheScope ?? null,
         })
         .returning(['id', 'created_at'])
         .executeTakeFirstOrThrow();
-      return { id: row.id, name, scopes, prefix, key, webhookSecret, createdAt: row.created_at };
+      return {
+        id: row.id,
+        name,
+        scopes,
+        prefix,
+        cacheScope: cacheScope ?? row.id,
+        key,
+        webhookSecret,
+        createdAt: row.created_at,
+      };
     } catch (error) {
       if (attempt >= 3 || (error as { code?: unknown }).code !== UNIQUE_VIOLATION) throw error;
     }
@@ -97,7 +110,7 @@ export async function verifyApiKey(
   if (!parsed) return undefined;
   const row = await db
     .selectFrom('api_keys')
-    .select(['id', 'name', 'scopes', 'prefix', 'key_hash', 'revoked_at'])
+    .select(['id', 'name', 'scopes', 'prefix', 'key_hash', 'revoked_at', 'cache_scope'])
     .where('prefix', '=', parsed.prefix)
     .executeTakeFirst();
   // An unknown prefix returns sooner than a wrong secret; that only tells an attacker whether a
@@ -107,14 +120,29 @@ export async function verifyApiKey(
   const stored = Buffer.from(row.key_hash, 'hex');
   if (stored.length !== presented.length || !timingSafeEqual(stored, presented)) return undefined;
   if (row.revoked_at !== null) return undefined;
-  return { id: row.id, name: row.name, scopes: row.scopes.filter(isApiScope), prefix: row.prefix };
+  return {
+    id: row.id,
+    name: row.name,
+    scopes: row.scopes.filter(isApiScope),
+    prefix: row.prefix,
+    cacheScope: row.cache_scope ?? row.id,
+  };
 }
 
 /** Every key, oldest first, revoked ones included (with `revokedAt`). Never a hash or secret. */
 export async function listApiKeys(db: Db): Promise<ApiKeySummary[]> {
   const rows = await db
     .selectFrom('api_keys')
-    .select(['id', 'name', 'scopes', 'prefix', 'created_at', 'last_used_at', 'revoked_at'])
+    .select([
+      'id',
+      'name',
+      'scopes',
+      'prefix',
+      'cache_scope',
+      'created_at',
+      'last_used_at',
+      'revoked_at',
+    ])
     .orderBy('created_at')
     .orderBy('id')
     .execute();
@@ -123,6 +151,7 @@ export async function listApiKeys(db: Db): Promise<ApiKeySummary[]> {
     name: row.name,
     scopes: row.scopes.filter(isApiScope),
     prefix: row.prefix,
+    cacheScope: row.cache_scope ?? row.id,
     createdAt: row.created_at,
     lastUsedAt: row.last_used_at,
     revokedAt: row.revoked_at,

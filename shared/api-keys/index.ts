@@ -11,6 +11,7 @@ export {
   isApiScope,
   parseApiKeyName,
   parseApiScopes,
+  parseCacheScope,
 } from './api-key-input.ts';
 export {
   type ApiKeyRecord,

@@ -3,9 +3,9 @@
  * input so a caller (the CLI, the admin API) can point at it.
  */
 export class InvalidApiKeyInputError extends Error {
-  readonly field: 'name' | 'scopes';
+  readonly field: 'name' | 'scopes' | 'cacheScope';
 
-  constructor(field: 'name' | 'scopes', message: string) {
+  constructor(field: 'name' | 'scopes' | 'cacheScope', message: string) {
     super(message);
     this.name = 'InvalidApiKeyInputError';
     this.field = field;

@@ -78,6 +78,8 @@ export interface ApiKeysTable {
   webhook_secret_key_id: string;
   /** The `whsec_` secret, AES-256-GCM, bound to this row (migration 0006); pg reads a Buffer. */
   webhook_secret_sealed: Uint8Array;
+  /** Keys with the same scope share cached answers; NULL: a scope of this key's own. */
+  cache_scope: string | null;
   created_at: DefaultTimestamp;
   last_used_at: Timestamp | null;
   revoked_at: Timestamp | null;

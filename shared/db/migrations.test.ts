@@ -57,6 +57,7 @@ describe('migrations on a fresh database', () => {
       '0004-webhooks',
       '0005-ledger-retention',
       '0006-secrets-at-rest',
+      '0008-cache-scope',
     ]);
   });
 });

@@ -32,7 +32,17 @@ export interface GenerationRequest {
   messages: ChatMessage[];
   template?: { template: PromptTemplate; params: Record<string, string | number | boolean | null> };
   responseFormat?: Record<string, unknown>;
+  /**
+   * Whose answers this request may share. Every cache key lives under `scope` (an API key's
+   * cache scope), so no answer crosses scopes — semantic ones included, by construction: each
+   * namespace is an index of its own. `user` keys every layer by `userId` too (for prompts that
+   * hold one user's data); `off` reads and writes no cache. @defaultValue one unscoped cache
+   */
+  cache?: { scope: string; mode: CacheMode; userId?: string };
 }
+
+/** How a request uses the caches: `shared` within its scope, per `user`, or `off`. */
+export type CacheMode = 'shared' | 'user' | 'off';
 
 /** How a request was answered. */
 export interface GenerationOutcome {
@@ -52,6 +62,8 @@ export interface GenerationOutcome {
 }
 
 export { isNoModelReachable, NoFallbackError } from './no-fallback-error.ts';
+
+const NO_LAYERS: ReadonlySet<CacheLayer> = new Set();
 
 export interface GenerationPipelineOptions {
   config: InferenceConfig;
@@ -160,7 +172,10 @@ export function createGenerationPipeline(options: GenerationPipelineOptions): Ge
       template:
         request.template && `${request.template.template.id}@${request.template.template.version}`,
       responseFormat: request.responseFormat,
+      scope: request.cache?.scope,
+      user: request.cache?.mode === 'user' ? (request.cache.userId ?? '') : undefined,
     });
+    const use = request.cache?.mode === 'off' ? NO_LAYERS : layers;
     const exact = exactKey(request.messages);
     const template =
       request.template && templateKey(request.template.template, request.template.params);
@@ -170,13 +185,13 @@ export function createGenerationPipeline(options: GenerationPipelineOptions): Ge
       ['exact', exact],
       ...(template ? [['template', template] as const] : []),
     ] as const) {
-      if (!layers.has(layer)) continue;
+      if (!use.has(layer)) continue;
       const cached = await cache.get(layer, namespace, key);
       if (cached) return hit(layer, cached);
     }
 
     // Semantic: one-turn prompts only, and only when the literal facts match too.
-    const text = layers.has('semantic') ? semanticText(request.messages) : undefined;
+    const text = use.has('semantic') ? semanticText(request.messages) : undefined;
     let vector: number[] | undefined;
     let semanticRefused = false;
     if (text) {
@@ -210,9 +225,8 @@ export function createGenerationPipeline(options: GenerationPipelineOptions): Ge
         route: answer.route,
         createdAt: new Date().toISOString(),
       };
-      if (layers.has('exact'))
-        await cache.set('exact', namespace, exact, cached, config.ttlMs.exact);
-      if (template && layers.has('template')) {
+      if (use.has('exact')) await cache.set('exact', namespace, exact, cached, config.ttlMs.exact);
+      if (template && use.has('template')) {
         await cache.set('template', namespace, template, cached, config.ttlMs.exact);
       }
       if (text && vector) {
@@ -232,7 +246,7 @@ export function createGenerationPipeline(options: GenerationPipelineOptions): Ge
       };
     };
     // Without an exact cache there is nothing to share an answer through.
-    if (!layers.has('exact')) return answerAndFill();
+    if (!use.has('exact')) return answerAndFill();
 
     // Single flight: identical requests in flight make one model call — in this process by
     // sharing the promise, across the fleet by a Redis lock whose losers wait for the answer.

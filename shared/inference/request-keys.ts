@@ -19,6 +19,10 @@ export interface NamespaceParts {
   template?: string;
   /** The JSON Schema the answer must satisfy, if any: a different schema is a different answer. */
   responseFormat?: unknown;
+  /** The API key's cache scope: answers never cross scopes. */
+  scope?: string | undefined;
+  /** Set for per-user caching: the end user whose answers these are. */
+  user?: string | undefined;
 }
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -36,6 +40,8 @@ export function namespaceKey(parts: NamespaceParts): string {
       e: parts.embedModel,
       tpl: parts.template ?? null,
       rf: parts.responseFormat ?? null,
+      ...(parts.scope !== undefined ? { s: parts.scope } : {}),
+      ...(parts.user !== undefined ? { u: parts.user } : {}),
     }),
   ).slice(0, 24);
 }

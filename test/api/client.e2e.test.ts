@@ -28,6 +28,7 @@ describe('the client against the real API server', () => {
       prompt: 'Spam or not: WIN A PRIZE',
       metadata: { ticket: 42 },
       apiKeyId: owner.id,
+      cacheScope: owner.id,
     });
     expect(await client.jobs.get(accepted.id)).toMatchObject({ id: accepted.id, status: 'queued' });
 

@@ -22,7 +22,7 @@ describe('POST /v1/generations', () => {
       statusUrl: `/v1/jobs/${body.id}`,
     });
     const job = await queue.generate.getJob(body.id);
-    expect(job?.data).toEqual({ ...valid, apiKeyId: keyId });
+    expect(job?.data).toEqual({ ...valid, apiKeyId: keyId, cacheScope: keyId });
     expect(await job?.getState()).toBe('waiting');
 
     const status = await t.api.request(body.statusUrl, { key });
