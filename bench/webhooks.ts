@@ -45,6 +45,7 @@ const DELIVERIES = Number(process.env.BENCH_DELIVERIES ?? 10_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const PACED_SECONDS = Number(process.env.BENCH_PACED_SECONDS ?? 5);
 const CONCURRENCY = 50;
+const ENDPOINT_CONCURRENCY = 10;
 
 /** A generation result of a realistic size (~1 KB of JSON). */
 const result = { text: 'A short answer. '.repeat(50), tokens: { in: 120, out: 240 } };
@@ -168,6 +169,8 @@ async function main(): Promise<void> {
           onJob?.(job);
           return job;
         },
+        redis,
+        config: { queuePrefix: prefix, webhooks: { endpointConcurrency: ENDPOINT_CONCURRENCY } },
       },
       {
         apiKeyId: key.id,

@@ -30,12 +30,12 @@ describe('the lowburn CLI', () => {
     expect(await lowburn(['migrate', 'up'], env)).toEqual({
       code: 0,
       output:
-        'applied: 0001-initial, 0002-telemetry-late, 0003-cold-export, 0004-webhooks, 0005-ledger-retention\n',
+        'applied: 0001-initial, 0002-telemetry-late, 0003-cold-export, 0004-webhooks, 0005-ledger-retention, 0006-webhook-endpoints\n',
     });
     expect(await lowburn(['migrate'], env)).toEqual({ code: 0, output: 'nothing to do\n' });
     expect(await lowburn(['migrate', 'down'], env)).toEqual({
       code: 0,
-      output: 'reverted: 0005-ledger-retention\n',
+      output: 'reverted: 0006-webhook-endpoints\n',
     });
     expect((await lowburn(['migrate', 'sideways'], env)).output).toContain(
       '"sideways" is not one of up, down, status',

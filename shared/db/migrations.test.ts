@@ -43,6 +43,7 @@ describe('migrations on a fresh database', () => {
         'webhook_attempts',
         'webhook_deliveries',
         'webhook_disabled_urls',
+        'webhook_endpoints',
       ]),
     );
     await ensurePartitions(db, { from: new Date('2026-01-01T12:00:00Z'), days: 2 });
@@ -56,6 +57,7 @@ describe('migrations on a fresh database', () => {
       '0003-cold-export',
       '0004-webhooks',
       '0005-ledger-retention',
+      '0006-webhook-endpoints',
     ]);
   });
 });
