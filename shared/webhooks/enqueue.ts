@@ -1,3 +1,4 @@
+import { insertDelivery } from './delivery-insert.ts';
 import { type DispatchDeps, dispatchAttempts } from './dispatch.ts';
 import {
   buildWebhookEvent,
@@ -5,7 +6,6 @@ import {
   type WebhookEventInput,
   webhookIdFor,
 } from './events.ts';
-import { insertDelivery } from './ledger.ts';
 
 export interface EnqueueWebhookInput {
   /** The API key whose job this is: its `whsec_` secret signs every attempt. */

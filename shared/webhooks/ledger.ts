@@ -212,63 +212,6 @@ async function recordMany(
   });
 }
 
-/** A new delivery's row. */
-export interface NewDelivery {
-  id: string;
-  apiKeyId: string;
-  jobId: string;
-  eventType: string;
-  url: string;
-  /** The event, serialised. */
-  payload: string;
-}
-
-/** A delivery this call created. */
-export interface InsertedDelivery {
-  run: number;
-  /** Its endpoint (URL origin), as Postgres computes it. */
-  endpoint: string;
-}
-
-/**
- * Inserts a delivery unless one with its id exists (batched with concurrent inserts).
- * @returns its run (0) and endpoint when this call created it, `undefined` when it existed.
- */
-export function insertDelivery(
-  db: Db,
-  delivery: NewDelivery,
-): Promise<InsertedDelivery | undefined> {
-  return batchersFor(db).insert.submit(delivery);
-}
-
-async function insertMany(
-  db: Db,
-  deliveries: NewDelivery[],
-): Promise<(InsertedDelivery | undefined)[]> {
-  const now = new Date();
-  const inserted = await db
-    .insertInto('webhook_deliveries')
-    .values(
-      deliveries.map((d) => ({
-        id: d.id,
-        api_key_id: d.apiKeyId,
-        job_id: d.jobId,
-        event_type: d.eventType,
-        url: d.url,
-        payload: d.payload,
-        next_attempt_at: now,
-      })),
-    )
-    .onConflict((oc) => oc.column('id').doNothing())
-    .returning(['id', 'run', 'endpoint'])
-    .execute();
-  const byId = new Map(inserted.map((row) => [row.id, row]));
-  return deliveries.map((d) => {
-    const row = byId.get(d.id);
-    return row && { run: row.run, endpoint: row.endpoint };
-  });
-}
-
 /**
  * Ends a pending delivery of `run` without an attempt (its URL is disabled, its key deleted).
  * @returns false when the delivery is no longer in that run.
@@ -295,7 +238,6 @@ export async function closeWithoutAttempt(
 interface LedgerBatchers {
   load: StatementBatcher<string, DeliveryForAttempt | undefined>;
   record: StatementBatcher<AttemptRecord, RecordedAttempt | undefined>;
-  insert: StatementBatcher<NewDelivery, InsertedDelivery | undefined>;
 }
 
 const batchers = new WeakMap<Db, LedgerBatchers>();
@@ -307,7 +249,6 @@ function batchersFor(db: Db): LedgerBatchers {
     found = {
       load: new StatementBatcher({ run: (ids) => loadMany(db, ids) }),
       record: new StatementBatcher({ run: (records) => recordMany(db, records), key: (r) => r.id }),
-      insert: new StatementBatcher({ run: (rows) => insertMany(db, rows), key: (d) => d.id }),
     };
     batchers.set(db, found);
   }
