@@ -90,8 +90,9 @@ export async function backlogPhase(databaseUrl: string, db: Db): Promise<Backlog
     connection: { url: redisServer.url },
     prefix,
   });
-  // `waitUntilFinished` listens once per job in flight.
+  // `waitUntilFinished` listens on both once per job in flight.
   listening.setMaxListeners(0);
+  queues.get(deliverWebhookQueue).setMaxListeners(0);
   try {
     await listening.waitUntilReady();
     await sleep(1_000);

@@ -71,6 +71,11 @@ async function main(): Promise<void> {
     WEBHOOK_ALLOW_LIST: '127.0.0.1/32',
     WEBHOOK_ALLOW_HTTP: 'true',
   });
+  let stopped: Promise<void> | undefined;
+  const stopWorker = () => {
+    stopped ??= worker.stop();
+    return stopped;
+  };
   const queues = new Queues({ connection: redis, prefix });
   const queue = queues.get(deliverWebhookQueue);
   // `waitUntilFinished` listens for the queue's `closing` once per job in flight.
@@ -192,6 +197,9 @@ async function main(): Promise<void> {
       throw new Error(`${expected} deliveries enqueued, ${JSON.stringify(counts)} in the ledger`);
     }
     console.error(`ledger: all ${succeeded} deliveries recorded as succeeded`);
+    // This worker stops first: its dispatcher reads the same database, and would queue the
+    // backlog phase's deliveries into its own Redis, past that phase's slots.
+    await stopWorker();
     const backlog = process.env.BENCH_SKIP_BACKLOG ? {} : await backlogPhase(databaseUrl, db);
     console.log(
       JSON.stringify({
@@ -205,7 +213,7 @@ async function main(): Promise<void> {
     );
   } finally {
     await events?.close();
-    await worker.stop();
+    await stopWorker();
     await queues.close();
     await db.deleteFrom('webhook_deliveries').where('api_key_id', '=', key.id).execute();
     await db.deleteFrom('api_keys').where('id', '=', key.id).execute();

@@ -2,8 +2,7 @@ import { UnrecoverableError } from 'bullmq';
 import type { Logger } from '../../shared/log/logger.ts';
 import { defineJob } from '../../shared/queue/job-definition.ts';
 import { type AttemptResult, attemptDelivery } from '../../shared/webhooks/attempt.ts';
-import { type DispatchDeps, endpointSlots, pullDue } from '../../shared/webhooks/dispatch.ts';
-import type { EndpointRef } from '../../shared/webhooks/endpoint-slots.ts';
+import { endpointSlots, handBackSlot } from '../../shared/webhooks/dispatch.ts';
 import { deliverWebhookQueue } from '../../shared/webhooks/queue.ts';
 import { type WebhookMetrics, webhookMetrics } from './metrics.ts';
 
@@ -12,8 +11,8 @@ import { type WebhookMetrics, webhookMetrics } from './metrics.ts';
  * `WEBHOOK_ENDPOINT_CONCURRENCY` slots from its enqueue to its end.
  *
  * The ledger, not the job, is the truth. After the attempt is recorded the job gives its slot
- * back and queues the endpoint's next due deliveries (`pullDue`: first attempts before retries),
- * then ends. A retry does not sleep in BullMQ: it waits in Postgres with its `next_attempt_at`,
+ * back and, if deliveries were turned away from the endpoint, queues its next due ones
+ * (`handBackSlot`: first attempts before retries), then ends. A retry does not sleep in BullMQ: it waits in Postgres with its `next_attempt_at`,
  * and `dispatch-webhooks` queues it when it is due and the endpoint has a slot, so a dead
  * endpoint's backlog costs Redis at most its slots. BullMQ's own attempts and backoff are kept for
  * failures that are not the receiver's (Postgres or Redis down): the slot is kept meanwhile, and
@@ -46,7 +45,7 @@ export const deliverWebhookJob = defineJob({
     if ('disabledEndpoint' in result && result.disabledEndpoint) {
       reportDisabled(log, metrics, result.disabledEndpoint);
     }
-    if (endpoint) await handBack(deps, endpoint, deliveryId);
+    if (endpoint) await handBackSlot(deps, endpoint, deliveryId);
     if (result.outcome === 'failed' || result.outcome === 'disabled' || result.outcome === 'dead') {
       // Recorded in the ledger already; failing the job (not retried) shows it on the board.
       throw new UnrecoverableError(describeEnd(deliveryId, result));
@@ -54,12 +53,6 @@ export const deliverWebhookJob = defineJob({
     return summary(result);
   },
 });
-
-/** Gives the delivery's slot back and fills the endpoint's free slots with its due deliveries. */
-async function handBack(deps: DispatchDeps, endpoint: EndpointRef, deliveryId: string) {
-  await endpointSlots(deps).release(endpoint, deliveryId);
-  await pullDue(deps, endpoint);
-}
 
 function reportDisabled(
   log: Logger,

@@ -47,6 +47,9 @@ describe('dispatch-webhooks: one endpoint cannot hurt the others', () => {
     const jobs = await Promise.all(ids.map((id) => queue.getJob(id)));
     return jobs.filter((job) => job !== undefined);
   };
+  /** The worker's endpoint slots, as a holder whose leases last `leaseMs` sees them. */
+  const slotsLeasedFor = (leaseMs: number) =>
+    new EndpointSlots({ redis: worker.redis, prefix: worker.prefix, cap: 3, leaseMs });
   /** Those still to run or running. */
   const unfinished = async (ids: readonly string[]) => {
     const states = await Promise.all((await jobsFor(ids)).map((job) => job.getState()));
@@ -96,12 +99,7 @@ describe('dispatch-webhooks: one endpoint cannot hurt the others', () => {
     const hooks = open.track(await startRecordingReceiver((_req, res) => res.writeHead(200).end()));
     const endpoint = { apiKeyId: key.id, endpoint: origin(hooks.url) };
     // Three slots held by someone else (a long lease), so everything enqueued now is parked.
-    const squatter = new EndpointSlots({
-      redis: worker.redis,
-      prefix: worker.prefix,
-      cap: 3,
-      leaseMs: 60_000,
-    });
+    const squatter = slotsLeasedFor(60_000);
     const squatters = ['msg_s1', 'msg_s2', 'msg_s3'];
     expect(await squatter.acquire(endpoint, squatters)).toHaveLength(3);
     const firsts = [];
@@ -144,12 +142,7 @@ describe('dispatch-webhooks: one endpoint cannot hurt the others', () => {
     const key = await webhookKey(database.db);
     const hooks = open.track(await startRecordingReceiver((_req, res) => res.writeHead(200).end()));
     const endpoint = { apiKeyId: key.id, endpoint: origin(hooks.url) };
-    const crashed = new EndpointSlots({
-      redis: worker.redis,
-      prefix: worker.prefix,
-      cap: 3,
-      leaseMs: 1_000,
-    });
+    const crashed = slotsLeasedFor(1_000);
     await crashed.acquire(endpoint, ['msg_gone1', 'msg_gone2', 'msg_gone3']);
     const started = Date.now();
 

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
-import { sql } from 'kysely';
+import { CompiledQuery } from 'kysely';
 import type { WebhookConfig } from '../config/load-config.ts';
-import type { Db } from '../db/create-db.ts';
+import { type Db, preparedStatement } from '../db/create-db.ts';
 import { type EndpointRef, EndpointSlots } from './endpoint-slots.ts';
 import { type DueAttempt, type Enqueue, enqueueAttempt } from './queue.ts';
 
@@ -67,9 +67,13 @@ export async function dispatchAttempts(
  *
  * @returns the deliveries queued.
  */
-export async function pullDue(deps: DispatchDeps, endpoint: EndpointRef): Promise<number> {
+export async function pullDue(
+  deps: DispatchDeps,
+  endpoint: EndpointRef,
+  known?: { held: readonly string[] },
+): Promise<number> {
   const slots = endpointSlots(deps);
-  const held = new Set(await slots.held(endpoint));
+  const held = new Set(known?.held ?? (await slots.held(endpoint)));
   const free = slots.cap - held.size;
   if (free <= 0) return 0;
   // Deliveries holding a slot can be among the due ones: read past them.
@@ -78,24 +82,48 @@ export async function pullDue(deps: DispatchDeps, endpoint: EndpointRef): Promis
     .filter((row) => !held.has(row.id))
     .slice(0, free)
     .map((row) => ({ deliveryId: row.id, run: row.run, attempt: row.run_attempts }));
+  if (rows.length < free + held.size) await slots.clearParked(endpoint);
   return dispatchAttempts(deps, endpoint, due);
 }
+
+/**
+ * What a job does when its attempt ends: gives its slot back and, when deliveries were turned
+ * away from the endpoint (its parked flag), fills the free slots with the due ones. Without the
+ * flag, the endpoint's only waiting deliveries are retries, which are the dispatcher's: a healthy
+ * endpoint's job ends without reading Postgres. (A flag cleared while another delivery is being
+ * parked costs that delivery at most one dispatcher period.)
+ */
+export async function handBackSlot(
+  deps: DispatchDeps,
+  endpoint: EndpointRef,
+  deliveryId: string,
+): Promise<void> {
+  const { held, parked } = await endpointSlots(deps).state(endpoint, deliveryId);
+  if (parked) await pullDue(deps, endpoint, { held });
+}
+
+// Prepared once per connection: it runs at the end of many attempts.
+const DUE_PARKED_SQL = preparedStatement(
+  'webhooks_due_parked',
+  `(SELECT id, run, run_attempts FROM webhook_deliveries
+    WHERE status = 'pending' AND run_attempts = 0 AND api_key_id = $1 AND endpoint = $2
+      AND next_attempt_at <= now()
+    ORDER BY next_attempt_at LIMIT $3)
+   UNION ALL
+   (SELECT id, run, run_attempts FROM webhook_deliveries
+    WHERE status = 'pending' AND api_key_id = $1 AND endpoint = $2
+      AND next_attempt_at <= now() AND run_attempts > 0
+    ORDER BY next_attempt_at LIMIT $3)
+   LIMIT $3`,
+);
 
 /**
  * An endpoint's due pending deliveries, first attempts first. Two index scans (see migration
  * 0006), and the retries' one runs only when there are fewer than `limit` first attempts due.
  */
 async function dueParked(db: Db, endpoint: EndpointRef, limit: number) {
-  const { rows } = await sql<{ id: string; run: number; run_attempts: number }>`
-    (SELECT id, run, run_attempts FROM webhook_deliveries
-     WHERE status = 'pending' AND run_attempts = 0 AND api_key_id = ${endpoint.apiKeyId}
-       AND endpoint = ${endpoint.endpoint} AND next_attempt_at <= now()
-     ORDER BY next_attempt_at LIMIT ${limit})
-    UNION ALL
-    (SELECT id, run, run_attempts FROM webhook_deliveries
-     WHERE status = 'pending' AND api_key_id = ${endpoint.apiKeyId}
-       AND endpoint = ${endpoint.endpoint} AND next_attempt_at <= now() AND run_attempts > 0
-     ORDER BY next_attempt_at LIMIT ${limit})
-    LIMIT ${limit}`.execute(db);
+  const { rows } = await db.executeQuery<{ id: string; run: number; run_attempts: number }>(
+    CompiledQuery.raw(DUE_PARKED_SQL, [endpoint.apiKeyId, endpoint.endpoint, limit]),
+  );
   return rows;
 }

@@ -18,14 +18,20 @@ describe('endpoint slots, as leases in Redis', () => {
       ...(leaseMs ? { leaseMs } : {}),
     });
 
-  it('takes at most the cap, renews a holder without a second slot, and frees on release', async () => {
+  it('takes at most the cap, renews a holder without a second slot, flags who it turned away, and frees on release', async () => {
     const s = slots();
 
-    expect(await s.acquire(endpoint, ['msg_a', 'msg_b', 'msg_c'])).toEqual(['msg_a', 'msg_b']);
+    expect(await s.acquire(endpoint, ['msg_a', 'msg_b'])).toEqual(['msg_a', 'msg_b']);
+    expect(await s.state(endpoint)).toEqual({ held: ['msg_a', 'msg_b'], parked: false });
     expect(await s.acquire(endpoint, ['msg_a', 'msg_c'])).toEqual(['msg_a']);
-    await s.release(endpoint, 'msg_b');
+    // msg_c was turned away: a finishing job will look for it in Postgres.
+    expect((await s.state(endpoint)).parked).toBe(true);
+    await s.clearParked(endpoint);
+    expect(await s.state(endpoint, 'msg_b')).toEqual({ held: ['msg_a'], parked: false });
     expect(await s.acquire(endpoint, ['msg_c'])).toEqual(['msg_c']);
     expect((await s.held(endpoint)).sort()).toEqual(['msg_a', 'msg_c']);
+    await s.release(endpoint, 'msg_c');
+    expect(await s.held(endpoint)).toEqual(['msg_a']);
     // Another key's endpoint at the same origin has slots of its own.
     const other = { ...endpoint, apiKeyId: '00000000-0000-4000-8000-000000000002' };
     expect(await s.acquire(other, ['msg_d'])).toEqual(['msg_d']);

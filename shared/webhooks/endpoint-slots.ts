@@ -17,7 +17,9 @@ export const DEFAULT_LEASE_MS = 120_000;
 // One sorted set per endpoint: members are delivery ids, scores the lease's expiry in Redis
 // server time (TIME), so the clocks of the workers never matter. Expired leases are reaped on
 // every call; an id already holding a lease renews it (a re-run job, a double dispatch) without
-// taking a second slot. Returns the ids that hold a slot now, in the order given.
+// taking a second slot. An id turned away sets the endpoint's "parked" flag (KEYS[2]): a
+// finishing job reads Postgres for parked deliveries only when it is set. Returns the ids that
+// hold a slot now, in the order given.
 const ACQUIRE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -38,23 +40,27 @@ for i = 3, #ARGV do
   end
 end
 if live > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if #got < #ARGV - 2 then redis.call('SET', KEYS[2], '1', 'PX', ARGV[2]) end
 return got`;
 
-// The ids holding a live lease (expired ones are reaped first).
+// Gives ARGV[1]'s lease back (when given), then returns the parked flag and the ids holding a
+// live lease (expired ones are reaped first): one round trip for a finishing job.
 const HELD = `
+if ARGV[1] then redis.call('ZREM', KEYS[1], ARGV[1]) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-return redis.call('ZRANGE', KEYS[1], 0, -1)`;
+return {redis.call('EXISTS', KEYS[2]), redis.call('ZRANGE', KEYS[1], 0, -1)}`;
 
 type SlotCommands = {
   webhookSlotsAcquire(
     key: string,
+    parked: string,
     cap: number,
     leaseMs: number,
     ...ids: string[]
   ): Promise<string[]>;
-  webhookSlotsHeld(key: string): Promise<string[]>;
+  webhookSlotsHeld(key: string, parked: string, ...release: string[]): Promise<[number, string[]]>;
 };
 
 const defined = new WeakSet<Redis>();
@@ -62,8 +68,8 @@ const defined = new WeakSet<Redis>();
 function commands(redis: Redis): SlotCommands {
   if (!defined.has(redis)) {
     // EVALSHA after the first call: the script text is not sent with every acquire.
-    redis.defineCommand('webhookSlotsAcquire', { numberOfKeys: 1, lua: ACQUIRE });
-    redis.defineCommand('webhookSlotsHeld', { numberOfKeys: 1, lua: HELD });
+    redis.defineCommand('webhookSlotsAcquire', { numberOfKeys: 2, lua: ACQUIRE });
+    redis.defineCommand('webhookSlotsHeld', { numberOfKeys: 2, lua: HELD });
     defined.add(redis);
   }
   return redis as unknown as SlotCommands;
@@ -103,8 +109,10 @@ export class EndpointSlots {
    */
   async acquire(endpoint: EndpointRef, ids: readonly string[]): Promise<string[]> {
     if (ids.length === 0) return [];
+    const key = this.key(endpoint);
     return commands(this.#redis).webhookSlotsAcquire(
-      this.key(endpoint),
+      key,
+      `${key}:parked`,
       this.cap,
       this.#leaseMs,
       ...ids,
@@ -116,8 +124,31 @@ export class EndpointSlots {
     await this.#redis.zrem(this.key(endpoint), id);
   }
 
+  /**
+   * Gives a delivery's slot back (with `release`) and tells who holds the others, and whether a
+   * delivery was turned away since the flag was last cleared (`parked`): only then can the
+   * endpoint have deliveries waiting in Postgres that are not the dispatcher's (retries are).
+   */
+  async state(
+    endpoint: EndpointRef,
+    release?: string,
+  ): Promise<{ held: string[]; parked: boolean }> {
+    const key = this.key(endpoint);
+    const [parked, held] = await commands(this.#redis).webhookSlotsHeld(
+      key,
+      `${key}:parked`,
+      ...(release === undefined ? [] : [release]),
+    );
+    return { held, parked: parked === 1 };
+  }
+
   /** The deliveries holding a live slot of the endpoint. */
-  held(endpoint: EndpointRef): Promise<string[]> {
-    return commands(this.#redis).webhookSlotsHeld(this.key(endpoint));
+  async held(endpoint: EndpointRef): Promise<string[]> {
+    return (await this.state(endpoint)).held;
+  }
+
+  /** Clears the parked flag: a read of Postgres found nothing more waiting. */
+  async clearParked(endpoint: EndpointRef): Promise<void> {
+    await this.#redis.del(`${this.key(endpoint)}:parked`);
   }
 }
