@@ -7,6 +7,8 @@ export async function startReceiverProcess(mode: 'answer' | 'hang' = 'answer'): 
   url: string;
   pid?: number;
   readonly maxOpen: number;
+  /** A hanging receiver answers from now on, the requests it holds included. */
+  recover(): void;
   stop(): void;
 }> {
   const child = spawn(
@@ -29,6 +31,7 @@ export async function startReceiverProcess(mode: 'answer' | 'hang' = 'answer'): 
     get maxOpen() {
       return maxOpen;
     },
+    recover: () => child.kill('SIGUSR1'),
     stop: () => child.kill(),
   };
 }
@@ -79,17 +82,21 @@ export async function saturated(
   return count / ((performance.now() - t0) / 1000);
 }
 
-/** Starts `send` `perS` times a second, evenly, for `seconds`; returns each one's latency (ms). */
+/**
+ * Starts `send` `perS` times a second, evenly, for `seconds` (or while `seconds()` says so);
+ * returns each one's latency (ms), sorted.
+ */
 export async function paced(
   perS: number,
-  seconds: number,
+  seconds: number | (() => boolean),
   send: () => Promise<unknown>,
 ): Promise<number[]> {
   const latencies: number[] = [];
   const inFlight: Promise<void>[] = [];
   const t0 = performance.now();
-  const total = Math.round(perS * seconds);
-  for (let i = 0; i < total; i++) {
+  const more =
+    typeof seconds === 'function' ? seconds : (i: number) => i < Math.round(perS * seconds);
+  for (let i = 0; more(i); i++) {
     const due = t0 + (i * 1000) / perS;
     const wait = due - performance.now();
     if (wait > 1) await sleep(wait);

@@ -7,7 +7,9 @@
 // figure before it), the healthy deliveries' latency from enqueue to their 2xx being recorded,
 // the slots the dead endpoint held and the requests it saw open at once, what stayed parked in
 // Postgres; and, for comparison, the Redis memory of 100,000 waiting deliver-webhook jobs as the
-// previous design kept them (one BullMQ job per delivery, our default job options).
+// previous design kept them (one BullMQ job per delivery, our default job options). Then the
+// dead endpoint comes back, and the phase watches it drain at its slots' pace while the healthy
+// receiver keeps its 20/s.
 
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -25,10 +27,12 @@ import { paced, saturated, startReceiverProcess, startWorkerProcess } from './we
 
 const BACKLOG = Number(process.env.BENCH_BACKLOG ?? 100_000);
 const HEALTHY_PER_S = 20;
-const PHASE_SECONDS = Number(process.env.BENCH_BACKLOG_SECONDS ?? 75);
+const PHASE_SECONDS = Number(process.env.BENCH_BACKLOG_SECONDS ?? 60);
 const ENDPOINT_CONCURRENCY = 10;
 /** Shortened from 15 s for the run, as the issue allows: a dead attempt holds its slot this long. */
 const DEAD_TIMEOUT = '5s';
+/** How long the dead endpoint's recovery is watched. */
+const RECOVERY_SECONDS = Number(process.env.BENCH_RECOVERY_SECONDS ?? 20);
 
 const usedMemory = async (redis: Redis) =>
   Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1] ?? 0);
@@ -39,12 +43,15 @@ export interface BacklogFigures {
   backlog_redis_mb: number;
   healthy_p99_ms_during_backlog: number;
   healthy_p50_ms_during_backlog: number;
+  healthy_p99_ms_while_enqueuing_backlog: number;
   backlog_enqueued_per_s: number;
   backlog_parked_at_end: number;
   dead_endpoint_slots_held: number;
   dead_endpoint_max_open_requests: number;
   worker_cpu_pct_during_backlog: number;
   old_design_redis_mb_per_100k: number;
+  recovered_drain_per_s: number;
+  healthy_p99_ms_during_drain: number;
 }
 
 /** Runs the phase against `databaseUrl` (its own key, deleted afterwards). */
@@ -105,26 +112,42 @@ export async function backlogPhase(databaseUrl: string, db: Db): Promise<Backlog
         await sleep(500);
       }
     })();
+    const sendHealthy = () => deliverHealthy(db, listening, (onJob) => enqueue(healthy.url, onJob));
+    // The backlog builds up, from 50 producers in this process (sharing its event loop and
+    // Postgres pool with the healthy sender), while the healthy receiver gets its steady 20/s.
+    let building = true;
+    const backlog = saturated(BACKLOG, 50, () => enqueue(dead.url)).finally(() => {
+      building = false;
+    });
+    const whileBuilding = await paced(HEALTHY_PER_S, () => building, sendHealthy);
+    const backlogPerS = await backlog;
+    console.error(
+      `backlog: ${BACKLOG} deliveries enqueued at ${round(backlogPerS, 0)}/s; healthy meanwhile: p50 ${round(percentile(whileBuilding, 50), 1)} ms, p99 ${round(percentile(whileBuilding, 99), 1)} ms`,
+    );
+    // Then the backlog is in place, its endpoint hanging, for the phase proper.
     const cpu0 = cpuSnapshot({ worker: worker.pid });
     const t0 = performance.now();
-    // The backlog, from 50 producers, while the healthy receiver gets its steady 20/s.
-    const backlog = saturated(BACKLOG, 50, () => enqueue(dead.url)).then((perS) => {
-      console.error(`backlog: ${BACKLOG} deliveries enqueued at ${round(perS, 0)}/s`);
-      return perS;
-    });
-    const latencies = await paced(HEALTHY_PER_S, PHASE_SECONDS, () =>
-      deliverHealthy(db, listening, (onJob) => enqueue(healthy.url, onJob)),
-    );
-    const backlogPerS = await backlog;
+    const latencies = await paced(HEALTHY_PER_S, PHASE_SECONDS, sendHealthy);
     const seconds = (performance.now() - t0) / 1000;
     const cpu1 = cpuSnapshot({ worker: worker.pid });
     sampling = false;
     await sampler;
     const deadEndpoint = { apiKeyId: key.id, endpoint: new URL(dead.url).origin };
     const held = (await endpointSlots(deps()).held(deadEndpoint)).length;
-    const parked = await pendingCount(db, key.id, deadEndpoint.endpoint);
+    const parked = await countByStatus(db, key.id, deadEndpoint.endpoint, 'pending');
     console.error(
       `healthy at ${HEALTHY_PER_S}/s during the backlog: p50 ${round(percentile(latencies, 50), 1)} ms, p99 ${round(percentile(latencies, 99), 1)} ms (${latencies.length} deliveries); Redis used_memory ${mb(before)} MB before, peak ${mb(peak)} MB; dead endpoint: ${held} slots held, at most ${dead.maxOpen} requests open, ${parked} deliveries pending in Postgres`,
+    );
+    // The endpoint comes back: it drains at its own pace (its slots), the healthy one unharmed.
+    dead.recover();
+    const drainedBefore = await countByStatus(db, key.id, deadEndpoint.endpoint, 'succeeded');
+    const drainLatencies = await paced(HEALTHY_PER_S, RECOVERY_SECONDS, () =>
+      deliverHealthy(db, listening, (onJob) => enqueue(healthy.url, onJob)),
+    );
+    const drained =
+      (await countByStatus(db, key.id, deadEndpoint.endpoint, 'succeeded')) - drainedBefore;
+    console.error(
+      `after recovery: ${drained} backlog deliveries succeeded in ${RECOVERY_SECONDS} s; healthy p99 ${round(percentile(drainLatencies, 99), 1)} ms meanwhile`,
     );
     const oldDesign = await oldDesignMemory(redis);
     console.error(
@@ -134,6 +157,7 @@ export async function backlogPhase(databaseUrl: string, db: Db): Promise<Backlog
       backlog_redis_mb: mb(peak - before),
       healthy_p99_ms_during_backlog: round(percentile(latencies, 99), 1),
       healthy_p50_ms_during_backlog: round(percentile(latencies, 50), 1),
+      healthy_p99_ms_while_enqueuing_backlog: round(percentile(whileBuilding, 99), 1),
       backlog_enqueued_per_s: round(backlogPerS, 0),
       backlog_parked_at_end: parked,
       dead_endpoint_slots_held: held,
@@ -143,6 +167,8 @@ export async function backlogPhase(databaseUrl: string, db: Db): Promise<Backlog
         1,
       ),
       old_design_redis_mb_per_100k: mb(oldDesign),
+      recovered_drain_per_s: round(drained / RECOVERY_SECONDS, 0),
+      healthy_p99_ms_during_drain: round(percentile(drainLatencies, 99), 1),
     };
   } finally {
     await listening.close();
@@ -185,13 +211,18 @@ async function deliverHealthy(
   }
 }
 
-async function pendingCount(db: Db, apiKeyId: string, endpoint: string): Promise<number> {
+async function countByStatus(
+  db: Db,
+  apiKeyId: string,
+  endpoint: string,
+  status: 'pending' | 'succeeded',
+): Promise<number> {
   const row = await db
     .selectFrom('webhook_deliveries')
     .select((eb) => eb.fn.countAll<string>().as('n'))
     .where('api_key_id', '=', apiKeyId)
     .where('endpoint', '=', endpoint)
-    .where('status', '=', 'pending')
+    .where('status', '=', status)
     .executeTakeFirstOrThrow();
   return Number(row.n);
 }
