@@ -39,7 +39,10 @@ export const deliverWebhookJob = defineJob({
     }
     const result = await attemptDelivery(
       { db: deps.db, client: deps.webhookClient, config: deps.config.webhooks },
-      { deliveryId, run, attempt, signal },
+      // A job queued before jobs carried their attempt was a first attempt, or a retry sleeping
+      // in the delayed set; retries now wait in Postgres, where the dispatcher queues them, so
+      // such a job finding attempts made is stale rather than a second sender of the retry.
+      { deliveryId, run, attempt: attempt ?? 0, signal },
     );
     observe(metrics, result);
     if ('disabledEndpoint' in result && result.disabledEndpoint) {

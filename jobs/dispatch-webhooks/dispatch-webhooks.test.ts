@@ -152,6 +152,33 @@ describe('dispatch-webhooks: one endpoint cannot hurt the others', () => {
 
     expect(Date.now() - started).toBeGreaterThanOrEqual(900);
   });
+
+  it('sends a retry once when a job of the previous design (no attempt in its payload) wakes for it', async () => {
+    const key = await webhookKey(database.db);
+    const hooks = open.track(await startRecordingReceiver((_req, res) => res.writeHead(200).end()));
+    const endpoint = { apiKeyId: key.id, endpoint: origin(hooks.url) };
+    // Parked (slots taken), then made a due retry, as an upgrade finds one.
+    const squatter = slotsLeasedFor(60_000);
+    await squatter.acquire(endpoint, ['msg_s1', 'msg_s2', 'msg_s3']);
+    const enqueued = await worker.enqueue({ apiKeyId: key.id, url: hooks.url });
+    await database.db
+      .updateTable('webhook_deliveries')
+      .set({ run_attempts: 1, attempts: 1, next_attempt_at: new Date(Date.now() - 1_000) })
+      .where('id', '=', enqueued.id)
+      .execute();
+
+    const legacy = await worker.queues.add(
+      deliverWebhookQueue,
+      { deliveryId: enqueued.id, run: 0 },
+      { jobId: `${enqueued.id}.legacy` },
+    );
+    await expect.poll(() => legacy.isCompleted(), { timeout: 5_000 }).toBe(true);
+    expect(hooks.requests).toHaveLength(0);
+
+    for (const id of ['msg_s1', 'msg_s2', 'msg_s3']) await squatter.release(endpoint, id);
+    expect(await settled(database.db, enqueued, ['succeeded'])).toMatchObject({ attempts: 2 });
+    expect(hooks.requests).toHaveLength(1);
+  });
 });
 
 /** `lowburn_webhook_queue_lag_seconds{endpoints}` in a `/metrics` text, in ms. */
