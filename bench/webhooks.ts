@@ -44,7 +44,7 @@ const PACED_SECONDS = Number(process.env.BENCH_PACED_SECONDS ?? 5);
 const CONCURRENCY = 50;
 // Every delivery of the throughput rounds goes to one receiver, i.e. one endpoint: its cap is
 // raised to the worker's concurrency so the rounds measure the path, as before the cap existed.
-const ENDPOINT_CONCURRENCY = CONCURRENCY;
+const ENDPOINT_CONCURRENCY = Number(process.env.BENCH_ENDPOINT_CONCURRENCY ?? CONCURRENCY);
 
 /** A generation result of a realistic size (~1 KB of JSON). */
 const result = { text: 'A short answer. '.repeat(50), tokens: { in: 120, out: 240 } };
