@@ -15,11 +15,7 @@
 //
 // The receiver runs in a child process, so it shares the event loop of neither path.
 
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Job, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -35,104 +31,24 @@ import {
   cpuPer,
   cpuSnapshot,
   deletePrefix,
-  drained,
   median,
   percentile,
   REDIS_URL,
   round,
 } from './support.ts';
+import { paced, saturated, startReceiverProcess, startWorkerProcess } from './webhook-processes.ts';
+import { backlogPhase } from './webhooks-backlog.ts';
 
 const DELIVERIES = Number(process.env.BENCH_DELIVERIES ?? 10_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const PACED_SECONDS = Number(process.env.BENCH_PACED_SECONDS ?? 5);
 const CONCURRENCY = 50;
+// Every delivery of the throughput rounds goes to one receiver, i.e. one endpoint: its cap is
+// raised to the worker's concurrency so the rounds measure the path, as before the cap existed.
+const ENDPOINT_CONCURRENCY = Number(process.env.BENCH_ENDPOINT_CONCURRENCY ?? CONCURRENCY);
 
 /** A generation result of a realistic size (~1 KB of JSON). */
 const result = { text: 'A short answer. '.repeat(50), tokens: { in: 120, out: 240 } };
-
-/** Child mode: a receiver that reads each body and answers 204, like a well-behaved endpoint. */
-function receive(): void {
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => res.writeHead(204).end());
-  });
-  server.listen(0, '127.0.0.1', () => {
-    process.stdout.write(`${(server.address() as AddressInfo).port}\n`);
-  });
-}
-
-async function startReceiverProcess(): Promise<{ url: string; pid?: number; stop(): void }> {
-  const child = spawn(process.execPath, [import.meta.filename, 'receive'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { PATH: process.env.PATH ?? '' },
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout.once('data', (chunk: Buffer) => resolve(Number(String(chunk).trim())));
-    child.once('exit', (code) => reject(new Error(`receiver exited with ${code}`)));
-  });
-  return { url: `http://127.0.0.1:${port}/hooks`, pid: child.pid, stop: () => child.kill() };
-}
-
-/** `lowburn worker` for the deliver-webhook queue, as deployed, ready to take jobs. */
-async function startWorkerProcess(
-  env: Record<string, string>,
-): Promise<{ pid?: number; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, ['workers/cli.ts', 'worker'], {
-    cwd: path.resolve(import.meta.dirname, '..'),
-    stdio: ['ignore', 'pipe', 'inherit'],
-    // NODE_OPTIONS passes through so the worker can be profiled (`--cpu-prof`) like the bench.
-    env: { PATH: process.env.PATH ?? '', NODE_OPTIONS: process.env.NODE_OPTIONS ?? '', ...env },
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk;
-      if (output.includes('"worker ready"')) resolve();
-    });
-    exited.then((code) => reject(new Error(`worker exited with ${code}:\n${output}`)));
-  });
-  return {
-    pid: child.pid,
-    async stop() {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
-/** Runs `send` `count` times, `CONCURRENCY` at a time; returns per second. */
-async function saturated(count: number, send: () => Promise<unknown>): Promise<number> {
-  let started = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (started++ < count) await send();
-    }),
-  );
-  return count / ((performance.now() - t0) / 1000);
-}
-
-/** Starts `send` `perS` times a second, evenly, for `seconds`; returns each one's latency (ms). */
-async function paced(
-  perS: number,
-  seconds: number,
-  send: () => Promise<unknown>,
-): Promise<number[]> {
-  const latencies: number[] = [];
-  const inFlight: Promise<void>[] = [];
-  const t0 = performance.now();
-  const total = Math.round(perS * seconds);
-  for (let i = 0; i < total; i++) {
-    const due = t0 + (i * 1000) / perS;
-    const wait = due - performance.now();
-    if (wait > 1) await sleep(wait);
-    const start = performance.now();
-    inFlight.push(send().then(() => void latencies.push(performance.now() - start)));
-  }
-  await Promise.all(inFlight);
-  return latencies.sort((a, b) => a - b);
-}
 
 async function main(): Promise<void> {
   const databaseUrl = await benchDatabase();
@@ -153,12 +69,18 @@ async function main(): Promise<void> {
     QUEUE_PREFIX: prefix,
     LOG_LEVEL: 'info',
     HEALTH_PORT: '0',
-    WORKER_QUEUES: 'deliver-webhook',
+    WORKER_QUEUES: 'deliver-webhook,dispatch-webhooks',
+    WEBHOOK_ENDPOINT_CONCURRENCY: String(ENDPOINT_CONCURRENCY),
     // The receiver is on the loopback: allowed by address, as tests do; every other address is
     // still refused at connect time.
     WEBHOOK_ALLOW_LIST: '127.0.0.1/32',
     WEBHOOK_ALLOW_HTTP: 'true',
   });
+  let stopped: Promise<void> | undefined;
+  const stopWorker = () => {
+    stopped ??= worker.stop();
+    return stopped;
+  };
   const queues = new Queues({ connection: redis, prefix });
   const queue = queues.get(deliverWebhookQueue);
   // `waitUntilFinished` listens for the queue's `closing` once per job in flight.
@@ -173,6 +95,8 @@ async function main(): Promise<void> {
           onJob?.(job);
           return job;
         },
+        redis,
+        config: { queuePrefix: prefix, webhooks: { endpointConcurrency: ENDPOINT_CONCURRENCY } },
       },
       {
         apiKeyId: key.id,
@@ -199,15 +123,25 @@ async function main(): Promise<void> {
   /** N deliveries through the full job, timed until the last is recorded as delivered. */
   const viaJob = async (count: number) => {
     const t0 = performance.now();
-    await saturated(count, () => enqueue());
-    await drained(queue);
+    await saturated(count, CONCURRENCY, () => enqueue());
+    // The ledger, not BullMQ: a delivery past the endpoint's slots waits in Postgres, jobless.
+    for (;;) {
+      const left = await db
+        .selectFrom('webhook_deliveries')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .where('api_key_id', '=', key.id)
+        .where('status', '=', 'pending')
+        .executeTakeFirstOrThrow();
+      if (Number(left.n) === 0) break;
+      await sleep(10);
+    }
     return count / ((performance.now() - t0) / 1000);
   };
 
   let events: QueueEvents | undefined;
   try {
     await viaJob(Math.min(1_000, DELIVERIES));
-    await saturated(Math.min(1_000, DELIVERIES), plainFetch);
+    await saturated(Math.min(1_000, DELIVERIES), CONCURRENCY, plainFetch);
     const job: number[] = [];
     const plain: number[] = [];
     // CPU per delivery in each process (µs), summed over the rounds: where the job path's cost is.
@@ -219,7 +153,7 @@ async function main(): Promise<void> {
       job.push(await viaJob(DELIVERIES));
       jobCpu.push(cpuPer(before, cpuSnapshot(pids), DELIVERIES));
       before = cpuSnapshot(pids);
-      plain.push(await saturated(DELIVERIES, plainFetch));
+      plain.push(await saturated(DELIVERIES, CONCURRENCY, plainFetch));
       plainCpu.push(cpuPer(before, cpuSnapshot(pids), DELIVERIES));
       console.error(
         `round ${r}: ${DELIVERIES} deliveries through the job at ${round(job.at(-1) ?? 0, 0)}/s, plain fetch ${round(plain.at(-1) ?? 0, 0)}/s`,
@@ -268,6 +202,10 @@ async function main(): Promise<void> {
       throw new Error(`${expected} deliveries enqueued, ${JSON.stringify(counts)} in the ledger`);
     }
     console.error(`ledger: all ${succeeded} deliveries recorded as succeeded`);
+    // This worker stops first: its dispatcher reads the same database, and would queue the
+    // backlog phase's deliveries into its own Redis, past that phase's slots.
+    await stopWorker();
+    const backlog = process.env.BENCH_SKIP_BACKLOG ? {} : await backlogPhase(databaseUrl, db);
     console.log(
       JSON.stringify({
         bench: 'webhooks',
@@ -275,11 +213,12 @@ async function main(): Promise<void> {
         plain_fetch_per_s: round(plainPerS, 0),
         ratio: round(deliveriesPerS / plainPerS),
         p99_ms: round(percentile(jobLatencies, 99), 1),
+        ...backlog,
       }),
     );
   } finally {
     await events?.close();
-    await worker.stop();
+    await stopWorker();
     await queues.close();
     await db.deleteFrom('webhook_deliveries').where('api_key_id', '=', key.id).execute();
     await db.deleteFrom('api_keys').where('id', '=', key.id).execute();
@@ -290,5 +229,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[2] === 'receive') receive();
-else await main();
+await main();

@@ -1,5 +1,6 @@
 import { defineCatalog, type QueueContract } from '../shared/queue/job-definition.ts';
 import { deliverWebhookJob } from './deliver-webhook/index.ts';
+import { dispatchWebhooksJob } from './dispatch-webhooks/index.ts';
 import { exportColdJob } from './export-cold/index.ts';
 import { flushTelemetryJob } from './flush-telemetry/index.ts';
 import { generateJob } from './generate/index.ts';
@@ -15,6 +16,7 @@ export const jobs = defineCatalog({
   'flush-telemetry': flushTelemetryJob,
   'export-cold': exportColdJob,
   'deliver-webhook': deliverWebhookJob,
+  'dispatch-webhooks': dispatchWebhooksJob,
   'prune-ledgers': pruneLedgersJob,
   generate: generateJob,
 });

@@ -1,11 +1,9 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { parseDuration } from '../shared/config/duration.ts';
-import type { Db } from '../shared/db/create-db.ts';
 import type { DeliveryStatus } from '../shared/db/database.ts';
 import { type DeliverySummary, deliveryStatuses } from '../shared/webhooks/list-deliveries.ts';
-import type { Enqueue } from '../shared/webhooks/queue.ts';
 import type { ReplayedDelivery } from '../shared/webhooks/replay.ts';
-import { withDb, withQueues } from './cli-clients.ts';
+import { withDb } from './cli-clients.ts';
 
 /**
  * Adds `lowburn webhooks list | replay`: the dead-letter side of webhook delivery. A replay
@@ -57,7 +55,8 @@ export function registerWebhooksCommand(program: Command): void {
           'give a delivery id, or --since <time> [--status dead] to replay many',
         );
       }
-      const count = await withQueue(async (deps) => {
+      const count = await withDb('webhooks', async (db) => {
+        const deps = { db };
         const { replayDeliveries, replayMatching } = await import('../shared/webhooks/replay.ts');
         if (id !== undefined) {
           const replayed = await replayDeliveries(deps, [id]);
@@ -107,18 +106,6 @@ function parseLimit(text: string): number {
     throw new InvalidArgumentError(`"${text}" is not a whole number from 1 to 10000`);
   }
   return n;
-}
-
-/** The database and an enqueue function, as replays need them. */
-function withQueue<T>(run: (deps: { db: Db; enqueue: Enqueue }) => Promise<T>): Promise<T> {
-  return withQueues((queues) =>
-    withDb('webhooks', (db) =>
-      run({
-        db,
-        enqueue: (definition, payload, options) => queues.add(definition, payload, options),
-      }),
-    ),
-  );
 }
 
 function renderTable(list: DeliverySummary[]): string {

@@ -20,13 +20,8 @@ export function webhookRoutes(deps: ApiDeps) {
     if (!DELIVERY_ID.test(id)) throw notFound;
     let replayed: Awaited<ReturnType<typeof replayDeliveries>>;
     try {
-      replayed = await replayDeliveries(
-        {
-          db: deps.db,
-          enqueue: (definition, payload, options) => deps.queues.add(definition, payload, options),
-        },
-        [id],
-      );
+      // Postgres only: the dispatcher queues the replayed delivery within a second.
+      replayed = await replayDeliveries({ db: deps.db }, [id]);
     } catch (error) {
       throw unavailableIfUnreachable('the webhook ledger', error);
     }

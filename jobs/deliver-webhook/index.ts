@@ -1,31 +1,42 @@
-import { DelayedError, UnrecoverableError } from 'bullmq';
+import { UnrecoverableError } from 'bullmq';
+import type { Logger } from '../../shared/log/logger.ts';
 import { defineJob } from '../../shared/queue/job-definition.ts';
 import { type AttemptResult, attemptDelivery } from '../../shared/webhooks/attempt.ts';
+import { endpointSlots, handBackSlot } from '../../shared/webhooks/dispatch.ts';
 import { deliverWebhookQueue } from '../../shared/webhooks/queue.ts';
 import { type WebhookMetrics, webhookMetrics } from './metrics.ts';
 
 /**
- * Delivers one webhook: one job per delivery run, whatever the number of attempts.
+ * Delivers one attempt of a webhook: one job per attempt, holding one of its endpoint's
+ * `WEBHOOK_ENDPOINT_CONCURRENCY` slots from its enqueue to its end.
  *
- * Retries: after a failed attempt the job moves itself to BullMQ's delayed set until the time
- * the schedule (or the receiver's `Retry-After`) calls for, and throws `DelayedError`: the same
- * job sleeps in Redis, holding no worker slot, and does not spend a BullMQ attempt. BullMQ's own
- * attempts and backoff are kept for failures that are not the receiver's (Postgres or Redis
- * down), so an outage cannot eat a delivery's schedule. A custom backoff strategy would have
- * mixed the two budgets and is a per-worker setting (the runtime builds every worker alike); a
- * new job per attempt would put one board entry per retry. The ledger, not the job, is the truth:
- * `next_attempt_at` is recorded before the move, so a job woken early (a crash between the two)
- * goes back to sleep instead of sending early.
+ * The ledger, not the job, is the truth. After the attempt is recorded the job gives its slot
+ * back and, if deliveries were turned away from the endpoint, queues its next due ones
+ * (`handBackSlot`: first attempts before retries), then ends. A retry does not sleep in BullMQ: it waits in Postgres with its `next_attempt_at`,
+ * and `dispatch-webhooks` queues it when it is due and the endpoint has a slot, so a dead
+ * endpoint's backlog costs Redis at most its slots. BullMQ's own attempts and backoff are kept for
+ * failures that are not the receiver's (Postgres or Redis down): the slot is kept meanwhile, and
+ * its lease lapses on its own if the job never comes back.
  *
- * A delivery that ends without success (dead after the schedule, a permanent error, a 410)
- * fails the job as unrecoverable once the ledger has it, so it shows on the board.
+ * A job whose lease lapsed while it waited, and whose endpoint's slots are all taken by now,
+ * sends nothing and ends `parked`: the delivery is still pending and due in Postgres.
+ *
+ * A delivery that ends without success (dead after the schedule, a permanent error, a 410, an
+ * endpoint disabled after `WEBHOOK_DISABLE_AFTER`) fails the job as unrecoverable once the ledger
+ * has it, so it shows on the board.
  *
  * Delivery is its own job, so a failing receiver never re-runs a generation.
  */
 export const deliverWebhookJob = defineJob({
   ...deliverWebhookQueue,
-  async process({ deliveryId, run }, { job, deps, signal, log }) {
+  async process(payload, { deps, signal, log }) {
+    const { deliveryId, run, attempt, apiKeyId } = payload;
     const metrics = webhookMetrics(deps.metrics);
+    // Jobs queued before endpoint slots existed carry no endpoint: they run without one.
+    const endpoint = apiKeyId && payload.endpoint ? { apiKeyId, endpoint: payload.endpoint } : null;
+    if (endpoint && (await endpointSlots(deps).acquire(endpoint, [deliveryId])).length === 0) {
+      return { outcome: 'parked' };
+    }
     const result = await attemptDelivery(
       {
         db: deps.db,
@@ -33,7 +44,10 @@ export const deliverWebhookJob = defineJob({
         config: deps.config.webhooks,
         keyring: deps.secrets,
       },
-      { deliveryId, run, signal },
+      // A job queued before jobs carried their attempt was a first attempt, or a retry sleeping
+      // in the delayed set; retries now wait in Postgres, where the dispatcher queues them, so
+      // such a job finding attempts made is stale rather than a second sender of the retry.
+      { deliveryId, run, attempt: attempt ?? 0, signal },
     );
     observe(metrics, result);
     if ('verdict' in result && result.verdict.reason.startsWith('secret_')) {
@@ -41,11 +55,10 @@ export const deliverWebhookJob = defineJob({
       // The message names key ids and the API key, never a secret.
       log.error({ deliveryId, reason: result.verdict.reason }, result.error ?? 'webhook not sent');
     }
-    if (result.outcome === 'retry' || result.outcome === 'not-due') {
-      const at = result.nextAttemptAt ?? new Date();
-      await job.moveToDelayed(at.getTime(), job.token);
-      throw new DelayedError();
+    if ('disabledEndpoint' in result && result.disabledEndpoint) {
+      reportDisabled(log, metrics, result.disabledEndpoint);
     }
+    if (endpoint) await handBackSlot(deps, endpoint, deliveryId);
     if (result.outcome === 'failed' || result.outcome === 'disabled' || result.outcome === 'dead') {
       // Recorded in the ledger already; failing the job (not retried) shows it on the board.
       throw new UnrecoverableError(describeEnd(deliveryId, result));
@@ -53,6 +66,24 @@ export const deliverWebhookJob = defineJob({
     return summary(result);
   },
 });
+
+function reportDisabled(
+  log: Logger,
+  metrics: WebhookMetrics,
+  disabled: NonNullable<Extract<AttemptResult, { attempted: true }>['disabledEndpoint']>,
+): void {
+  metrics.endpointsDisabled.inc();
+  log.warn(
+    {
+      apiKeyId: disabled.apiKeyId,
+      endpoint: disabled.endpoint,
+      url: disabled.url,
+      failingSince: disabled.failingSince,
+      ended: disabled.ended,
+    },
+    `webhook endpoint ${disabled.endpoint} disabled for API key ${disabled.apiKeyId} (url ${disabled.url}): every attempt failed since ${disabled.failingSince.toISOString()}; ${disabled.ended} pending deliveries ended disabled; replay one to re-enable it`,
+  );
+}
 
 function observe(metrics: WebhookMetrics, result: AttemptResult): void {
   if (!('attempted' in result)) return;
@@ -79,7 +110,7 @@ function describeEnd(deliveryId: string, result: AttemptResult): string {
   const why =
     'attempted' in result && result.attempted
       ? `after attempt ${result.attempt}: ${result.verdict.reason}${result.statusCode === null ? '' : ` (HTTP ${result.statusCode})`}`
-      : 'without an attempt (URL disabled by a 410, or the API key deleted)';
+      : 'without an attempt (URL disabled by a 410, endpoint disabled, or the API key deleted)';
   return `webhook ${deliveryId} ${result.outcome} ${why}; see lowburn webhooks list, replay with lowburn webhooks replay ${deliveryId}`;
 }
 

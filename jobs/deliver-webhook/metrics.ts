@@ -13,6 +13,8 @@ export interface WebhookMetrics {
   attemptDuration: Histogram;
   /** From the event's creation to the receiver's 2xx, retries included. */
   latency: Histogram;
+  /** Endpoints disabled for failing every attempt for `WEBHOOK_DISABLE_AFTER`. */
+  endpointsDisabled: Counter;
 }
 
 /** The webhook delivery metrics, registered once on the process's `/metrics` registry. */
@@ -56,6 +58,11 @@ export const webhookMetrics = oncePerRegistry((registry: Registry): WebhookMetri
       name: 'lowburn_webhook_delivery_latency_seconds',
       help: 'From the event to its successful delivery, retries included.',
       buckets: [0.05, 0.1, 0.5, 1, 5, 30, 300, 1_800, 7_200, 36_000, 86_400, 172_800],
+      registers,
+    }),
+    endpointsDisabled: new Counter({
+      name: 'lowburn_webhook_endpoints_disabled_total',
+      help: 'Webhook endpoints (API key and URL origin) disabled after failing every attempt for WEBHOOK_DISABLE_AFTER.',
       registers,
     }),
   };

@@ -523,6 +523,29 @@ export const envSpec = {
     description:
       'How long a finished webhook delivery (succeeded, failed, dead or disabled) stays in the ledger with its attempts after its last change; `prune-ledgers` deletes older ones daily. Pending deliveries are never deleted; a pruned one can no longer be replayed.',
   }),
+  WEBHOOK_ENDPOINT_CONCURRENCY: v({
+    schema: z.coerce.number().int().min(1).max(1_000),
+    default: '10',
+    example: '4',
+    description:
+      "Attempts one endpoint (an API key and a URL origin) may have queued or in flight at once, fleet-wide. Deliveries past it wait in Postgres, so a dead endpoint's backlog holds at most this many worker slots and Redis entries.",
+  }),
+  WEBHOOK_DISABLE_AFTER: v({
+    schema: duration().refine((ms) => ms >= 1, { message: 'must be longer than 0' }),
+    default: '5d',
+    example: '3d',
+    description:
+      'An endpoint whose attempts have all failed for this long is disabled: its pending deliveries end `disabled` (replayable; a replay re-enables it) and a warning names the key and URL.',
+  }),
+  WEBHOOK_DISPATCH_EVERY: v({
+    schema: duration().refine((ms) => ms >= 100 && ms <= 60_000, {
+      message: 'must be between 100ms and 1m',
+    }),
+    default: '1s',
+    example: '2s',
+    description:
+      'How often `dispatch-webhooks` moves due deliveries waiting in Postgres (retries, and deliveries past the endpoint concurrency) into the queue. A retry is sent at most this much after its due time.',
+  }),
   BOARD_PORT: v({
     schema: port(),
     default: '3001',

@@ -64,6 +64,12 @@ export interface WebhookConfig {
   allowHttp: boolean;
   /** Finished deliveries older than this (since their last change) are pruned. */
   retentionMs: number;
+  /** Attempts one endpoint may have queued or running at once, fleet-wide. */
+  endpointConcurrency: number;
+  /** An endpoint failing every attempt for this long is disabled. */
+  disableAfterMs: number;
+  /** Period of the `dispatch-webhooks` job. */
+  dispatchEveryMs: number;
 }
 
 /** The generation pipeline: models, caches, routing, prices. */
@@ -259,6 +265,9 @@ function assemble(raw: Raw, issues: ConfigIssue[]): Config {
       blockedRanges: raw.WEBHOOK_BLOCKED_RANGES ?? [],
       allowHttp: raw.WEBHOOK_ALLOW_HTTP,
       retentionMs: raw.WEBHOOK_RETENTION,
+      endpointConcurrency: raw.WEBHOOK_ENDPOINT_CONCURRENCY,
+      disableAfterMs: raw.WEBHOOK_DISABLE_AFTER,
+      dispatchEveryMs: raw.WEBHOOK_DISPATCH_EVERY,
     },
     secrets: secretsConfig(raw),
     board: {

@@ -1,4 +1,4 @@
-import type { ColumnType, Generated } from 'kysely';
+import type { ColumnType, Generated, GeneratedAlways } from 'kysely';
 
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
 type DefaultTimestamp = ColumnType<Date, Date | string | undefined, Date | string>;
@@ -117,6 +117,18 @@ export interface WebhookDeliveriesTable {
   run: Generated<number>;
   /** Attempts in the current run: the position in the retry schedule. */
   run_attempts: Generated<number>;
+  /** The URL's origin, lower-cased (computed by Postgres; see migration 0006). */
+  endpoint: GeneratedAlways<string>;
+}
+
+/** Per key and URL origin: how its attempts have been going (see migration 0006). */
+export interface WebhookEndpointsTable {
+  api_key_id: string;
+  endpoint: string;
+  /** The first failed attempt since the last success; `NULL` while it succeeds. */
+  failing_since: Timestamp | null;
+  /** Set when it failed for `WEBHOOK_DISABLE_AFTER`; a replay clears it. */
+  disabled_at: Timestamp | null;
 }
 
 /** A URL that answered `410 Gone` for a key: nothing more is sent there for that key. */
@@ -164,5 +176,6 @@ export interface Database {
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
   webhook_disabled_urls: WebhookDisabledUrlsTable;
+  webhook_endpoints: WebhookEndpointsTable;
   usage_daily: UsageDailyTable;
 }

@@ -43,6 +43,7 @@ describe('migrations on a fresh database', () => {
         'webhook_attempts',
         'webhook_deliveries',
         'webhook_disabled_urls',
+        'webhook_endpoints',
       ]),
     );
     await ensurePartitions(db, { from: new Date('2026-01-01T12:00:00Z'), days: 2 });
@@ -57,6 +58,7 @@ describe('migrations on a fresh database', () => {
       '0004-webhooks',
       '0005-ledger-retention',
       '0006-secrets-at-rest',
+      '0007-webhook-endpoints',
       '0008-cache-scope',
     ]);
   });

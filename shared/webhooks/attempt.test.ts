@@ -1,10 +1,12 @@
 import type { Job } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../test/fixtures/postgres.ts';
+import { useRedis } from '../../test/fixtures/redis.ts';
 import { devKeyring } from '../../test/fixtures/secrets.ts';
 import { OpenResources, startRecordingReceiver } from '../../test/fixtures/webhook-servers.ts';
 import { attempts, delivery, webhookKey } from '../../test/fixtures/webhook-worker.ts';
 import { attemptDelivery } from './attempt.ts';
+import type { DispatchDeps } from './dispatch.ts';
 import { enqueueWebhook } from './enqueue.ts';
 import { createWebhookHttpClient, type WebhookHttpClient } from './http/safe-fetch.ts';
 import type { Enqueue } from './queue.ts';
@@ -14,8 +16,21 @@ import { replayDeliveries } from './replay.ts';
 const open = new OpenResources();
 afterEach(() => open.closeAll());
 
+/** What enqueueWebhook needs, over this test's Redis prefix and `enqueue`. */
+const dispatchDeps = (
+  db: DispatchDeps['db'],
+  r: ReturnType<typeof useRedis>,
+  enqueue: Enqueue,
+): DispatchDeps => ({
+  db,
+  enqueue,
+  redis: r.redis,
+  config: { queuePrefix: r.prefix, webhooks: { endpointConcurrency: 10 } },
+});
+
 describe('one delivery attempt', () => {
   const database = useTestDatabase();
+  const r = useRedis();
   let client: WebhookHttpClient;
   beforeAll(() => {
     client = createWebhookHttpClient({ allowHttp: true, allowList: ['127.0.0.1'] });
@@ -27,7 +42,11 @@ describe('one delivery attempt', () => {
     queued.push({ payload, jobId: options?.jobId });
     return {} as Job;
   };
-  const config = { retryScheduleMs: [0, 60_000], retryAfterMaxMs: 3_600_000 };
+  const config = {
+    retryScheduleMs: [0, 60_000],
+    retryAfterMaxMs: 3_600_000,
+    disableAfterMs: 5 * 86_400_000,
+  };
   const attempt = (deliveryId: string, run = 0, signal?: AbortSignal) =>
     attemptDelivery(
       { db: database.db, client, config, keyring: devKeyring() },
@@ -37,15 +56,12 @@ describe('one delivery attempt', () => {
     open.track(await startRecordingReceiver((_req, res) => res.writeHead(status).end()));
   let n = 0;
   const create = async (url: string, apiKeyId?: string) =>
-    enqueueWebhook(
-      { db: database.db, enqueue },
-      {
-        apiKeyId: apiKeyId ?? (await webhookKey(database.db)).id,
-        jobId: `generate.attempt.${++n}`,
-        url,
-        event: { type: 'generation.completed', result: 'ok' },
-      },
-    );
+    enqueueWebhook(dispatchDeps(database.db, r, enqueue), {
+      apiKeyId: apiKeyId ?? (await webhookKey(database.db)).id,
+      jobId: `generate.attempt.${++n}`,
+      url,
+      event: { type: 'generation.completed', result: 'ok' },
+    });
 
   it('records a retry with its due time, and sends nothing when woken before it', async () => {
     const hooks = await receiver(503);
@@ -66,12 +82,19 @@ describe('one delivery attempt', () => {
     const { id } = await create(hooks.url);
     await attempt(id);
 
-    const [replayed] = await replayDeliveries({ db: database.db, enqueue }, [id]);
+    const jobsBefore = queued.length;
+
+    const [replayed] = await replayDeliveries({ db: database.db }, [id]);
+    // A replay writes Postgres only: the new run waits, due now, for the dispatcher.
+    expect(await delivery(database.db, id)).toMatchObject({ run: 1, run_attempts: 0 });
+    expect((await delivery(database.db, id)).next_attempt_at?.getTime()).toBeLessThanOrEqual(
+      Date.now(),
+    );
+    expect(queued).toHaveLength(jobsBefore);
     const stale = await attempt(id, 0);
     const current = await attempt(id, 1);
 
     expect(replayed).toEqual({ id, run: 1, previousStatus: 'pending' });
-    expect(queued.at(-1)).toEqual({ payload: { deliveryId: id, run: 1 }, jobId: `${id}.r1` });
     expect(stale).toEqual({ outcome: 'stale' });
     expect(current).toMatchObject({ outcome: 'retry', attempt: 2 });
     expect(hooks.requests).toHaveLength(2);
@@ -97,15 +120,12 @@ describe('one delivery attempt', () => {
       await startRecordingReceiver((_req, res) => res.writeHead(500).end(odd)),
     );
     const key = await webhookKey(database.db);
-    const { id } = await enqueueWebhook(
-      { db: database.db, enqueue },
-      {
-        apiKeyId: key.id,
-        jobId: 'generate.odd.1',
-        url: hooks.url,
-        event: { type: 'generation.completed', metadata: { note: odd } },
-      },
-    );
+    const { id } = await enqueueWebhook(dispatchDeps(database.db, r, enqueue), {
+      apiKeyId: key.id,
+      jobId: 'generate.odd.1',
+      url: hooks.url,
+      event: { type: 'generation.completed', metadata: { note: odd } },
+    });
 
     expect(await attempt(id)).toMatchObject({ outcome: 'retry', attempt: 1 });
     const [recorded] = await attempts(database.db, id);
@@ -129,6 +149,7 @@ describe('one delivery attempt', () => {
 
 describe('enqueueWebhook', () => {
   const database = useTestDatabase();
+  const r = useRedis();
 
   it('queues the delivery when called again after a crash between the row and the job', async () => {
     const key = await webhookKey(database.db);
@@ -147,8 +168,8 @@ describe('enqueueWebhook', () => {
       return {} as Job;
     };
 
-    await expect(enqueueWebhook({ db: database.db, enqueue: down }, input)).rejects.toThrow();
-    const retried = await enqueueWebhook({ db: database.db, enqueue: up }, input);
+    await expect(enqueueWebhook(dispatchDeps(database.db, r, down), input)).rejects.toThrow();
+    const retried = await enqueueWebhook(dispatchDeps(database.db, r, up), input);
 
     expect(retried).toEqual({ id: expect.stringMatching(/^msg_/), created: false, queued: true });
     expect(jobIds).toEqual([retried.id]);

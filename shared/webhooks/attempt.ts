@@ -2,12 +2,19 @@ import type { WebhookConfig } from '../config/load-config.ts';
 import type { Db } from '../db/create-db.ts';
 import type { SealedValue, SecretKeyring } from '../secrets/secret-keyring.ts';
 import { openWebhookSecret } from '../secrets/webhook-secret-seal.ts';
+import {
+  type DisabledEndpoint,
+  disabledError,
+  disableEndpoint,
+  failedTooLong,
+} from './endpoint-health.ts';
 import type { WebhookHttpClient } from './http/safe-fetch.ts';
 import {
   type AttemptRecord,
   closeWithoutAttempt,
   type DeliveryForAttempt,
   loadDeliveryForAttempt,
+  type RecordedAttempt,
   recordAttempt,
 } from './ledger.ts';
 import {
@@ -24,7 +31,7 @@ import { signWebhook } from './signing.ts';
 export interface AttemptDeps {
   db: Db;
   client: WebhookHttpClient;
-  config: Pick<WebhookConfig, 'retryScheduleMs' | 'retryAfterMaxMs'>;
+  config: Pick<WebhookConfig, 'retryScheduleMs' | 'retryAfterMaxMs' | 'disableAfterMs'>;
   /** Opens the keys' sealed `whsec_` secrets (`SECRETS_KEY`, `SECRETS_KEY_PREVIOUS`). */
   keyring: SecretKeyring;
   /** @defaultValue `() => new Date()` */
@@ -37,7 +44,10 @@ export type AttemptResult =
   | { outcome: 'stale' }
   /** Woken before its time (after a crash): wait until then. Nothing was sent. */
   | { outcome: 'not-due'; nextAttemptAt: Date }
-  /** Not attempted: its URL answered 410 to this key before, or its key was deleted. */
+  /**
+   * Not attempted: its URL answered 410 to this key before, its endpoint was disabled for
+   * failing too long, or its key was deleted.
+   */
   | { outcome: 'disabled' | 'failed'; attempted: false }
   | {
       outcome: 'succeeded' | 'retry' | 'failed' | 'dead' | 'disabled';
@@ -54,6 +64,8 @@ export type AttemptResult =
       latencyMs: number;
       /** The ledger did not take the attempt: the delivery was replayed while it ran. */
       superseded: boolean;
+      /** This failure disabled the endpoint (`WEBHOOK_DISABLE_AFTER`): set for `disabled`. */
+      disabledEndpoint?: DisabledEndpoint;
     };
 
 // A job that wakes this little before its time has not been woken early: timers and clocks of
@@ -62,16 +74,28 @@ const EARLY_TOLERANCE_MS = 1_000;
 
 /**
  * Runs one attempt of a delivery's current run: loads it, sends it signed (new timestamp and
- * signature, same `webhook-id`), judges the answer and records it. Errors that are not about the
+ * signature, same `webhook-id`), judges the answer and records it. A failure that ends a run of
+ * failures longer than `disableAfterMs` disables the endpoint. Errors that are not about the
  * receiver (Postgres down, worker shutdown) are thrown: the job retries, nothing is recorded.
  */
 export async function attemptDelivery(
   deps: AttemptDeps,
-  request: { deliveryId: string; run: number; signal?: AbortSignal | undefined },
+  request: {
+    deliveryId: string;
+    run: number;
+    /** The run's attempts before this one; when given, a job whose attempt is recorded is stale. */
+    attempt?: number | undefined;
+    signal?: AbortSignal | undefined;
+  },
 ): Promise<AttemptResult> {
   const now = deps.now ?? (() => new Date());
   const delivery = await loadDeliveryForAttempt(deps.db, request.deliveryId);
-  if (!delivery || delivery.run !== request.run || delivery.status !== 'pending') {
+  if (
+    !delivery ||
+    delivery.run !== request.run ||
+    delivery.status !== 'pending' ||
+    (request.attempt !== undefined && request.attempt !== delivery.runAttempts)
+  ) {
     return { outcome: 'stale' };
   }
   const { id, run } = delivery;
@@ -83,6 +107,11 @@ export async function attemptDelivery(
   }
   if (delivery.urlDisabled) {
     const error = `not attempted: ${delivery.url} answered 410 Gone to this API key before; replay to re-enable it`;
+    await closeWithoutAttempt(deps.db, { id, run, status: 'disabled', error });
+    return { outcome: 'disabled', attempted: false };
+  }
+  if (delivery.endpointDisabled) {
+    const error = `not attempted: ${disabledError(delivery.endpoint)}`;
     await closeWithoutAttempt(deps.db, { id, run, status: 'disabled', error });
     return { outcome: 'disabled', attempted: false };
   }
@@ -112,8 +141,13 @@ export async function attemptDelivery(
     disableUrl: verdict.kind === 'gone',
   };
   const recorded = await recordAttempt(deps.db, record);
+  const disabledEndpoint =
+    verdict.kind === 'succeeded'
+      ? undefined
+      : await disableIfFailedTooLong(deps, delivery, recorded);
+  const outcome = next.status === 'pending' ? 'retry' : next.status;
   return {
-    outcome: next.status === 'pending' ? 'retry' : next.status,
+    outcome: disabledEndpoint && outcome === 'retry' ? 'disabled' : outcome,
     attempted: true,
     attempt: recorded?.attempt ?? 0,
     verdict,
@@ -123,6 +157,7 @@ export async function attemptDelivery(
     nextAttemptAt: next.at,
     latencyMs: now().getTime() - delivery.createdAt.getTime(),
     superseded: recorded === undefined,
+    ...(disabledEndpoint ? { disabledEndpoint } : {}),
   };
 }
 
@@ -179,6 +214,25 @@ async function send(
     const error = describeError(thrown as Error);
     return { verdict, statusCode: null, error, durationMs: performance.now() - started };
   }
+}
+
+/** Disables the delivery's endpoint when this failure ends a run of failures long enough. */
+async function disableIfFailedTooLong(
+  deps: AttemptDeps,
+  delivery: DeliveryForAttempt,
+  recorded: RecordedAttempt | undefined,
+): Promise<DisabledEndpoint | undefined> {
+  const failingSince = recorded?.failingSince ?? null;
+  const now = deps.now?.() ?? new Date();
+  if (!delivery.apiKeyId || !failedTooLong(failingSince, now, deps.config.disableAfterMs)) {
+    return undefined;
+  }
+  return disableEndpoint(deps.db, {
+    apiKeyId: delivery.apiKeyId,
+    endpoint: delivery.endpoint,
+    url: delivery.url,
+    failingSince,
+  });
 }
 
 /** The delivery's status after attempt `runAttempts` of its run, and when the next one is due. */

@@ -18,7 +18,7 @@ function problems(env: Record<string, string>): string {
 }
 
 describe('the WEBHOOK_* settings', () => {
-  it('default to the Svix schedule, 15 s, 64 KB, https only, no allow-list, 30 days kept', () => {
+  it('default to the Svix schedule, 15 s, 64 KB, https only, no allow-list, 30 days kept, 10 slots per endpoint, disabled after 5 days', () => {
     expect(loadConfig(base).webhooks).toEqual({
       retryScheduleMs: [
         0, 5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000,
@@ -30,6 +30,9 @@ describe('the WEBHOOK_* settings', () => {
       blockedRanges: [],
       allowHttp: false,
       retentionMs: 30 * 86_400_000,
+      endpointConcurrency: 10,
+      disableAfterMs: 5 * 86_400_000,
+      dispatchEveryMs: 1_000,
     });
   });
 
@@ -42,6 +45,9 @@ describe('the WEBHOOK_* settings', () => {
       WEBHOOK_ALLOW_HTTP: 'true',
       WEBHOOK_MAX_RESPONSE_KB: '16',
       WEBHOOK_RETENTION: '90d',
+      WEBHOOK_ENDPOINT_CONCURRENCY: '4',
+      WEBHOOK_DISABLE_AFTER: '36h',
+      WEBHOOK_DISPATCH_EVERY: '2s',
     });
     expect(config.webhooks).toMatchObject({
       retryScheduleMs: [0, 250, 60_000],
@@ -50,6 +56,9 @@ describe('the WEBHOOK_* settings', () => {
       allowHttp: true,
       maxResponseBytes: 16_384,
       retentionMs: 90 * 86_400_000,
+      endpointConcurrency: 4,
+      disableAfterMs: 36 * 3_600_000,
+      dispatchEveryMs: 2_000,
     });
   });
 
@@ -68,6 +77,20 @@ describe('the WEBHOOK_* settings', () => {
     expect(problems({ WEBHOOK_TIMEOUT: '2m' })).toMatch(/between 100ms and 30s/);
     // A retention shorter than an operator's reaction time would prune dead letters unreplayed.
     expect(problems({ WEBHOOK_RETENTION: '10m' })).toMatch(/WEBHOOK_RETENTION: .*at least 1h/);
+    // No slot at all would park every delivery forever.
+    expect(problems({ WEBHOOK_ENDPOINT_CONCURRENCY: '0' })).toMatch(/WEBHOOK_ENDPOINT_CONCURRENCY/);
+    expect(problems({ WEBHOOK_ENDPOINT_CONCURRENCY: 'ten' })).toMatch(
+      /WEBHOOK_ENDPOINT_CONCURRENCY/,
+    );
+    expect(problems({ WEBHOOK_DISABLE_AFTER: 'a week' })).toMatch(
+      /WEBHOOK_DISABLE_AFTER: .*not a duration/,
+    );
+    expect(problems({ WEBHOOK_DISABLE_AFTER: '0s' })).toMatch(
+      /WEBHOOK_DISABLE_AFTER: .*longer than 0/,
+    );
+    expect(problems({ WEBHOOK_DISPATCH_EVERY: '10ms' })).toMatch(
+      /WEBHOOK_DISPATCH_EVERY: .*between 100ms and 1m/,
+    );
   });
 
   it('refuse clear-text webhooks in production', () => {

@@ -1,12 +1,11 @@
-import type { Db } from '../db/create-db.ts';
+import { insertDelivery } from './delivery-insert.ts';
+import { type DispatchDeps, dispatchAttempts } from './dispatch.ts';
 import {
   buildWebhookEvent,
   serializeEvent,
   type WebhookEventInput,
   webhookIdFor,
 } from './events.ts';
-import { insertDelivery } from './ledger.ts';
-import { type Enqueue, enqueueDeliveryRun } from './queue.ts';
 
 export interface EnqueueWebhookInput {
   /** The API key whose job this is: its `whsec_` secret signs every attempt. */
@@ -23,20 +22,25 @@ export interface EnqueuedWebhook {
   id: string;
   /** False when this event already had a delivery (a retried generation). */
   created: boolean;
-  /** False when that delivery had already ended (delivered, dead …): nothing was queued. */
+  /**
+   * False when that delivery had already ended (delivered, dead …): nothing will be sent. True
+   * when it is pending: queued now, or parked in Postgres until its endpoint has a free slot.
+   */
   queued: boolean;
 }
 
 /**
- * Records a webhook delivery (`webhook_deliveries`, status `pending`) and queues its first
- * attempt. Idempotent, for a caller that runs at least once: the same key, job and event type
- * always map to the same delivery, and its job id to the same BullMQ job, so calling this again
- * after a crash neither duplicates the row nor the delivery. Postgres is written first: a crash
- * before the job is added leaves a pending row that the caller's retry (or a replay) queues.
+ * Records a webhook delivery (`webhook_deliveries`, status `pending`) and, when its endpoint (key
+ * and URL origin) has a free slot, queues its first attempt at once; otherwise the delivery waits
+ * in Postgres, parked, until a slot frees (`pullDue`, the `dispatch-webhooks` job). Idempotent,
+ * for a caller that runs at least once: the same key, job and event type always map to the same
+ * delivery, and its attempt to the same BullMQ job id, so calling this again after a crash
+ * neither duplicates the row nor the delivery. Postgres is written first: a crash before the job
+ * is added leaves a pending row that the caller's retry or the dispatcher queues.
  *
  * @example
  * ```ts
- * await enqueueWebhook(deps, {
+ * await enqueueWebhook(ctx.deps, {
  *   apiKeyId: payload.apiKeyId,
  *   jobId: job.id,
  *   url: payload.webhookUrl,
@@ -45,7 +49,7 @@ export interface EnqueuedWebhook {
  * ```
  */
 export async function enqueueWebhook(
-  deps: { db: Db; enqueue: Enqueue },
+  deps: DispatchDeps,
   input: EnqueueWebhookInput,
 ): Promise<EnqueuedWebhook> {
   const id = webhookIdFor(input.apiKeyId, input.jobId, input.event.type);
@@ -58,16 +62,23 @@ export async function enqueueWebhook(
     url: input.url,
     payload: serializeEvent(event),
   });
-  let run = inserted;
-  if (run === undefined) {
-    const existing = await deps.db
-      .selectFrom('webhook_deliveries')
-      .select(['status', 'run'])
-      .where('id', '=', id)
-      .executeTakeFirstOrThrow();
-    if (existing.status !== 'pending') return { id, created: false, queued: false };
-    run = existing.run;
+  if (inserted) {
+    const endpoint = { apiKeyId: input.apiKeyId, endpoint: inserted.endpoint };
+    await dispatchAttempts(deps, endpoint, [{ deliveryId: id, run: inserted.run, attempt: 0 }]);
+    return { id, created: true, queued: true };
   }
-  await enqueueDeliveryRun(deps.enqueue, id, run);
-  return { id, created: inserted !== undefined, queued: true };
+  const existing = await deps.db
+    .selectFrom('webhook_deliveries')
+    .select(['status', 'run', 'run_attempts', 'endpoint', 'next_attempt_at'])
+    .where('id', '=', id)
+    .executeTakeFirstOrThrow();
+  if (existing.status !== 'pending') return { id, created: false, queued: false };
+  // A retried caller: queue the attempt again if it is due (a no-op when its job exists); a
+  // retry waiting for its time is the dispatcher's.
+  if (existing.next_attempt_at && existing.next_attempt_at.getTime() <= Date.now()) {
+    const endpoint = { apiKeyId: input.apiKeyId, endpoint: existing.endpoint };
+    const due = { deliveryId: id, run: existing.run, attempt: existing.run_attempts };
+    await dispatchAttempts(deps, endpoint, [due]);
+  }
+  return { id, created: false, queued: true };
 }

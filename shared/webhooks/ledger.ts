@@ -19,6 +19,10 @@ export interface DeliveryForAttempt {
   sealedSecret: SealedValue | null;
   /** The URL answered `410 Gone` to this key before. */
   urlDisabled: boolean;
+  /** The URL's origin: with the key, the endpoint whose slots and health it shares. */
+  endpoint: string;
+  /** The endpoint failed every attempt for `WEBHOOK_DISABLE_AFTER` and was disabled. */
+  endpointDisabled: boolean;
 }
 
 /**
@@ -39,7 +43,11 @@ const LOAD_SQL = preparedStatement(
   `SELECT d.id, d.api_key_id, d.url, d.payload, d.status, d.run, d.run_attempts, d.next_attempt_at,
           d.created_at, k.webhook_secret_key_id, k.webhook_secret_sealed,
           EXISTS (SELECT 1 FROM webhook_disabled_urls u
-                  WHERE u.api_key_id = d.api_key_id AND u.url = d.url) AS url_disabled
+                  WHERE u.api_key_id = d.api_key_id AND u.url = d.url) AS url_disabled,
+          d.endpoint,
+          EXISTS (SELECT 1 FROM webhook_endpoints e
+                  WHERE e.api_key_id = d.api_key_id AND e.endpoint = d.endpoint
+                    AND e.disabled_at IS NOT NULL) AS endpoint_disabled
    FROM webhook_deliveries d LEFT JOIN api_keys k ON k.id = d.api_key_id
    WHERE d.id = ANY($1::text[])`,
 );
@@ -57,6 +65,8 @@ interface LoadRow {
   webhook_secret_key_id: string | null;
   webhook_secret_sealed: Buffer | null;
   url_disabled: boolean;
+  endpoint: string;
+  endpoint_disabled: boolean;
 }
 
 async function loadMany(db: Db, ids: string[]): Promise<(DeliveryForAttempt | undefined)[]> {
@@ -79,6 +89,8 @@ async function loadMany(db: Db, ids: string[]): Promise<(DeliveryForAttempt | un
             ? { keyId: row.webhook_secret_key_id, sealed: row.webhook_secret_sealed }
             : null,
         urlDisabled: row.url_disabled === true,
+        endpoint: row.endpoint,
+        endpointDisabled: row.endpoint_disabled === true,
       },
     ]),
   );
@@ -101,19 +113,28 @@ export interface AttemptRecord {
   disableUrl: boolean;
 }
 
+/** What recording an attempt returns. */
+export interface RecordedAttempt {
+  attempt: number;
+  createdAt: Date;
+  /**
+   * Since when every attempt to the delivery's endpoint had failed, before this one (`null`
+   * when the last one succeeded, or this is its first).
+   */
+  failingSince: Date | null;
+}
+
 /**
  * Records an attempt in `webhook_attempts` and moves the delivery on (counters, last status,
- * next attempt, delivered_at, status; the URL's 410), all in one statement, so the ledger never
- * shows an attempt without its effect on the delivery or the other way round. Concurrent jobs'
- * records share the statement.
+ * next attempt, delivered_at, status; the URL's 410; the endpoint's first failure since its last
+ * success), all in one statement, so the ledger never shows an attempt without its effect on the
+ * delivery or the other way round. Concurrent jobs' records share the statement.
  *
- * @returns the attempt's number and the delivery's `created_at`, or `undefined` when the
- * delivery is no longer in that run (replayed meanwhile): nothing was written.
+ * @returns the attempt's number, the delivery's `created_at` and its endpoint's failing-since, or
+ * `undefined` when the delivery is no longer in that run (replayed meanwhile): nothing was
+ * written.
  */
-export function recordAttempt(
-  db: Db,
-  record: AttemptRecord,
-): Promise<{ attempt: number; createdAt: Date } | undefined> {
+export function recordAttempt(db: Db, record: AttemptRecord): Promise<RecordedAttempt | undefined> {
   return batchersFor(db).record.submit(record);
 }
 
@@ -136,8 +157,8 @@ const RECORD_SQL = preparedStatement(
          updated_at = now()
      FROM input i
      WHERE w.id = i.id AND w.run = i.run AND w.status = 'pending'
-     RETURNING w.id, w.attempts, w.api_key_id, w.url, w.created_at, i.status_code, i.duration_ms,
-               i.error, i.attempted_at, i.disable_url
+     RETURNING w.id, w.attempts, w.api_key_id, w.url, w.endpoint, w.created_at, i.status_code,
+               i.duration_ms, i.error, i.attempted_at, i.disable_url, i.status
    ), attempt AS (
      INSERT INTO webhook_attempts (delivery_id, attempt, status_code, duration_ms, error, attempted_at)
      SELECT id, attempts, status_code, duration_ms, error, attempted_at FROM d
@@ -146,14 +167,32 @@ const RECORD_SQL = preparedStatement(
      INSERT INTO webhook_disabled_urls (api_key_id, url, delivery_id)
      SELECT api_key_id, url, id FROM d WHERE disable_url AND api_key_id IS NOT NULL
      ON CONFLICT (api_key_id, url) DO NOTHING
+   ), health AS (
+     -- One row per endpoint (an upsert may touch a row once per statement); a success anywhere
+     -- in the batch counts as the endpoint answering.
+     SELECT api_key_id, endpoint, bool_or(status = 'succeeded') AS ok, min(attempted_at) AS failed_at
+     FROM d WHERE api_key_id IS NOT NULL GROUP BY api_key_id, endpoint
+   ), healed AS (
+     -- Written only when the endpoint was failing: a healthy endpoint's success writes nothing.
+     UPDATE webhook_endpoints e SET failing_since = NULL
+     FROM health h
+     WHERE h.ok AND e.api_key_id = h.api_key_id AND e.endpoint = h.endpoint
+       AND e.failing_since IS NOT NULL
+   ), failing AS (
+     INSERT INTO webhook_endpoints (api_key_id, endpoint, failing_since)
+     SELECT api_key_id, endpoint, failed_at FROM health WHERE NOT ok
+     ON CONFLICT (api_key_id, endpoint) DO UPDATE SET failing_since = excluded.failing_since
+       WHERE webhook_endpoints.failing_since IS NULL
    )
-   SELECT id, attempts, created_at FROM d`,
+   -- The statement sees webhook_endpoints as it was before it: failing_since before this attempt.
+   SELECT d.id, d.attempts, d.created_at, e.failing_since FROM d
+   LEFT JOIN webhook_endpoints e ON e.api_key_id = d.api_key_id AND e.endpoint = d.endpoint`,
 );
 
 async function recordMany(
   db: Db,
   records: AttemptRecord[],
-): Promise<({ attempt: number; createdAt: Date } | undefined)[]> {
+): Promise<(RecordedAttempt | undefined)[]> {
   const column = <T>(pick: (r: AttemptRecord) => T) => records.map(pick);
   const { rows } = await db.executeQuery(
     CompiledQuery.raw(RECORD_SQL, [
@@ -168,54 +207,14 @@ async function recordMany(
       column((r) => String(r.disableUrl)),
     ]),
   );
-  const byId = new Map(
-    (rows as { id: string; attempts: number; created_at: Date }[]).map((row) => [row.id, row]),
-  );
+  type Row = { id: string; attempts: number; created_at: Date; failing_since: Date | null };
+  const byId = new Map((rows as Row[]).map((row) => [row.id, row]));
   return records.map((r) => {
     const row = byId.get(r.id);
-    return row && { attempt: row.attempts, createdAt: row.created_at };
+    return (
+      row && { attempt: row.attempts, createdAt: row.created_at, failingSince: row.failing_since }
+    );
   });
-}
-
-/** A new delivery's row. */
-export interface NewDelivery {
-  id: string;
-  apiKeyId: string;
-  jobId: string;
-  eventType: string;
-  url: string;
-  /** The event, serialised. */
-  payload: string;
-}
-
-/**
- * Inserts a delivery unless one with its id exists (batched with concurrent inserts).
- * @returns its run (0) when this call created it, `undefined` when it existed.
- */
-export function insertDelivery(db: Db, delivery: NewDelivery): Promise<number | undefined> {
-  return batchersFor(db).insert.submit(delivery);
-}
-
-async function insertMany(db: Db, deliveries: NewDelivery[]): Promise<(number | undefined)[]> {
-  const now = new Date();
-  const inserted = await db
-    .insertInto('webhook_deliveries')
-    .values(
-      deliveries.map((d) => ({
-        id: d.id,
-        api_key_id: d.apiKeyId,
-        job_id: d.jobId,
-        event_type: d.eventType,
-        url: d.url,
-        payload: d.payload,
-        next_attempt_at: now,
-      })),
-    )
-    .onConflict((oc) => oc.column('id').doNothing())
-    .returning(['id', 'run'])
-    .execute();
-  const runs = new Map(inserted.map((row) => [row.id, row.run]));
-  return deliveries.map((d) => runs.get(d.id));
 }
 
 /**
@@ -243,8 +242,7 @@ export async function closeWithoutAttempt(
 
 interface LedgerBatchers {
   load: StatementBatcher<string, DeliveryForAttempt | undefined>;
-  record: StatementBatcher<AttemptRecord, { attempt: number; createdAt: Date } | undefined>;
-  insert: StatementBatcher<NewDelivery, number | undefined>;
+  record: StatementBatcher<AttemptRecord, RecordedAttempt | undefined>;
 }
 
 const batchers = new WeakMap<Db, LedgerBatchers>();
@@ -256,7 +254,6 @@ function batchersFor(db: Db): LedgerBatchers {
     found = {
       load: new StatementBatcher({ run: (ids) => loadMany(db, ids) }),
       record: new StatementBatcher({ run: (records) => recordMany(db, records), key: (r) => r.id }),
-      insert: new StatementBatcher({ run: (rows) => insertMany(db, rows), key: (d) => d.id }),
     };
     batchers.set(db, found);
   }

@@ -1,12 +1,11 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/create-db.ts';
 import type { DeliveryStatus } from '../db/database.ts';
-import { type Enqueue, enqueueDeliveryRun } from './queue.ts';
 
 export interface ReplayedDelivery {
   /** The delivery id: the `webhook-id` the replay sends again. */
   id: string;
-  /** The new run; its job is `<id>.r<run>`. */
+  /** The new run; its first attempt's job is `<id>.r<run>`. */
   run: number;
   /** The status the delivery had before the replay. */
   previousStatus: DeliveryStatus;
@@ -19,13 +18,15 @@ const PAGE = 500;
  * (immediate) attempt, the same `webhook-id` and body. Attempts so far stay in the ledger and
  * the attempt numbers carry on. A job still queued for an older run finds itself stale and sends
  * nothing, so replaying a pending delivery restarts it rather than doubling it. Replaying a
- * `disabled` delivery re-enables its URL for its key: the operator is saying the receiver is back.
+ * `disabled` delivery re-enables its URL and its endpoint for its key: the operator is saying
+ * the receiver is back.
  *
- * Postgres is written before the jobs are added; if adding fails (Redis down) the deliveries are
- * left pending without a job, and replaying them again queues them.
+ * Only Postgres is written: the replayed deliveries are due now and `dispatch-webhooks` queues
+ * them within a period, at most `WEBHOOK_ENDPOINT_CONCURRENCY` at a time per endpoint, so
+ * replaying a day of dead letters never floods Redis or the receiver.
  */
 export async function replayDeliveries(
-  deps: { db: Db; enqueue: Enqueue },
+  deps: { db: Db },
   ids: readonly string[],
 ): Promise<ReplayedDelivery[]> {
   if (ids.length === 0) return [];
@@ -38,20 +39,23 @@ export async function replayDeliveries(
           updated_at = now()
       FROM old
       WHERE w.id = old.id
-      RETURNING w.id, w.run, w.api_key_id, w.url, w.created_at, old.status AS previous_status
+      RETURNING w.id, w.run, w.api_key_id, w.url, w.endpoint, w.created_at,
+                old.status AS previous_status
     ), enabled AS (
       DELETE FROM webhook_disabled_urls u
       USING d
       WHERE d.previous_status = 'disabled' AND u.api_key_id = d.api_key_id AND u.url = d.url
+    ), revived AS (
+      UPDATE webhook_endpoints e SET disabled_at = NULL, failing_since = NULL
+      FROM (SELECT DISTINCT api_key_id, endpoint FROM d WHERE previous_status = 'disabled') x
+      WHERE e.api_key_id = x.api_key_id AND e.endpoint = x.endpoint
     )
     SELECT id, run, previous_status FROM d ORDER BY created_at, id`.execute(deps.db);
-  const replayed = result.rows.map((row) => ({
+  return result.rows.map((row) => ({
     id: row.id,
     run: row.run,
     previousStatus: row.previous_status,
   }));
-  await Promise.all(replayed.map((r) => enqueueDeliveryRun(deps.enqueue, r.id, r.run)));
-  return replayed;
 }
 
 /** Which deliveries a bulk replay takes: every one with `status` created at or after `since`. */
@@ -62,11 +66,10 @@ export interface ReplayFilter {
 
 /**
  * Replays every delivery matching `filter`, oldest first, a page at a time (each page one
- * statement, then its jobs), so a large backlog neither holds one long transaction nor loads
- * every id at once.
+ * statement), so a large backlog neither holds one long transaction nor loads every id at once.
  */
 export async function replayMatching(
-  deps: { db: Db; enqueue: Enqueue },
+  deps: { db: Db },
   filter: ReplayFilter,
   onPage?: (replayed: ReplayedDelivery[]) => void,
 ): Promise<number> {

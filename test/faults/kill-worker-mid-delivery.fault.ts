@@ -108,7 +108,12 @@ describe('kill -9 a worker in the middle of a webhook delivery', () => {
     try {
       const doomed = await startWorker('worker A');
       const enqueued = await enqueueWebhook(
-        { db: database.db, enqueue: (d, p, o) => queues.add(d, p, o) },
+        {
+          db: database.db,
+          enqueue: (d, p, o) => queues.add(d, p, o),
+          redis,
+          config: { queuePrefix: prefix, webhooks: { endpointConcurrency: 10 } },
+        },
         {
           apiKeyId,
           jobId: 'generate.fault.kill-mid-delivery',

@@ -6,6 +6,7 @@ import * as coldExport from './0003-cold-export.ts';
 import * as webhooks from './0004-webhooks.ts';
 import * as ledgerRetention from './0005-ledger-retention.ts';
 import { secretsAtRest } from './0006-secrets-at-rest.ts';
+import * as webhookEndpoints from './0007-webhook-endpoints.ts';
 import * as cacheScope from './0008-cache-scope.ts';
 
 /** What migrations need from the process: the keys that seal secrets (0006). */
@@ -26,6 +27,7 @@ export function migrations(context: MigrationContext = {}): Record<string, Migra
     '0004-webhooks': webhooks,
     '0005-ledger-retention': ledgerRetention,
     '0006-secrets-at-rest': secretsAtRest(context.keyring),
+    '0007-webhook-endpoints': webhookEndpoints,
     '0008-cache-scope': cacheScope,
   };
 }
