@@ -1,13 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobStatus } from '../../api/schemas.ts';
 import { createApiKey } from '../../shared/api-keys/api-keys.ts';
-import { createLogger } from '../../shared/log/logger.ts';
 import { useTestApi } from '../../test/fixtures/api-server.ts';
-import { testConfig } from '../../test/fixtures/config.ts';
+import { useWorkerBehindApi } from '../../test/fixtures/api-worker.ts';
 import { type ModelTestServer, startOllamaServer } from '../../test/fixtures/model-servers.ts';
 import { devKeyring } from '../../test/fixtures/secrets.ts';
 import { waitUntil } from '../../test/fixtures/wait-until.ts';
-import { type RunningWorker, startWorker } from '../../workers/worker.ts';
 import { generateJob } from './index.ts';
 
 /**
@@ -17,25 +15,11 @@ import { generateJob } from './index.ts';
 describe('cache scopes', () => {
   const t = useTestApi();
   let ollama: ModelTestServer;
-  let worker: RunningWorker;
-
   beforeAll(async () => {
     ollama = await startOllamaServer();
-    const config = testConfig({
-      DATABASE_URL: t.database.url,
-      QUEUE_PREFIX: t.api.prefix,
-      OLLAMA_URL: ollama.url,
-    });
-    worker = await startWorker({
-      config,
-      catalog: { generate: generateJob },
-      log: createLogger({ level: 'silent' }),
-    });
   });
-  afterAll(async () => {
-    await worker?.stop();
-    await ollama?.close();
-  });
+  afterAll(() => ollama?.close());
+  useWorkerBehindApi(t, { generate: generateJob }, () => ({ OLLAMA_URL: ollama.url }));
 
   const key = async (cacheScope?: string) => {
     const created = await createApiKey(

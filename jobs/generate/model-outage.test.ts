@@ -1,12 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobStatus } from '../../api/schemas.ts';
-import { createLogger } from '../../shared/log/logger.ts';
 import { useTestApi } from '../../test/fixtures/api-server.ts';
-import { testConfig } from '../../test/fixtures/config.ts';
+import { useWorkerBehindApi } from '../../test/fixtures/api-worker.ts';
 import { type ModelTestServer, startOllamaServer } from '../../test/fixtures/model-servers.ts';
 import { startTcpProxy } from '../../test/fixtures/tcp-proxy.ts';
 import { waitUntil } from '../../test/fixtures/wait-until.ts';
-import { type RunningWorker, startWorker } from '../../workers/worker.ts';
 import { generateJob } from './index.ts';
 
 /**
@@ -17,28 +15,18 @@ describe('a generation while no model server can be reached', () => {
   const t = useTestApi();
   let ollama: ModelTestServer;
   let proxy: Awaited<ReturnType<typeof startTcpProxy>>;
-  let worker: RunningWorker;
-
   beforeAll(async () => {
     ollama = await startOllamaServer();
     proxy = await startTcpProxy({ host: '127.0.0.1', port: Number(new URL(ollama.url).port) });
-    const config = testConfig({
-      DATABASE_URL: t.database.url,
-      QUEUE_PREFIX: t.api.prefix,
-      OLLAMA_URL: `http://127.0.0.1:${proxy.port}`,
-      MODEL_OUTAGE_WAIT: '4s',
-    });
-    worker = await startWorker({
-      config,
-      catalog: { generate: generateJob },
-      log: createLogger({ level: 'silent' }),
-    });
   });
   afterAll(async () => {
-    await worker?.stop();
     await proxy?.close();
     await ollama?.close();
   });
+  useWorkerBehindApi(t, { generate: generateJob }, () => ({
+    OLLAMA_URL: `http://127.0.0.1:${proxy.port}`,
+    MODEL_OUTAGE_WAIT: '4s',
+  }));
 
   async function generate(key: string, prompt: string) {
     const res = await t.api.request('/v1/generations', {
