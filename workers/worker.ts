@@ -1,4 +1,4 @@
-import type { ServerType } from '@hono/node-server';
+import type { Server } from 'node:http';
 import type { Config } from '../shared/config/load-config.ts';
 import { ConfigError } from '../shared/errors/config-error.ts';
 import type { Logger } from '../shared/log/logger.ts';
@@ -6,7 +6,7 @@ import { type AnyJobDefinition, resolveSchedule } from '../shared/queue/job-defi
 import { redisPreflight } from '../shared/redis/preflight.ts';
 import { openDeps } from './runtime/deps.ts';
 import { startFleet } from './runtime/fleet.ts';
-import { createHealthApp, serveHealth } from './runtime/health-server.ts';
+import { serveHealth } from './runtime/health-server.ts';
 import { syncSchedulers } from './runtime/schedulers.ts';
 
 export interface RunningWorker {
@@ -47,7 +47,7 @@ export async function startWorker(options: {
   const { config, catalog, log } = options;
   const selected = selectJobs(catalog, config.worker.queues);
   const deps = await openDeps(config, log);
-  let server: ServerType | undefined;
+  let server: Server | undefined;
   try {
     await redisPreflight(deps.redis, { env: config.env, log });
     await syncSchedulers({
@@ -74,9 +74,11 @@ export async function startWorker(options: {
         deduplication: { id: 'at-start', ttl: 60_000 },
       });
     }
-    const app = createHealthApp({ redis: deps.redis, db: deps.db, metrics });
     let healthPort: number;
-    ({ server, port: healthPort } = await serveHealth(app, config.worker.healthPort));
+    ({ server, port: healthPort } = await serveHealth(
+      { redis: deps.redis, db: deps.db, metrics },
+      config.worker.healthPort,
+    ));
     const queues = selected.map((j) => j.queue);
     log.info({ queues, healthPort }, 'worker ready');
     return {

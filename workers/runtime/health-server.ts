@@ -1,5 +1,5 @@
-import { type ServerType, serve } from '@hono/node-server';
-import { Hono } from 'hono';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import type { Db } from '../../shared/db/create-db.ts';
@@ -27,10 +27,26 @@ async function check(name: string, probe: () => Promise<unknown>): Promise<[stri
   }
 }
 
-/** `/healthz` (Redis and Postgres reachable) and `/metrics` (Prometheus text). */
-export function createHealthApp(deps: { redis: Redis; db: Db; metrics: WorkerMetrics }): Hono {
-  const app = new Hono();
-  app.get('/healthz', async (c) => {
+/** What the health server answers with. */
+export interface HealthDeps {
+  redis: Redis;
+  db: Db;
+  metrics: WorkerMetrics;
+}
+
+/**
+ * `/healthz` (Redis and Postgres reachable: 200, else 503 naming what failed) and `/metrics`
+ * (Prometheus text); anything else is 404. Plain `node:http`: two routes do not need a
+ * framework, and an idle worker's RSS is part of the budget (Hono and its adapter cost ~3 MB).
+ */
+export async function answerHealth(
+  deps: HealthDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  const path = (req.url ?? '/').split('?')[0];
+  if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, JSON_TYPE, '{}');
+  if (path === '/healthz') {
     const checks = Object.fromEntries(
       await Promise.all([
         check('redis', () => deps.redis.ping()),
@@ -38,23 +54,38 @@ export function createHealthApp(deps: { redis: Redis; db: Db; metrics: WorkerMet
       ]),
     );
     const ok = Object.values(checks).every((v) => v === 'ok');
-    return c.json({ status: ok ? 'ok' : 'unavailable', checks }, ok ? 200 : 503);
-  });
-  app.get('/metrics', async (c) => {
+    const body = JSON.stringify({ status: ok ? 'ok' : 'unavailable', checks });
+    return send(res, ok ? 200 : 503, JSON_TYPE, body);
+  }
+  if (path === '/metrics') {
     const body = await deps.metrics.registry.metrics();
-    return c.body(body, 200, { 'content-type': deps.metrics.registry.contentType });
-  });
-  return app;
+    return send(res, 200, deps.metrics.registry.contentType, body);
+  }
+  return send(res, 404, JSON_TYPE, JSON.stringify({ error: `no route ${path}` }));
 }
 
-/** Serves the health app; resolves once listening, with the bound port. */
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+function send(res: ServerResponse, status: number, type: string, body: string): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/** Serves `/healthz` and `/metrics`; resolves once listening, with the bound port. */
 export function serveHealth(
-  app: Hono,
+  deps: HealthDeps,
   port: number,
-): Promise<{ server: ServerType; port: number }> {
-  return new Promise((resolve) => {
-    const server = serve({ fetch: app.fetch, port, hostname: '0.0.0.0' }, (info) =>
-      resolve({ server, port: info.port }),
-    );
+): Promise<{ server: Server; port: number }> {
+  const server = createServer((req, res) => {
+    answerHealth(deps, req, res).catch(() => {
+      if (!res.headersSent) send(res, 500, JSON_TYPE, '{"status":"error"}');
+      else res.destroy();
+    });
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '0.0.0.0', () => {
+      resolve({ server, port: (server.address() as AddressInfo).port });
+    });
   });
 }
