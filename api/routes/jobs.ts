@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import { type JobWaiting, waitingOf } from '../../shared/queue/outage-wait.ts';
+import { currentWaiting, progressWithoutWaiting } from '../../shared/queue/outage-wait.ts';
 import { ApiError, unavailableIfUnreachable } from '../api-error.ts';
 import type { ApiDeps, ApiEnv } from '../deps.ts';
 import { ownerTag, parseJobId } from '../job-ids.ts';
@@ -12,21 +12,6 @@ const STATES: Record<string, JobState> = {
 };
 
 const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : null);
-
-/** The outage a queued job waits out now (a bounded wait whose end has passed is over). */
-function currentWait(progress: unknown): JobWaiting | undefined {
-  const waiting = waitingOf(progress);
-  if (!waiting || (waiting.until !== null && Date.parse(waiting.until) <= Date.now()))
-    return undefined;
-  return waiting;
-}
-
-/** The job's own progress, without the runtime's note of an outage (shown as `waiting`). */
-function ownProgress(progress: unknown): JobStatus['progress'] {
-  if (!waitingOf(progress)) return progress as JobStatus['progress'];
-  const { waiting: _waiting, ...rest } = progress as Record<string, unknown>;
-  return Object.keys(rest).length > 0 ? rest : 0;
-}
 
 /** `GET /v1/jobs/:id`: status of a job this key created; any other id is 404. */
 export function jobRoutes(deps: ApiDeps) {
@@ -46,12 +31,12 @@ export function jobRoutes(deps: ApiDeps) {
       if (!job) throw notFound;
       const state = await job.getState();
       const queued = !(state in STATES);
-      const waiting = queued ? currentWait(job.progress) : undefined;
+      const waiting = queued ? currentWaiting(job.progress) : undefined;
       status = {
         id,
         queue: contract.queue,
         status: STATES[state] ?? 'queued',
-        progress: ownProgress(job.progress),
+        progress: progressWithoutWaiting(job.progress) as JobStatus['progress'],
         result: job.returnvalue ?? null,
         error: state === 'failed' ? job.failedReason || 'failed' : null,
         lastError: queued ? (waiting?.lastError ?? (job.failedReason || null)) : null,

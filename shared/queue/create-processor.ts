@@ -5,7 +5,7 @@ import { WorkerShutdownError } from '../errors/worker-shutdown-error.ts';
 import type { Logger } from '../log/logger.ts';
 import { resolveJobOptions } from './default-options.ts';
 import type { AnyJobDefinition, JobContext, JobDeps } from './job-definition.ts';
-import { clearWaiting, decideOutageWait, recordWaiting } from './outage-wait.ts';
+import { clearWaiting, decideOutageWait, type OutageWait, recordWaiting } from './outage-wait.ts';
 import { parsePayload } from './queues.ts';
 
 /**
@@ -55,13 +55,21 @@ export function createProcessor(
     bullSignal?.addEventListener('abort', onCancel);
     if (shutdown.aborted) onShutdown();
 
+    // Decided once per error: the processor asks (`waitsOut`, to know whether this run is its
+    // last) and the catch below acts, and a wait bounded by time must get the same answer.
+    let decided: { error: unknown; wait: OutageWait | undefined } | undefined;
+    const outageWait = (error: unknown) => {
+      if (decided && decided.error === error) return decided.wait;
+      const wait = token ? decideOutageWait(definition, deps.config, job, error) : undefined;
+      decided = { error, wait };
+      return wait;
+    };
     let log: Logger | undefined;
     const context: JobContext = {
       job,
       signal: controller.signal,
       deps,
-      waitsOut: (error) =>
-        token !== undefined && decideOutageWait(definition, deps.config, job, error) !== undefined,
+      waitsOut: (error) => outageWait(error) !== undefined,
       // Created on first use: most jobs never log, and a pino child per job is not free.
       get log() {
         log ??= deps.log.child({ queue, jobId: job.id });
@@ -80,7 +88,7 @@ export function createProcessor(
         context.log.info('handed back to the queue on shutdown');
         throw new WaitingError();
       }
-      const wait = token ? decideOutageWait(definition, deps.config, job, error) : undefined;
+      const wait = outageWait(error);
       if (wait && token) {
         // Needs Redis: when Redis is the store that is down this throws, and BullMQ's own
         // failure handling (or the stalled-job check) takes over.

@@ -1,4 +1,4 @@
-import type { Job } from 'bullmq';
+import type { Job, JobProgress } from 'bullmq';
 import type { Config } from '../config/load-config.ts';
 import { isStoreUnreachable } from '../errors/store-unreachable.ts';
 import type { AnyJobDefinition } from './job-definition.ts';
@@ -90,8 +90,21 @@ export async function recordWaiting(
 /** Takes a finished wait off the job's progress. No Redis call for a job that never waited. */
 export async function clearWaiting(job: Job): Promise<void> {
   if (!waitingOf(job.progress)) return;
-  const rest = ownProgress(job.progress);
-  await job.updateProgress(Object.keys(rest).length > 0 ? rest : 0);
+  await job.updateProgress(progressWithoutWaiting(job.progress) as JobProgress);
+}
+
+/** The job's own progress, without the runtime's note of an outage (BullMQ's default is 0). */
+export function progressWithoutWaiting(progress: unknown): unknown {
+  if (!waitingOf(progress)) return progress;
+  const rest = ownProgress(progress);
+  return Object.keys(rest).length > 0 ? rest : 0;
+}
+
+/** The outage a queued job waits out now: a bounded wait whose end has passed is over. */
+export function currentWaiting(progress: unknown, now = Date.now()): JobWaiting | undefined {
+  const waiting = waitingOf(progress);
+  if (!waiting || (waiting.until !== null && Date.parse(waiting.until) <= now)) return undefined;
+  return waiting;
 }
 
 function ownProgress(progress: unknown): Record<string, unknown> {
