@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { generateRequestSchema } from '../jobs/generate/schema.ts';
+import { generateRequestSchema } from '../shared/generation/schema.ts';
 import { pingSchema } from '../shared/telemetry/ping.ts';
 import {
   acceptedSchema,

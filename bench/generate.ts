@@ -13,8 +13,8 @@ import { randomUUID } from 'node:crypto';
 import { QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { generateJob } from '../jobs/generate/index.ts';
-import { generateQueue } from '../jobs/generate/queue.ts';
 import { loadConfig } from '../shared/config/load-config.ts';
+import { generateQueue } from '../shared/generation/queue.ts';
 import type { CacheLayer } from '../shared/inference/answer-cache.ts';
 import {
   createGenerationPipeline,

@@ -1,4 +1,4 @@
-import type { GenerateRequest } from '../../jobs/generate/schema.ts';
+import type { GenerateRequest } from '../../shared/generation/schema.ts';
 import type {
   Accepted,
   JobStatus,

@@ -2,7 +2,7 @@
  * `lowburn/client`: the fetch-only client of the lowburn API. Types come from the API's schemas
  * as `import type` only, so no zod (or any other runtime dependency) reaches the bundle.
  */
-export type { GenerateRequest } from '../../jobs/generate/schema.ts';
+export type { GenerateRequest } from '../../shared/generation/schema.ts';
 export type { Ping } from '../../shared/telemetry/ping.ts';
 export type {
   Accepted,

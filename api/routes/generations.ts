@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
-import { generateQueue } from '../../jobs/generate/queue.ts';
-import { generateRequestSchema } from '../../jobs/generate/schema.ts';
+import { generateQueue } from '../../shared/generation/queue.ts';
+import { generateRequestSchema } from '../../shared/generation/schema.ts';
 import { unreachableAs } from '../api-error.ts';
 import { requireScope } from '../auth.ts';
 import type { ApiDeps, ApiEnv } from '../deps.ts';

@@ -1,6 +1,7 @@
 import { QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../shared/api-keys/api-keys.ts';
+import { generateQueue } from '../../shared/generation/queue.ts';
 import { createLogger } from '../../shared/log/logger.ts';
 import { Queues } from '../../shared/queue/queues.ts';
 import { testConfig } from '../../test/fixtures/config.ts';
@@ -14,7 +15,6 @@ import { deletePrefix, randomPrefix, useRedis } from '../../test/fixtures/redis.
 import { devKeyring } from '../../test/fixtures/secrets.ts';
 import { type RunningWorker, startWorker } from '../../workers/worker.ts';
 import { generateJob } from './index.ts';
-import { generateQueue } from './queue.ts';
 
 const log = createLogger({ level: 'silent' });
 

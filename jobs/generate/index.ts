@@ -2,18 +2,21 @@ import { createHash } from 'node:crypto';
 import { UnrecoverableError } from 'bullmq';
 import type { Selectable } from 'kysely';
 import type { GenerationsTable } from '../../shared/db/database.ts';
+import { generateQueue } from '../../shared/generation/queue.ts';
+import {
+  promptOf,
+  resolveRequest,
+  UnresolvableRequestError,
+} from '../../shared/generation/resolve-request.ts';
+import type { GeneratePayload } from '../../shared/generation/schema.ts';
 import { isNoModelReachable } from '../../shared/inference/no-fallback-error.ts';
-import type { GenerationOutcome, GenerationRequest } from '../../shared/inference/pipeline.ts';
-import { type ChatMessage, normaliseText } from '../../shared/inference/request-keys.ts';
-import { renderTemplate, TemplateError } from '../../shared/inference/templates.ts';
+import type { GenerationOutcome } from '../../shared/inference/pipeline.ts';
+import { normaliseText } from '../../shared/inference/request-keys.ts';
 import { toStorableJson } from '../../shared/json/storable-text.ts';
 import { defineJob, type JobContext } from '../../shared/queue/job-definition.ts';
 import { enqueueWebhook } from '../../shared/webhooks/enqueue.ts';
 import { generationMetrics } from './metrics.ts';
-import { generateQueue } from './queue.ts';
 import { recordedGeneration, recordGeneration } from './record.ts';
-import type { GeneratePayload } from './schema.ts';
-import { templates } from './templates.ts';
 
 /** What a finished generation job returns (and `GET /v1/jobs/:id` shows as `result`). */
 export interface GenerationResult {
@@ -33,42 +36,15 @@ export interface GenerationResult {
   metadata?: Record<string, unknown>;
 }
 
-/** The request's input as chat messages, a template rendered; a bad template is permanent. */
-function resolveRequest(payload: GeneratePayload): GenerationRequest {
-  const base = {
-    taskType: payload.taskType,
-    responseFormat: payload.responseFormat,
-    cache: {
-      scope: payload.cacheScope ?? payload.apiKeyId,
-      mode: payload.cache ?? 'shared',
-      userId: payload.userId,
-    },
-  };
-  if (payload.messages) return { ...base, messages: payload.messages as ChatMessage[] };
-  if (payload.prompt !== undefined) {
-    return { ...base, messages: [{ role: 'user', content: payload.prompt }] };
-  }
-  const template = templates.get(payload.template ?? '');
-  if (!template) {
-    throw new UnrecoverableError(
-      `unknown template "${payload.template}"; registered: ${[...templates.keys()].join(', ')}`,
-    );
-  }
-  const params = payload.params ?? {};
+/** The payload as the pipeline takes it; one that can never be answered fails for good. */
+function resolvePayload(payload: GeneratePayload) {
   try {
-    return {
-      ...base,
-      messages: [{ role: 'user', content: renderTemplate(template, params) }],
-      template: { template, params },
-    };
+    return resolveRequest(payload);
   } catch (error) {
-    if (error instanceof TemplateError) throw new UnrecoverableError(error.message);
+    if (error instanceof UnresolvableRequestError) throw new UnrecoverableError(error.message);
     throw error;
   }
 }
-
-const promptOf = (request: GenerationRequest) =>
-  request.messages.map((m) => `${m.role}: ${m.content}`).join('\n');
 
 function resultFromRow(row: Selectable<GenerationsTable>, metadata: unknown): GenerationResult {
   return {
@@ -130,7 +106,7 @@ export const generateJob = defineJob({
     const started = performance.now();
     const row = baseRow(id, new Date(job.timestamp), payload);
     try {
-      const request = resolveRequest(payload);
+      const request = resolvePayload(payload);
       row.prompt = promptOf(request);
       row.prompt_hash = createHash('sha256').update(normaliseText(row.prompt)).digest('hex');
       const outcome = await deps.generation.generate(request, signal);

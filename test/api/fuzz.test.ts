@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ownerTag } from '../../api/job-ids.ts';
 import { acceptedSchema, errorBodySchema, jobStatusSchema } from '../../api/schemas.ts';
-import { taskTypes } from '../../jobs/generate/schema.ts';
+import { taskTypes } from '../../shared/generation/schema.ts';
 import { findUnstorable } from '../../shared/json/storable-text.ts';
 import { useTestApi } from '../fixtures/api-server.ts';
 

@@ -1,4 +1,4 @@
-import { definePromptTemplates } from '../../shared/inference/templates.ts';
+import { definePromptTemplates } from '../inference/templates.ts';
 
 /**
  * The registered prompt templates. A request names one with `template` + `params`; the cache
