@@ -5,6 +5,7 @@ import { exportColdJob } from './export-cold/index.ts';
 import { flushTelemetryJob } from './flush-telemetry/index.ts';
 import { generateJob } from './generate/index.ts';
 import { maintainPartitions } from './maintain-partitions/index.ts';
+import { precomputeCacheJob } from './precompute-cache/index.ts';
 import { pruneLedgersJob } from './prune-ledgers/index.ts';
 
 /**
@@ -19,6 +20,7 @@ export const jobs = defineCatalog({
   'dispatch-webhooks': dispatchWebhooksJob,
   'prune-ledgers': pruneLedgersJob,
   generate: generateJob,
+  'precompute-cache': precomputeCacheJob,
 });
 
 export type Jobs = typeof jobs;

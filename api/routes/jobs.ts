@@ -27,9 +27,15 @@ export function jobRoutes(deps: ApiDeps) {
     if (!parsed || !contract || parsed.owner !== ownerTag(key.id)) throw notFound;
     let status: JobStatus;
     try {
-      const job = await deps.queues.get(contract).getJob(id);
+      const queue = deps.queues.get(contract);
+      let job = await queue.getJob(id);
       if (!job) throw notFound;
       const state = await job.getState();
+      // The job finished between the two reads: read it again, or a completed job would show
+      // no result.
+      if ((state === 'completed' || state === 'failed') && !job.finishedOn) {
+        job = (await queue.getJob(id)) ?? job;
+      }
       const queued = !(state in STATES);
       const waiting = queued ? currentWaiting(job.progress) : undefined;
       status = {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { UnrecoverableError } from 'bullmq';
 import type { Selectable } from 'kysely';
 import type { GenerationsTable } from '../../shared/db/database.ts';
+import type { PrecomputeAnswer } from '../../shared/generation/precompute.ts';
 import { generateQueue } from '../../shared/generation/queue.ts';
 import {
   promptOf,
@@ -16,6 +17,7 @@ import { toStorableJson } from '../../shared/json/storable-text.ts';
 import { defineJob, type JobContext } from '../../shared/queue/job-definition.ts';
 import { enqueueWebhook } from '../../shared/webhooks/enqueue.ts';
 import { generationMetrics } from './metrics.ts';
+import { precomputeAnswer } from './precompute-answer.ts';
 import { recordedGeneration, recordGeneration } from './record.ts';
 
 /** What a finished generation job returns (and `GET /v1/jobs/:id` shows as `result`). */
@@ -90,7 +92,8 @@ export const generateJob = defineJob({
     isNoModelReachable(error)
       ? { reason: 'model_unreachable', forMs: config.inference.modelOutageWaitMs }
       : undefined,
-  async process(payload, ctx) {
+  async process(payload, ctx): Promise<GenerationResult | PrecomputeAnswer> {
+    if (payload.precompute) return precomputeAnswer(payload, ctx);
     const { job, deps, signal } = ctx;
     const metrics = generationMetrics(deps.metrics);
     const id = job.id ?? '';

@@ -323,6 +323,68 @@ export const envSpec = {
     description:
       'Complexity score (0–1: length, questions, code, multi-step wording) below which a reasoning task stays local.',
   }),
+  PRECOMPUTE_CRON: v({
+    schema: cron(),
+    default: '0 3 * * *',
+    example: '30 4 * * *',
+    description:
+      "When `precompute-cache` answers tomorrow's most frequent prompts ahead of demand, as a cron pattern in `SCHEDULE_TZ`.",
+  }),
+  PRECOMPUTE_WINDOW: v({
+    schema: duration(),
+    default: '7d',
+    example: '3d',
+    description:
+      'How far back the precompute ranks prompts: hot rows from Postgres and older days from cold Parquet, in one DuckDB query.',
+  }),
+  PRECOMPUTE_TOP_N: v({
+    schema: z.coerce.number().int().min(1).max(100_000),
+    default: '1000',
+    example: '5000',
+    description: 'Most cache keys one precompute answers.',
+  }),
+  PRECOMPUTE_MIN_USERS: v({
+    schema: z.coerce.number().int().min(1).max(1_000),
+    default: '2',
+    example: '5',
+    description:
+      "Distinct users who must have asked a prompt before it is precomputed, so one user's private prompt is never answered into a shared cache.",
+  }),
+  PRECOMPUTE_FRESH_FOR: v({
+    schema: duration(),
+    default: '6h',
+    example: '12h',
+    description:
+      'A key whose precomputed or exact entry has more than this left is not generated again.',
+  }),
+  PRECOMPUTE_ALLOW_FRONTIER: v({
+    schema: flag(),
+    default: 'false',
+    example: 'true',
+    description:
+      'Let the precompute ask the paid model when the local answer fails (capped by `PRECOMPUTE_BUDGET_USD`). Off: local answers only.',
+  }),
+  PRECOMPUTE_BUDGET_USD: v({
+    schema: z.coerce.number().min(0).max(10_000),
+    default: '1',
+    example: '0.25',
+    description:
+      'Most one precompute spends on the paid model (with `PRECOMPUTE_ALLOW_FRONTIER`); past it, local answers only.',
+  }),
+  PRECOMPUTE_BUDGET_TIME: v({
+    schema: duration().refine((ms) => ms <= 12 * 3_600_000, 'must be at most 12h'),
+    default: '2h',
+    example: '30m',
+    description:
+      'Wall-clock budget of one precompute (at most 12h): after it no new key is started, and the run reports what it skipped.',
+  }),
+  PRECOMPUTE_CONCURRENCY: v({
+    schema: z.coerce.number().int().min(1).max(64),
+    default: '2',
+    example: '4',
+    description:
+      'Keys answered at once. They run as `generate` jobs at a lower priority than live requests, so a night user never waits behind the precompute.',
+  }),
   HOT_RETENTION: v({
     schema: duration(),
     default: '24h',

@@ -47,6 +47,7 @@ export interface Config {
   api: ApiConfig;
   telemetry: TelemetryConfig;
   cold: ColdConfig;
+  precompute: PrecomputeConfig;
   inference: InferenceConfig;
   webhooks: WebhookConfig;
   secrets: SecretsConfig;
@@ -93,6 +94,19 @@ export interface InferenceConfig {
     reasoningTasks: string[];
     complexityMax: number;
   };
+}
+
+/** The nightly precompute of the most frequent prompts (`precompute-cache`). */
+export interface PrecomputeConfig {
+  cron: string;
+  windowMs: number;
+  topN: number;
+  minUsers: number;
+  freshForMs: number;
+  allowFrontier: boolean;
+  budgetUsd: number;
+  budgetTimeMs: number;
+  concurrency: number;
 }
 
 /** The cold side: export to Parquet and DuckDB queries. */
@@ -221,6 +235,17 @@ function assemble(raw: Raw, issues: ConfigIssue[]): Config {
         reasoningTasks: raw.ROUTE_REASONING_TASKS,
         complexityMax: raw.ROUTE_COMPLEXITY_MAX,
       },
+    },
+    precompute: {
+      cron: raw.PRECOMPUTE_CRON,
+      windowMs: raw.PRECOMPUTE_WINDOW,
+      topN: raw.PRECOMPUTE_TOP_N,
+      minUsers: raw.PRECOMPUTE_MIN_USERS,
+      freshForMs: raw.PRECOMPUTE_FRESH_FOR,
+      allowFrontier: raw.PRECOMPUTE_ALLOW_FRONTIER,
+      budgetUsd: raw.PRECOMPUTE_BUDGET_USD,
+      budgetTimeMs: raw.PRECOMPUTE_BUDGET_TIME,
+      concurrency: raw.PRECOMPUTE_CONCURRENCY,
     },
     cold: {
       hotRetentionMs: raw.HOT_RETENTION,

@@ -148,6 +148,31 @@ export interface WebhookAttemptsTable {
   attempted_at: DefaultTimestamp;
 }
 
+export type PrecomputeRunState = 'running' | 'finished' | 'failed' | 'abandoned';
+
+/** One nightly precompute (migration 0009); the counts are updated as the run goes. */
+export interface PrecomputeRunsTable {
+  id: string;
+  state: ColumnType<PrecomputeRunState, PrecomputeRunState | undefined, PrecomputeRunState>;
+  window_from: Timestamp;
+  window_to: Timestamp;
+  candidates: Generated<number>;
+  skipped_fresh: Generated<number>;
+  generated_local: Generated<number>;
+  generated_frontier: Generated<number>;
+  invalid: Generated<number>;
+  failed: Generated<number>;
+  skipped_budget: Generated<number>;
+  tokens_in: Generated<string>;
+  tokens_out: Generated<string>;
+  cost_usd: ColumnType<string, string | number | undefined, string | number>;
+  stopped_by: 'time' | 'cancelled' | null;
+  error: string | null;
+  started_at: DefaultTimestamp;
+  finished_at: Timestamp | null;
+  wall_ms: number | null;
+}
+
 export interface UsageDailyTable {
   day: Day;
   user_id: string;
@@ -178,4 +203,5 @@ export interface Database {
   webhook_disabled_urls: WebhookDisabledUrlsTable;
   webhook_endpoints: WebhookEndpointsTable;
   usage_daily: UsageDailyTable;
+  precompute_runs: PrecomputeRunsTable;
 }

@@ -60,6 +60,7 @@ describe('migrations on a fresh database', () => {
       '0006-secrets-at-rest',
       '0007-webhook-endpoints',
       '0008-cache-scope',
+      '0009-precompute-runs',
     ]);
   });
 });

@@ -88,6 +88,14 @@ export const generatePayloadSchema = z
     apiKeyId: z.uuid().describe('The API key that asked; its webhook secret signs the event.'),
     // Optional: jobs queued before cache scopes existed have none (their key's id stands in).
     cacheScope: z.string().max(100).optional().describe("The key's cache scope."),
+    /** Set only by the nightly precompute (the API's request schema has no such field). */
+    precompute: z
+      .object({ run: z.string().min(1).max(200), allowFrontier: z.boolean() })
+      .strict()
+      .optional()
+      .describe(
+        'Answer ahead of demand into the precomputed layer: no cache read, no row, no webhook.',
+      ),
   })
   .strict()
   .superRefine(oneInput);

@@ -1,90 +1,31 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
-import type { InferenceConfig } from '../config/load-config.ts';
-import type { Logger } from '../log/logger.ts';
 import { AnswerCache, type CachedAnswer, type CacheLayer, cacheLayers } from './answer-cache.ts';
 import { createEmbedBatcher, type EmbedBatcher } from './embed-batcher.ts';
-import type { ModelDigest } from './model-digest.ts';
-import { NoFallbackError } from './no-fallback-error.ts';
-import {
-  answerProblem,
-  askFrontier,
-  askLocal,
-  embedTexts,
-  type ModelAnswer,
-  ModelError,
-  type Route,
-} from './providers.ts';
-import {
-  type ChatMessage,
-  exactKey,
-  literalFacts,
-  namespaceKey,
-  semanticText,
-} from './request-keys.ts';
-import { routeFor } from './router.ts';
-import type { SemanticIndex } from './semantic-index.ts';
-import { type PromptTemplate, templateKey } from './templates.ts';
+import type {
+  GenerationOutcome,
+  GenerationPipeline,
+  GenerationPipelineOptions,
+  GenerationRequest,
+  PrecomputeOutcome,
+  RequestKeys,
+} from './generation-types.ts';
+import { createModelCalls } from './model-calls.ts';
+import { embedTexts } from './providers.ts';
+import { exactKey, literalFacts, namespaceKey, semanticText } from './request-keys.ts';
+import { templateKey } from './templates.ts';
 
-/** A request with its input resolved to messages (a template already rendered). */
-export interface GenerationRequest {
-  taskType: string;
-  messages: ChatMessage[];
-  template?: { template: PromptTemplate; params: Record<string, string | number | boolean | null> };
-  responseFormat?: Record<string, unknown>;
-  /**
-   * Whose answers this request may share. Every cache key lives under `scope` (an API key's
-   * cache scope), so no answer crosses scopes — semantic ones included, by construction: each
-   * namespace is an index of its own. `user` keys every layer by `userId` too (for prompts that
-   * hold one user's data); `off` reads and writes no cache. @defaultValue one unscoped cache
-   */
-  cache?: { scope: string; mode: CacheMode; userId?: string };
-}
-
-/** How a request uses the caches: `shared` within its scope, per `user`, or `off`. */
-export type CacheMode = 'shared' | 'user' | 'off';
-
-/** How a request was answered. */
-export interface GenerationOutcome {
-  answer: string;
-  /** Set when a cache answered. */
-  layer?: CacheLayer;
-  /** Set when a model answered. */
-  route?: Route;
-  model: string;
-  tokensIn: number;
-  tokensOut: number;
-  costUsd: number;
-  /** The local attempt that fell back to the frontier model, if any. */
-  fallback?: { reason: string; message: string };
-  /** A semantic near-hit refused because the prompts differ in a number or quoted string. */
-  semanticRefused?: boolean;
-}
-
+export type {
+  CacheMode,
+  GenerationOutcome,
+  GenerationPipeline,
+  GenerationPipelineOptions,
+  GenerationRequest,
+  PrecomputeOutcome,
+  RequestKeys,
+} from './generation-types.ts';
 export { isNoModelReachable, NoFallbackError } from './no-fallback-error.ts';
 
 const NO_LAYERS: ReadonlySet<CacheLayer> = new Set();
-
-export interface GenerationPipelineOptions {
-  config: InferenceConfig;
-  redis: Redis;
-  prefix: string;
-  log: Logger;
-  /** Opened on first use: a process that never generates never loads the native index. */
-  semanticIndex: () => Promise<SemanticIndex>;
-  /** Counts model calls (tests and metrics). */
-  onModelCall?: (route: Route) => void;
-  /** Cache layers consulted and filled. @defaultValue every layer */
-  layers?: readonly CacheLayer[];
-  /** The local model's digest, part of every namespace. @defaultValue none (the version alone) */
-  localModelDigest?: ModelDigest;
-  /** Send every request to the frontier model (a reference configuration for benchmarks). */
-  alwaysFrontier?: boolean;
-}
-
-export interface GenerationPipeline {
-  generate(request: GenerationRequest, signal?: AbortSignal): Promise<GenerationOutcome>;
-}
 
 /**
  * Caches first, a local model next, the paid API last. Every cache key lives in a namespace of
@@ -104,12 +45,7 @@ export function createGenerationPipeline(options: GenerationPipelineOptions): Ge
   const minScore = (taskType: string) =>
     config.semanticMinScore[taskType] ?? config.semanticMinScore['*'] ?? 0.95;
 
-  const cost = (answer: ModelAnswer) => {
-    if (answer.route === 'local') return 0;
-    const price = config.prices[answer.model];
-    if (!price) return 0;
-    return (answer.tokensIn * price.input + answer.tokensOut * price.output) / 1_000_000;
-  };
+  const models = createModelCalls(config, log, options.onModelCall);
 
   const hit = (layer: CacheLayer, cached: CachedAnswer): GenerationOutcome => ({
     answer: cached.answer,
@@ -120,49 +56,27 @@ export function createGenerationPipeline(options: GenerationPipelineOptions): Ge
     costUsd: 0,
   });
 
-  async function ask(route: Route, request: GenerationRequest, signal?: AbortSignal) {
-    const call = { messages: request.messages, responseFormat: request.responseFormat, signal };
-    options.onModelCall?.(route);
-    const answer =
-      route === 'local'
-        ? await askLocal(
-            { url: config.ollamaUrl, model: config.localModel },
-            { ...call, timeoutMs: config.localTimeoutMs },
-          )
-        : await askFrontier(config.frontier as NonNullable<InferenceConfig['frontier']>, {
-            ...call,
-            timeoutMs: config.frontier?.timeoutMs ?? 60_000,
-          });
-    const problem = answerProblem(answer, request.responseFormat);
-    if (problem) throw new ModelError(route, 'invalid', `${route} model: ${problem}`);
-    return answer;
+  /** The answer under its exact key in the semantic layer, and its prompt in every index. */
+  async function fillSemantic(
+    namespace: string,
+    exact: string,
+    text: string,
+    vector: number[],
+    cached: CachedAnswer,
+    ttlMs: number,
+  ) {
+    await cache.set('semantic', namespace, exact, cached, ttlMs);
+    const index = await options.semanticIndex();
+    await index.add(namespace, { id: exact, vector, value: text }, ttlMs);
   }
 
-  /** The model path: the routed model, and the frontier one when a local answer fails. */
-  async function callModels(request: GenerationRequest, signal?: AbortSignal) {
-    const routed = options.alwaysFrontier
-      ? 'frontier'
-      : routeFor(request.taskType, request.messages, config.route);
-    // Without a paid API everything the fleet can answer, it answers locally.
-    const first: Route = routed === 'frontier' && !config.frontier ? 'local' : routed;
-    try {
-      return { answer: await ask(first, request, signal) };
-    } catch (error) {
-      if (!(error instanceof ModelError) || first !== 'local') throw error;
-      if (!config.frontier) throw new NoFallbackError(error);
-      log.warn(
-        { reason: error.reason, err: error.message },
-        'local model failed; asking the frontier model',
-      );
-      const answer = await ask('frontier', request, signal);
-      return { answer, fallback: { reason: error.reason, message: error.message } };
-    }
-  }
+  const callModels = (request: GenerationRequest, signal?: AbortSignal) =>
+    models.call(request, {
+      ...(options.alwaysFrontier && { firstRoute: 'frontier' as const }),
+      signal,
+    });
 
-  async function generate(
-    request: GenerationRequest,
-    signal?: AbortSignal,
-  ): Promise<GenerationOutcome> {
+  async function keysOf(request: GenerationRequest): Promise<RequestKeys> {
     const namespace = namespaceKey({
       taskType: request.taskType,
       localModel: config.localModel,
@@ -175,11 +89,24 @@ export function createGenerationPipeline(options: GenerationPipelineOptions): Ge
       scope: request.cache?.scope,
       user: request.cache?.mode === 'user' ? (request.cache.userId ?? '') : undefined,
     });
-    const use = request.cache?.mode === 'off' ? NO_LAYERS : layers;
-    const exact = exactKey(request.messages);
     const template =
       request.template && templateKey(request.template.template, request.template.params);
+    const text = semanticText(request.messages);
+    return {
+      namespace,
+      exact: exactKey(request.messages),
+      ...(template && { template }),
+      ...(text !== undefined && { semanticText: text }),
+    };
+  }
 
+  async function generate(
+    request: GenerationRequest,
+    signal?: AbortSignal,
+  ): Promise<GenerationOutcome> {
+    const keys = await keysOf(request);
+    const { namespace, exact, template } = keys;
+    const use = request.cache?.mode === 'off' ? NO_LAYERS : layers;
     for (const [layer, key] of [
       ['precomputed', exact],
       ['exact', exact],
@@ -191,7 +118,7 @@ export function createGenerationPipeline(options: GenerationPipelineOptions): Ge
     }
 
     // Semantic: one-turn prompts only, and only when the literal facts match too.
-    const text = use.has('semantic') ? semanticText(request.messages) : undefined;
+    const text = use.has('semantic') ? keys.semanticText : undefined;
     let vector: number[] | undefined;
     let semanticRefused = false;
     if (text) {
@@ -230,9 +157,7 @@ export function createGenerationPipeline(options: GenerationPipelineOptions): Ge
         await cache.set('template', namespace, template, cached, config.ttlMs.exact);
       }
       if (text && vector) {
-        await cache.set('semantic', namespace, exact, cached, config.ttlMs.semantic);
-        const index = await options.semanticIndex();
-        await index.add(namespace, { id: exact, vector, value: text }, config.ttlMs.semantic);
+        await fillSemantic(namespace, exact, text, vector, cached, config.ttlMs.semantic);
       }
       return {
         answer: answer.text,
@@ -240,7 +165,7 @@ export function createGenerationPipeline(options: GenerationPipelineOptions): Ge
         model: answer.model,
         tokensIn: answer.tokensIn,
         tokensOut: answer.tokensOut,
-        costUsd: cost(answer),
+        costUsd: models.cost(answer),
         ...(fallback && { fallback }),
         ...(semanticRefused && { semanticRefused }),
       };
@@ -305,5 +230,49 @@ export function createGenerationPipeline(options: GenerationPipelineOptions): Ge
     return undefined;
   }
 
-  return { generate };
+  async function precompute(
+    request: GenerationRequest,
+    { allowFrontier, signal }: { allowFrontier: boolean; signal?: AbortSignal },
+  ): Promise<PrecomputeOutcome> {
+    const { namespace, exact, template, semanticText: text } = await keysOf(request);
+    const { answer } = await models.call(request, {
+      firstRoute: 'local',
+      fallback: allowFrontier,
+      signal,
+    });
+    // ± 10 %: a night's entries must not all expire in the same minute.
+    const ttlMs = Math.round(config.ttlMs.precomputed * (0.9 + Math.random() * 0.2));
+    const cached: CachedAnswer = {
+      answer: answer.text,
+      model: answer.model,
+      route: answer.route,
+      createdAt: new Date().toISOString(),
+    };
+    await cache.set('precomputed', namespace, exact, cached, ttlMs);
+    if (template) await cache.set('template', namespace, template, cached, ttlMs);
+    let semantic = false;
+    if (text) {
+      try {
+        await fillSemantic(namespace, exact, text, await embedder.embed(text), cached, ttlMs);
+        semantic = true;
+      } catch (error) {
+        // The exact answer is stored; a paraphrase will miss until the embedder is back.
+        log.warn(
+          { err: error },
+          'semantic cache unavailable; precomputed answer stored without it',
+        );
+      }
+    }
+    return {
+      route: answer.route,
+      model: answer.model,
+      tokensIn: answer.tokensIn,
+      tokensOut: answer.tokensOut,
+      costUsd: models.cost(answer),
+      ttlMs,
+      semantic,
+    };
+  }
+
+  return { generate, keysOf, precompute };
 }

@@ -51,11 +51,14 @@ export function processGeneration(config: Config, redis: Redis, log: Logger): Pr
       }),
     });
   };
+  const opened = () => {
+    pipeline ??= open();
+    return pipeline;
+  };
   return {
-    async generate(request, signal) {
-      pipeline ??= open();
-      return (await pipeline).generate(request, signal);
-    },
+    generate: async (request, signal) => (await opened()).generate(request, signal),
+    keysOf: async (request) => (await opened()).keysOf(request),
+    precompute: async (request, options) => (await opened()).precompute(request, options),
     async close() {
       if (index) await (await index).close();
     },

@@ -1,31 +1,22 @@
 import { defaultRepeatStrategy, Queue } from 'bullmq';
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import { precomputeCacheJob } from '../../jobs/precompute-cache/index.ts';
 import { createLogger } from '../../shared/log/logger.ts';
-import { defineJob } from '../../shared/queue/job-definition.ts';
 import { testConfig } from '../../test/fixtures/config.ts';
 import { useRedis } from '../../test/fixtures/redis.ts';
 import { syncSchedulers } from './schedulers.ts';
-
-const nightly = defineJob({
-  queue: 'nightly',
-  description: 'test: a 03:00 job',
-  schema: z.object({}).strict(),
-  schedule: { cron: '0 3 * * *' },
-  async process() {},
-});
 
 /** The local wall-clock time of `ms` in `tz`, as `YYYY-MM-DD HH:mm`. */
 const local = (ms: number, tz: string) =>
   new Date(ms).toLocaleString('sv-SE', { timeZone: tz }).slice(0, 16);
 
 /**
- * A nightly cron in SCHEDULE_TZ across the 2027 clock changes: the scheduler is stored with the
+ * The nightly precompute (PRECOMPUTE_CRON, 03:00 by default) in SCHEDULE_TZ across the 2027 clock changes: the scheduler is stored with the
  * zone, and the next runs BullMQ computes from it (its own repeat strategy, what the scheduler
  * uses) are one a day at 03:00 local — never two on the night the clocks go back, never none on
  * the night they go forward.
  */
-describe('a 03:00 schedule across daylight-saving changes', () => {
+describe('the 03:00 precompute across daylight-saving changes', () => {
   const r = useRedis();
 
   it.each([
@@ -37,13 +28,13 @@ describe('a 03:00 schedule across daylight-saving changes', () => {
     await syncSchedulers({
       connection: r.redis,
       prefix: r.prefix,
-      jobs: [nightly],
+      jobs: [precomputeCacheJob],
       config: testConfig({ SCHEDULE_TZ: tz }),
       log: createLogger({ level: 'silent' }),
     });
-    const queue = new Queue('nightly', { connection: r.redis, prefix: r.prefix });
+    const queue = new Queue('precompute-cache', { connection: r.redis, prefix: r.prefix });
     try {
-      const stored = await queue.getJobScheduler('nightly');
+      const stored = await queue.getJobScheduler('precompute-cache');
       expect(stored).toMatchObject({ pattern: '0 3 * * *', tz });
       const runs: number[] = [];
       let at = Date.parse(`${from}T12:00:00Z`);

@@ -8,6 +8,7 @@ import * as ledgerRetention from './0005-ledger-retention.ts';
 import { secretsAtRest } from './0006-secrets-at-rest.ts';
 import * as webhookEndpoints from './0007-webhook-endpoints.ts';
 import * as cacheScope from './0008-cache-scope.ts';
+import * as precomputeRuns from './0009-precompute-runs.ts';
 
 /** What migrations need from the process: the keys that seal secrets (0006). */
 export interface MigrationContext {
@@ -29,5 +30,6 @@ export function migrations(context: MigrationContext = {}): Record<string, Migra
     '0006-secrets-at-rest': secretsAtRest(context.keyring),
     '0007-webhook-endpoints': webhookEndpoints,
     '0008-cache-scope': cacheScope,
+    '0009-precompute-runs': precomputeRuns,
   };
 }
