@@ -9,6 +9,7 @@ import type { AnyJobDefinition } from '../shared/queue/job-definition.ts';
 import { withQueues } from './cli-clients.ts';
 import { registerCoolifyCommand } from './coolify.ts';
 import { registerKeysCommand } from './keys-command.ts';
+import { registerPrecomputeCommand } from './precompute-command.ts';
 import {
   bootConfig,
   exitOnBootError,
@@ -139,6 +140,7 @@ registerCoolifyCommand(program);
 registerKeysCommand(program);
 registerWebhooksCommand(program);
 registerQueryCommand(program);
+registerPrecomputeCommand(program);
 registerSecretsCommand(program);
 
 try {

@@ -6,11 +6,11 @@ import {
   precomputeJobId,
 } from '../../shared/generation/precompute.ts';
 import { generateQueue } from '../../shared/generation/queue.ts';
-import { AnswerCache } from '../../shared/inference/answer-cache.ts';
 import type { JobContext } from '../../shared/queue/job-definition.ts';
-import { type Candidate, rankCandidates } from './candidates.ts';
+import type { Candidate } from './candidates.ts';
 import { emptyTally, finishRun, type RunTally, recordProgress, startRun } from './ledger.ts';
 import { precomputeMetrics } from './metrics.ts';
+import { planPrecompute } from './plan.ts';
 
 export interface PrecomputeSummary extends RunTally {
   runId: string;
@@ -41,28 +41,29 @@ export async function runPrecompute(ctx: JobContext): Promise<PrecomputeSummary>
   const runId = job.id ?? `manual-${started}`;
   const metrics = precomputeMetrics(deps.metrics);
 
-  const ranking = await rankCandidates({
+  const plan = await planPrecompute({
     config,
     storage: deps.storage,
+    redis: deps.redis,
     generation: deps.generation,
   });
-  const night = ranking.to.toISOString().slice(0, 10);
+  const night = plan.to.toISOString().slice(0, 10);
   await startRun(db, {
     id: runId,
-    from: ranking.from,
-    to: ranking.to,
+    from: plan.from,
+    to: plan.to,
     staleAfterMs: settings.budgetTimeMs + config.inference.localTimeoutMs + 15 * 60_000,
   });
   const tally = emptyTally();
-  tally.candidates = ranking.candidates.length;
+  tally.candidates = plan.candidates.length;
   let stoppedBy: 'time' | null = null;
   try {
-    const due = await notFresh(ctx, ranking.candidates);
-    tally.skippedFresh = ranking.candidates.length - due.length;
+    const { due } = plan;
+    tally.skippedFresh = plan.candidates.length - due.length;
     log.info(
       {
-        rows: ranking.rows,
-        coldRows: ranking.coldRows,
+        rows: plan.rows,
+        coldRows: plan.coldRows,
         candidates: tally.candidates,
         fresh: tally.skippedFresh,
       },
@@ -95,8 +96,8 @@ export async function runPrecompute(ctx: JobContext): Promise<PrecomputeSummary>
   metrics.observe(tally, wallMs / 1000, stoppedBy);
   const summary = {
     runId,
-    from: ranking.from.toISOString(),
-    to: ranking.to.toISOString(),
+    from: plan.from.toISOString(),
+    to: plan.to.toISOString(),
     ...tally,
     stoppedBy,
     wallMs,
@@ -109,29 +110,6 @@ export async function runPrecompute(ctx: JobContext): Promise<PrecomputeSummary>
       : 'precompute finished',
   );
   return summary;
-}
-
-/** The candidates whose precomputed or exact entry has at most PRECOMPUTE_FRESH_FOR left. */
-async function notFresh({ deps }: JobContext, candidates: Candidate[]): Promise<Candidate[]> {
-  const cache = new AnswerCache(deps.redis, deps.config.queuePrefix);
-  const due: Candidate[] = [];
-  for (let i = 0; i < candidates.length; i += 500) {
-    const batch = candidates.slice(i, i + 500);
-    const pipeline = deps.redis.pipeline();
-    for (const c of batch) {
-      pipeline.pttl(cache.key('precomputed', c.keys.namespace, c.keys.exact));
-      pipeline.pttl(cache.key('exact', c.keys.namespace, c.keys.exact));
-    }
-    const results = (await pipeline.exec()) ?? [];
-    batch.forEach((candidate, j) => {
-      const left = Math.max(
-        Number(results[2 * j]?.[1] ?? -2),
-        Number(results[2 * j + 1]?.[1] ?? -2),
-      );
-      if (left <= deps.config.precompute.freshForMs) due.push(candidate);
-    });
-  }
-  return due;
 }
 
 interface RunState {
