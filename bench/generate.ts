@@ -16,11 +16,7 @@ import { generateJob } from '../jobs/generate/index.ts';
 import { loadConfig } from '../shared/config/load-config.ts';
 import { generateQueue } from '../shared/generation/queue.ts';
 import type { CacheLayer } from '../shared/inference/answer-cache.ts';
-import {
-  createGenerationPipeline,
-  type GenerationOutcome,
-  type GenerationRequest,
-} from '../shared/inference/pipeline.ts';
+import { createGenerationPipeline, type GenerationOutcome } from '../shared/inference/pipeline.ts';
 import { createSemanticIndex, type SemanticIndex } from '../shared/inference/semantic-index.ts';
 import { measureSemanticLookup } from '../shared/inference/semantic-lookup-benchmark.ts';
 import { createLogger } from '../shared/log/logger.ts';
@@ -28,6 +24,7 @@ import { Queues } from '../shared/queue/queues.ts';
 import { startOllamaServer, startOpenAIServer } from '../test/fixtures/model-servers.ts';
 import { startWorker } from '../workers/worker.ts';
 import { benchDatabase, deletePrefix, percentile, REDIS_URL, round } from './support.ts';
+import { zipfWorkload } from './zipf-workload.ts';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 20_000);
 const DISTINCT = Number(process.env.BENCH_DISTINCT ?? 2_000);
@@ -38,86 +35,6 @@ const FRONTIER_MS = 120;
 const LOCAL_FAILURE = 0.05;
 const HIT_JOBS = 500;
 const SEMANTIC_ENTRIES = Number(process.env.BENCH_SEMANTIC_ENTRIES ?? 100_000);
-
-/** A small seeded PRNG (mulberry32): the same workload every run. */
-function rng(seed: number) {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
-const subjects = [
-  'red shoes',
-  'solar panels',
-  'the quarterly report',
-  'a refund request',
-  'the outage',
-  'our pricing page',
-  'the onboarding email',
-  'a login bug',
-  'the mobile app',
-  'shipping delays',
-];
-// Each kind: a task type, a prompt, and a rewording the way another user would ask.
-const kinds: [
-  GenerationRequest['taskType'],
-  (s: string, n: number) => string,
-  (s: string, n: number) => string,
-][] = [
-  [
-    'summary',
-    (s, n) => `Summarize this article about ${s} (part ${n})`,
-    (s, n) => `Please summarise the article on ${s} (part ${n})`,
-  ],
-  [
-    'classification',
-    (s, n) => `Classify this ticket about ${s}, case ${n}`,
-    (s, n) => `Please classify the ticket on ${s}, case ${n}`,
-  ],
-  [
-    'formatting',
-    (s, n) => `Format a title for ${s} number ${n}`,
-    (s, n) => `Please format the title for ${s} number ${n}`,
-  ],
-  ['qa', (s, n) => `What is ${s} item ${n}?`, (s, n) => `Please tell me what ${s} item ${n} is?`],
-  [
-    'diagnosis',
-    (s, n) => `Explain why ${s} failed step by step and compare the trade-offs in incident ${n}`,
-    (s, n) => `Please explain why ${s} failed step by step and compare trade-offs in incident ${n}`,
-  ],
-];
-
-function workload(): GenerationRequest[] {
-  const random = rng(42);
-  // Zipf (s = 1) over DISTINCT prompts: rank r is asked with weight 1/r.
-  const weights = Array.from({ length: DISTINCT }, (_, r) => 1 / (r + 1));
-  const total = weights.reduce((a, b) => a + b, 0);
-  const cumulative: number[] = [];
-  let sum = 0;
-  for (const w of weights) {
-    sum += w / total;
-    cumulative.push(sum);
-  }
-  return Array.from({ length: REQUESTS }, () => {
-    const u = random();
-    let lo = 0;
-    let hi = DISTINCT - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if ((cumulative[mid] ?? 1) < u) lo = mid + 1;
-      else hi = mid;
-    }
-    const [taskType, ask, reword] = kinds[lo % kinds.length] as (typeof kinds)[number];
-    const subject = subjects[Math.floor(lo / kinds.length) % subjects.length] as string;
-    const n = Math.floor(lo / (kinds.length * subjects.length));
-    const content = random() < PARAPHRASED ? reword(subject, n) : ask(subject, n);
-    return { taskType, messages: [{ role: 'user', content }] };
-  });
-}
 
 async function runAll<T>(items: T[], limit: number, run: (item: T) => Promise<unknown>) {
   let next = 0;
@@ -153,7 +70,12 @@ const env = {
 };
 const log = createLogger({ level: 'silent' });
 const redis = new Redis(REDIS_URL);
-const requests = workload();
+const requests = zipfWorkload({
+  requests: REQUESTS,
+  distinct: DISTINCT,
+  paraphrased: PARAPHRASED,
+  seed: 42,
+}).map((a) => a.request);
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
 interface Tally {

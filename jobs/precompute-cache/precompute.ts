@@ -22,7 +22,7 @@ export interface PrecomputeSummary extends RunTally {
 }
 
 /** How often the run looks at its in-flight jobs. */
-const POLL_MS = 100;
+const POLL_MS = 20;
 /** Counts are written to the ledger at least this often. */
 const PROGRESS_EVERY_MS = 5_000;
 
