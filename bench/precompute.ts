@@ -140,8 +140,9 @@ async function night(prefix: string) {
       const state = await queue.getJob(job.id ?? '');
       if (state?.finishedOn) {
         if (state.failedReason) throw new Error(`precompute failed: ${state.failedReason}`);
+        const end = rssMb(worker.pid);
         say(
-          `  worker RSS: ${round(before.rss, 1)} MB warm, peak ${round(peak, 1)} MB during the run`,
+          `  worker RSS: ${round(before.rss, 1)} MB warm, peak ${round(peak, 1)} MB during the run (the ranking's DuckDB), ${round(end, 1)} MB at its end`,
         );
         return {
           summary: state.returnvalue as PrecomputeSummary,
