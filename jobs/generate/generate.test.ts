@@ -92,6 +92,7 @@ describe('the generate job', () => {
       tokens_in: result.tokensIn,
       tokens_out: result.tokensOut,
       metadata: { ticket: 'T-1' },
+      fallback_reason: 'error',
     });
     expect(Number(row?.cost_usd)).toBeCloseTo(result.costUsd, 8);
     const deliveries = await database.db

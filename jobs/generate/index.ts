@@ -138,6 +138,7 @@ export const generateJob = defineJob({
         tokens_out: outcome.tokensOut,
         cost_usd: outcome.costUsd.toFixed(8),
         latency_ms: latencyMs,
+        fallback_reason: outcome.fallback ? fallbackReason(outcome.fallback.reason) : null,
       });
       metrics.observe(outcome, latencyMs, payload.taskType);
       await notify(ctx, payload, { type: 'generation.completed', result });
@@ -163,6 +164,11 @@ export const generateJob = defineJob({
     }
   },
 });
+
+/** A fallback's reason as the row records it. */
+function fallbackReason(reason: string): 'error' | 'timeout' | 'invalid' {
+  return reason === 'timeout' || reason === 'invalid' ? reason : 'error';
+}
 
 /** The row's fields known before anything runs; the prompt is filled in once rendered. */
 function baseRow(id: string, createdAt: Date, payload: GeneratePayload) {

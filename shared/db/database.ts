@@ -45,6 +45,12 @@ export interface GenerationsTable {
   latency_ms: number | null;
   error: string | null;
   metadata: NullableJsonb<Record<string, unknown>>;
+  /** Why the local answer was not used when the frontier answered after it (migration 0012). */
+  fallback_reason: ColumnType<
+    'error' | 'timeout' | 'invalid' | null,
+    'error' | 'timeout' | 'invalid' | null | undefined,
+    'error' | 'timeout' | 'invalid' | null
+  >;
 }
 
 export type ExportState = 'pending' | 'written' | 'uploaded' | 'verified' | 'dropped' | 'failed';
@@ -148,6 +154,22 @@ export interface WebhookAttemptsTable {
   attempted_at: DefaultTimestamp;
 }
 
+/** A local answer also asked of the frontier model, and whether they agreed (migration 0012). */
+export interface ShadowComparisonsTable {
+  generation_id: string;
+  created_at: DefaultTimestamp;
+  task_type: string;
+  local_model: string;
+  local_digest: string | null;
+  frontier_model: string;
+  agreed: boolean;
+  similarity: number | null;
+  frontier_answer: string;
+  tokens_in: Generated<number>;
+  tokens_out: Generated<number>;
+  cost_usd: ColumnType<string, string | number | undefined, string | number>;
+}
+
 export type PrecomputeRunState = 'running' | 'finished' | 'failed' | 'abandoned';
 
 /** One nightly precompute (migration 0009); the counts are updated as the run goes. */
@@ -204,4 +226,5 @@ export interface Database {
   webhook_endpoints: WebhookEndpointsTable;
   usage_daily: UsageDailyTable;
   precompute_runs: PrecomputeRunsTable;
+  shadow_comparisons: ShadowComparisonsTable;
 }

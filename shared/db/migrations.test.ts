@@ -61,6 +61,7 @@ describe('migrations on a fresh database', () => {
       '0007-webhook-endpoints',
       '0008-cache-scope',
       '0009-precompute-runs',
+      '0012-retrain-loop',
     ]);
   });
 });
