@@ -5,6 +5,7 @@ import { fakeEmbedding } from '../../test/fixtures/fake-embedding.ts';
 import { useRedis } from '../../test/fixtures/redis.ts';
 import { createWorkerConnection } from '../redis/connections.ts';
 import { createSemanticIndex, type SemanticIndex } from './semantic-index.ts';
+import { removeSemanticEntries, semanticEntryKey } from './semantic-store.ts';
 
 const DIMENSIONS = 64;
 const NS = 'summary|llama3.2:3b@1|nomic-embed-text|t1';
@@ -144,6 +145,63 @@ describe('the semantic index', () => {
     const vector = embed('Diagnose the rattling pump');
     await a.add(NS, { id: 'after-drop', vector });
     await eventually(() => b.nearest(NS, vector, { minScore: 0.95 }), 3_000);
+  });
+
+  /** Kills the tails' connections: what is sent meanwhile arrives in one read on reconnect. */
+  async function dropTails() {
+    const clients = (await ctx.redis.client('LIST')) as string;
+    const tails = clients
+      .split('\n')
+      .filter((line) => line.includes(`name=lowburn-semantic-tail:${ctx.prefix} `))
+      .map((line) => /id=(\d+)/.exec(line)?.[1]);
+    for (const id of tails) await ctx.redis.client('KILL', 'ID', id!);
+  }
+
+  describe('when an entry is removed', () => {
+    it('stops being found in every worker, and a worker started later never loads it', async () => {
+      const a = await worker();
+      const b = await worker();
+      const bad = embed('Summarize the quarterly report');
+      const good = embed('List the planets of the solar system');
+      await a.add(NS, { id: 'bad', vector: bad, value: 'bad' });
+      await a.add(NS, { id: 'good', vector: good });
+      await eventually(() => (b.size() === 2 ? true : undefined));
+
+      const key = semanticEntryKey(NS, 'bad');
+      await removeSemanticEntries(ctx.redis, ctx.prefix, [key]);
+
+      await eventually(() =>
+        a.nearest(NS, bad, { minScore: 0.95 }) || b.nearest(NS, bad, { minScore: 0.95 })
+          ? undefined
+          : true,
+      );
+      expect([a.size(), b.size()]).toEqual([1, 1]);
+      expect(b.nearest(NS, good, { minScore: 0.95 })).toMatchObject({ id: 'good' });
+      expect(await ctx.redis.exists(`${ctx.prefix}:semantic:entry:${key}`)).toBe(0);
+      expect(await ctx.redis.zscore(`${ctx.prefix}:semantic:expiry`, key)).toBeNull();
+
+      const later = await worker();
+      expect(later.size()).toBe(1);
+      expect(later.nearest(NS, bad, { minScore: -1 })).toMatchObject({ id: 'good' });
+    });
+
+    it('applies additions and removals in stream order, within one read too', async () => {
+      const a = await worker();
+      const b = await worker();
+      const vector = embed('Translate good night to German');
+      await a.add(NS, { id: 'p', vector, value: 'old' });
+      await eventually(() => b.nearest(NS, vector, { minScore: 0.95 }));
+
+      await dropTails();
+      await removeSemanticEntries(ctx.redis, ctx.prefix, [semanticEntryKey(NS, 'p')]);
+      await a.add(NS, { id: 'p', vector, value: 'new' });
+
+      await eventually(
+        () => (b.nearest(NS, vector, { minScore: 0.95 })?.value === 'new' ? true : undefined),
+        3_000,
+      );
+      expect([a.size(), b.size()]).toEqual([1, 1]);
+    });
   });
 
   it('rejects vectors of the wrong size or without direction', async () => {

@@ -1,7 +1,14 @@
-import { createHash } from 'node:crypto';
 import { setTimeout as sleep, setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { packFloat16, unpackFloat16 } from './float16.ts';
+import { packFloat16 } from './float16.ts';
+import {
+  type DecodedEntry,
+  decodeHash,
+  decodeLogRecord,
+  decodeVector,
+  semanticEntryKey,
+  semanticKeys,
+} from './semantic-store.ts';
 import {
   createVectorNamespaces,
   type VectorEntry,
@@ -68,7 +75,8 @@ const RETRY_MS = 500;
  * float32), indexed by expiry in a sorted set for startup loads, and announced on a stream that
  * each process tails with XREAD BLOCK, so an entry added by one worker is found by the others
  * within a read's round trip. A stream, unlike pub/sub, keeps what was sent while a connection
- * was down: the tail resumes from the last id it saw.
+ * was down: the tail resumes from the last id it saw. Removals (`removeSemanticEntries`, a
+ * cache purge) travel the same stream, so every worker drops a purged entry in that time too.
  *
  * @example
  * const index = createSemanticIndex({ redis, prefix: 'lowburn', dimensions: 768 });
@@ -81,11 +89,7 @@ export function createSemanticIndex(options: SemanticIndexOptions): SemanticInde
   const defaultTtl = options.ttlMs ?? 3_600_000;
   const retention = options.streamRetentionMs ?? 600_000;
   const onError = options.onError ?? (() => {});
-  const keys = {
-    entry: (key: string) => `${prefix}:semantic:entry:${key}`,
-    expiry: `${prefix}:semantic:expiry`,
-    stream: `${prefix}:semantic:log`,
-  };
+  const keys = semanticKeys(prefix);
   const namespaces = createVectorNamespaces(options);
   const stop = new AbortController();
   const reader = redis.duplicate({
@@ -98,7 +102,7 @@ export function createSemanticIndex(options: SemanticIndexOptions): SemanticInde
   const sweep = setInterval(() => namespaces.evictExpired(), options.sweepIntervalMs ?? 30_000);
   sweep.unref();
 
-  const insert = (decoded: Decoded[]) => {
+  const insert = (decoded: DecodedEntry[]) => {
     if (decoded.length === 0) return;
     const matrix = new Float32Array(decoded.length * dimensions);
     decoded.forEach((d, i) => {
@@ -147,11 +151,16 @@ export function createSemanticIndex(options: SemanticIndexOptions): SemanticInde
           lastId,
         );
         for (const [, messages] of streams ?? []) {
-          const decoded: Decoded[] = [];
+          const decoded: DecodedEntry[] = [];
           for (const [id, fields] of messages) {
             lastId = id.toString();
-            const entry = decodeFields(fields, dimensions);
-            if (entry) decoded.push(entry);
+            const record = decodeLogRecord(fields, dimensions);
+            if (record.added) decoded.push(record.added);
+            if (record.removed) {
+              // In stream order: what was added before the removal goes in first.
+              insert(decoded.splice(0));
+              for (const key of record.removed) namespaces.remove(key);
+            }
           }
           insert(decoded);
         }
@@ -183,7 +192,7 @@ export function createSemanticIndex(options: SemanticIndexOptions): SemanticInde
 
     async add(namespace, { id, vector, value }, ttlMs = defaultTtl) {
       checkVector(vector, dimensions);
-      const key = createHash('sha256').update(`${namespace}\0${id}`).digest('hex').slice(0, 32);
+      const key = semanticEntryKey(namespace, id);
       const now = Date.now();
       const expiresAt = now + ttlMs;
       const packed =
@@ -225,39 +234,6 @@ export function createSemanticIndex(options: SemanticIndexOptions): SemanticInde
       await tailing;
     },
   };
-}
-
-interface Decoded {
-  entry: VectorEntry;
-  vector: Buffer;
-}
-
-function decodeHash(
-  key: string,
-  hash: Record<string, Buffer> | null,
-  dimensions: number,
-): Decoded | undefined {
-  const n = hash?.n;
-  const i = hash?.i;
-  const x = hash?.x;
-  const v = hash?.v;
-  // Missing: expired between the listing and the read. Other sizes: written with other dimensions.
-  if (!n || !i || !x || !v) return undefined;
-  if (v.length !== dimensions * 2 && v.length !== dimensions * 4) return undefined;
-  const entry = { key, namespace: n.toString(), id: i.toString(), expiresAt: Number(x.toString()) };
-  return { entry: hash.d ? { ...entry, value: hash.d.toString() } : entry, vector: v };
-}
-
-function decodeFields(fields: Buffer[], dimensions: number): Decoded | undefined {
-  const hash: Record<string, Buffer> = {};
-  for (let j = 0; j + 1 < fields.length; j += 2) hash[fields[j]!.toString()] = fields[j + 1]!;
-  return hash.k ? decodeHash(hash.k.toString(), hash, dimensions) : undefined;
-}
-
-/** Writes a stored vector into `target`; the byte length tells float16 from float32. */
-function decodeVector(bytes: Buffer, dimensions: number, target: Float32Array, offset: number) {
-  if (bytes.length === dimensions * 2) unpackFloat16(bytes, target, offset);
-  else for (let d = 0; d < dimensions; d++) target[offset + d] = bytes.readFloatLE(d * 4);
 }
 
 function checkVector(vector: ArrayLike<number>, dimensions: number): void {

@@ -32,3 +32,32 @@ describe('vector namespaces', () => {
     }
   });
 });
+
+describe('removing an entry', () => {
+  it('is never returned again, and can be inserted again afterwards', () => {
+    const namespaces = createVectorNamespaces({ dimensions: DIMENSIONS });
+    const { list, vectors } = entries(0, 3);
+    namespaces.insert(list, vectors);
+    const first = vectors.subarray(0, DIMENSIONS);
+
+    expect(namespaces.nearest(NS, first, 0.99)).toMatchObject({ id: 'id-0' });
+    expect(namespaces.remove('k0')).toBe(true);
+    expect(namespaces.remove('k0')).toBe(false);
+    expect(namespaces.get('k0')).toBeUndefined();
+    expect(namespaces.nearest(NS, first, 0.99)).toBeUndefined();
+    expect(namespaces.size()).toBe(2);
+
+    // Same key, same expiry: a removed entry is not "already held".
+    expect(namespaces.insert([list[0]!], Float32Array.from(first))).toBe(1);
+    expect(namespaces.nearest(NS, first, 0.99)).toMatchObject({ id: 'id-0' });
+  });
+
+  it('drops the namespace with its last entry', () => {
+    const namespaces = createVectorNamespaces({ dimensions: DIMENSIONS });
+    const { list, vectors } = entries(0, 1);
+    namespaces.insert(list, vectors);
+    namespaces.remove('k0');
+    expect(namespaces.nearest(NS, vectors, 0)).toBeUndefined();
+    expect(namespaces.size()).toBe(0);
+  });
+});

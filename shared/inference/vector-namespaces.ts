@@ -47,6 +47,11 @@ export interface VectorNamespaces {
   ): VectorMatch | undefined;
   /** Drops expired entries (and namespaces left empty); returns how many were dropped. */
   evictExpired(now?: number): number;
+  /**
+   * Drops the entry held under a fleet-wide key (a purge's tombstone); false when none is held.
+   * A later insert of the same key is taken again, whatever its expiry.
+   */
+  remove(key: string): boolean;
   /** The entry held under a fleet-wide key, if any. */
   get(key: string): VectorEntry | undefined;
   /** Entries held, over all namespaces. */
@@ -181,6 +186,12 @@ export function createVectorNamespaces(options: VectorNamespacesOptions): Vector
         }
       }
       return dropped;
+    },
+
+    remove(key) {
+      const held = byKey.get(key);
+      if (held) remove(held);
+      return held !== undefined;
     },
 
     get: (key) => byKey.get(key),
