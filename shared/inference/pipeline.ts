@@ -10,8 +10,9 @@ import type {
   RequestKeys,
 } from './generation-types.ts';
 import { createModelCalls } from './model-calls.ts';
+import { createNamespaceRegistry } from './namespace-registry.ts';
 import { embedTexts } from './providers.ts';
-import { exactKey, literalFacts, namespaceKey, semanticText } from './request-keys.ts';
+import { exactKey, literalFacts, semanticText } from './request-keys.ts';
 import { templateKey } from './templates.ts';
 
 export type {
@@ -41,6 +42,8 @@ export function createGenerationPipeline(options: GenerationPipelineOptions): Ge
   });
   const inFlight = new Map<string, Promise<GenerationOutcome>>();
   const layers = new Set<CacheLayer>(options.layers ?? cacheLayers);
+  // Lists each namespace's parts, so a purge can find them by task type, template or scope.
+  const registry = createNamespaceRegistry({ redis, prefix, ttlMs: config.ttlMs });
 
   const minScore = (taskType: string) =>
     config.semanticMinScore[taskType] ?? config.semanticMinScore['*'] ?? 0.95;
@@ -77,7 +80,7 @@ export function createGenerationPipeline(options: GenerationPipelineOptions): Ge
     });
 
   async function keysOf(request: GenerationRequest): Promise<RequestKeys> {
-    const namespace = namespaceKey({
+    const namespace = await registry.register({
       taskType: request.taskType,
       localModel: config.localModel,
       localModelVersion: config.localModelVersion,
