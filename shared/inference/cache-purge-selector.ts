@@ -1,0 +1,101 @@
+import { z } from 'zod';
+import { type ChatMessage, exactKey } from './request-keys.ts';
+
+/** The fields that say what to purge; `scope` only narrows them. */
+export const purgeSelectors = [
+  'taskType',
+  'template',
+  'prompt',
+  'messages',
+  'key',
+  'namespace',
+] as const;
+
+const NAME = /^[a-z0-9][a-z0-9._-]{0,99}$/;
+
+/**
+ * What a cache purge removes. Every field given narrows it: `taskType`, `template`, `scope`
+ * and `namespace` choose namespaces (the first three through the namespace registry); `prompt`,
+ * `messages` and `key` each add a cache key, and only those keys go. At least one field other
+ * than `scope` is required, so an empty request never empties the whole cache.
+ */
+export const cachePurgeSelectorSchema = z
+  .object({
+    taskType: z
+      .string()
+      .regex(NAME, 'must be a task type like summary')
+      .optional()
+      .describe('Every namespace of this task type.'),
+    template: z
+      .string()
+      .regex(
+        /^[a-z0-9][a-z0-9._-]{0,99}(@[A-Za-z0-9._-]{1,50})?$/,
+        'must be a template id, optionally with a version: product-title or product-title@2',
+      )
+      .optional()
+      .describe('Every namespace of this template (all versions, or `id@version`).'),
+    prompt: z
+      .string()
+      .min(1)
+      .max(100_000)
+      .optional()
+      .describe('A single prompt as it was sent: its exact key, whitespace aside.'),
+    messages: z
+      .array(
+        z
+          .object({
+            role: z.enum(['system', 'user', 'assistant']),
+            content: z.string().min(1).max(100_000),
+          })
+          .strict(),
+      )
+      .min(1)
+      .max(100)
+      .optional()
+      .describe('A chat as it was sent: its exact key.'),
+    key: z
+      .string()
+      .min(1)
+      .max(10_000)
+      .optional()
+      .describe('A cache key as stored: an exact key (64 hex digits) or a template key.'),
+    namespace: z
+      .string()
+      .regex(/^[0-9a-f]{24}$/, 'must be a namespace id: 24 hex digits')
+      .optional()
+      .describe('One namespace, whole (or only the keys given).'),
+    scope: z
+      .string()
+      .min(1)
+      .max(100)
+      .optional()
+      .describe("Only this cache scope: an API key's cache scope, or the key's id."),
+  })
+  .strict()
+  .refine((s) => purgeSelectors.some((field) => s[field] !== undefined), {
+    message: `say what to purge: one or more of ${purgeSelectors.join(', ')} (scope only narrows them)`,
+  });
+
+export type CachePurgeSelector = z.output<typeof cachePurgeSelectorSchema>;
+
+/** The cache keys a selector names, or `undefined` when it names none (every key goes). */
+export function selectedKeys(selector: CachePurgeSelector): Set<string> | undefined {
+  const keys = new Set<string>();
+  if (selector.prompt !== undefined) {
+    keys.add(exactKey([{ role: 'user', content: selector.prompt }]));
+  }
+  if (selector.messages !== undefined) keys.add(exactKey(selector.messages));
+  if (selector.key !== undefined) keys.add(selector.key);
+  return keys.size > 0 ? keys : undefined;
+}
+
+/** `text` read as a JSON chat (`[{"role":"user","content":"…"}]`), if it is one. */
+export function messagesIn(text: string): ChatMessage[] | undefined {
+  if (!text.trimStart().startsWith('[')) return undefined;
+  try {
+    const parsed = cachePurgeSelectorSchema.safeParse({ messages: JSON.parse(text) });
+    return parsed.success ? parsed.data.messages : undefined;
+  } catch {
+    return undefined;
+  }
+}
