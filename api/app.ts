@@ -5,6 +5,7 @@ import { authenticate } from './auth.ts';
 import type { ApiDeps, ApiEnv } from './deps.ts';
 import { openApiDocument } from './openapi.ts';
 import { RateLimits } from './rate-limits.ts';
+import { cacheRoutes } from './routes/cache.ts';
 import { GENERATIONS_PATH, generationRoutes } from './routes/generations.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { pipelineRoutes } from './routes/pipelines.ts';
@@ -117,6 +118,7 @@ export function createApi(deps: ApiDeps, options: { version?: string } = {}): Ho
   v1.route('/', pipelineRoutes(deps));
   v1.route('/', telemetryRoutes(deps));
   v1.route('/', webhookRoutes(deps));
+  v1.route('/', cacheRoutes(deps));
   app.route('/v1', v1);
 
   app.notFound((c) =>

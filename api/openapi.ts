@@ -3,6 +3,8 @@ import { generateRequestSchema } from '../shared/generation/schema.ts';
 import { pingSchema } from '../shared/telemetry/ping.ts';
 import {
   acceptedSchema,
+  cachePurgeRequestSchema,
+  cachePurgeResultSchema,
   errorBodySchema,
   jobStatusSchema,
   pipelineRunRequestSchema,
@@ -124,6 +126,20 @@ export function openApiDocument(options: { version: string; pipelines: string[] 
           responses: {
             '202': { description: 'Queued again', ...json(webhookReplaySchema) },
             ...errors(401, 403, 404, 429, 503),
+          },
+        },
+      },
+      '/v1/cache': {
+        delete: {
+          summary:
+            "Remove cached answers from every layer and every worker's semantic index (admin scope)",
+          requestBody: { required: true, ...json(cachePurgeRequestSchema, 'input') },
+          responses: {
+            '200': {
+              description: 'Removed (or counted, on a dry run)',
+              ...json(cachePurgeResultSchema),
+            },
+            ...errors(400, 401, 403, 413, 415, 422, 429, 503),
           },
         },
       },

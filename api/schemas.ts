@@ -1,4 +1,9 @@
 import { z } from 'zod';
+import {
+  cachePurgeSelectorFields,
+  hasSelector,
+  NO_SELECTOR,
+} from '../shared/inference/cache-purge-selector.ts';
 import { deliveryStatuses } from '../shared/webhooks/delivery-statuses.ts';
 
 /**
@@ -90,6 +95,32 @@ export const webhookReplaySchema = z.object({
   previousStatus: z.enum(deliveryStatuses),
 });
 
+/** `DELETE /v1/cache`'s body: what to purge, and whether only to count it. */
+export const cachePurgeRequestSchema = z
+  .object({
+    ...cachePurgeSelectorFields,
+    dryRun: z.boolean().optional().describe('Count what would be removed; remove nothing.'),
+  })
+  .strict()
+  .refine(hasSelector, { message: NO_SELECTOR })
+  .describe(
+    'At least one of taskType, template, prompt, messages, key, namespace. taskType, template, scope and namespace choose namespaces (all given must hold); prompt, messages and key name cache keys (any of them).',
+  );
+
+const count = z.number().int().min(0);
+
+/** `DELETE /v1/cache`'s answer. */
+export const cachePurgeResultSchema = z.object({
+  dryRun: z.boolean(),
+  removed: z
+    .object({ precomputed: count, exact: count, template: count, semantic: count })
+    .describe('Answers removed per cache layer (on a dry run: that would be removed).'),
+  vectors: count.describe(
+    "Semantic index entries removed from Redis and from every worker's memory.",
+  ),
+  namespaces: count.describe('How many namespaces they were in.'),
+});
+
 export type ErrorBody = z.infer<typeof errorBodySchema>;
 export type Accepted = z.infer<typeof acceptedSchema>;
 export type TelemetryAccepted = z.infer<typeof telemetryAcceptedSchema>;
@@ -97,3 +128,5 @@ export type JobStatus = z.infer<typeof jobStatusSchema>;
 export type JobState = (typeof jobStates)[number];
 export type PipelineRunRequest = z.input<typeof pipelineRunRequestSchema>;
 export type WebhookReplay = z.infer<typeof webhookReplaySchema>;
+export type CachePurgeRequest = z.input<typeof cachePurgeRequestSchema>;
+export type CachePurgeResultBody = z.infer<typeof cachePurgeResultSchema>;

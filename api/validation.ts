@@ -80,7 +80,10 @@ export async function readJson<S extends z.ZodType>(
   const type = c.req.header('content-type') ?? '';
   const bytes = await c.req.arrayBuffer();
   if (bytes.byteLength === 0 && options.emptyAs !== undefined) {
-    return schema.parse(options.emptyAs);
+    // An empty body may be as wrong as any other (a route that needs some field): a 422 too.
+    const parsed = schema.safeParse(options.emptyAs);
+    if (!parsed.success) throw invalidRequest(parsed.error);
+    return parsed.data as z.output<S>;
   }
   if (!/^application\/(?:[\w.+-]+\+)?json\b/i.test(type)) {
     throw new ApiError(

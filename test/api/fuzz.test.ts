@@ -269,7 +269,7 @@ const generationBody: fc.Arbitrary<BodyCase> = fc
   .map(summarised);
 
 const segment = fc.oneof(
-  fc.constantFrom('v1', 'generations', 'jobs', 'pipelines', 'runs', 'maintain-partitions'),
+  fc.constantFrom('v1', 'generations', 'jobs', 'pipelines', 'runs', 'maintain-partitions', 'cache'),
   fc.constantFrom('telemetry', 'flush-telemetry'),
   fc.constantFrom('openapi.json', 'healthz', 'readyz', 'constructor', '__proto__', 'toString'),
   fc.constantFrom('..', '.', '', '%2e%2e', '%2F', '%5C', '%00', '%zz', '%', '%E2%82', '%C0%AF'),
