@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis';
 import type { Config } from '../shared/config/load-config.ts';
 import type { ProcessName } from '../shared/config/process-requirements.ts';
 import type { Db } from '../shared/db/create-db.ts';
@@ -43,5 +44,21 @@ export async function withQueues<T>(run: (queues: Queues) => Promise<T>): Promis
   } finally {
     await queues.close();
     await connection.quit().catch(() => connection.disconnect());
+  }
+}
+
+/** Runs a CLI command's work with a Redis connection of its own, closed afterwards. */
+export async function withRedis<T>(run: (redis: Redis, config: Config) => Promise<T>): Promise<T> {
+  const config = bootConfig();
+  const { createProducerConnection } = await import('../shared/redis/connections.ts');
+  // Waits for the connection instead of failing the first command: a CLI has no retry loop.
+  const redis = createProducerConnection(config.redis.url, {
+    enableOfflineQueue: true,
+    connectionName: 'lowburn-cli',
+  });
+  try {
+    return await run(redis, config);
+  } finally {
+    await redis.quit().catch(() => redis.disconnect());
   }
 }

@@ -6,6 +6,7 @@ import { ConfigError } from '../shared/errors/config-error.ts';
 import { InvalidPayloadError } from '../shared/errors/invalid-payload-error.ts';
 import type { Logger } from '../shared/log/logger.ts';
 import type { AnyJobDefinition } from '../shared/queue/job-definition.ts';
+import { registerCacheCommand } from './cache-command.ts';
 import { withQueues } from './cli-clients.ts';
 import { registerCoolifyCommand } from './coolify.ts';
 import { registerKeysCommand } from './keys-command.ts';
@@ -142,6 +143,7 @@ registerWebhooksCommand(program);
 registerQueryCommand(program);
 registerPrecomputeCommand(program);
 registerSecretsCommand(program);
+registerCacheCommand(program);
 
 try {
   await program.parseAsync(process.argv);
