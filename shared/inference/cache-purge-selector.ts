@@ -1,5 +1,7 @@
 import { z } from 'zod';
-import { type ChatMessage, exactKey } from './request-keys.ts';
+
+// Imports zod alone: the API's schemas, and through them the fetch-only client's build (no
+// `node:` modules), include this file.
 
 /** The fields that say what to purge; `scope` only narrows them. */
 export const purgeSelectors = [
@@ -87,19 +89,8 @@ export const cachePurgeSelectorSchema = z
 
 export type CachePurgeSelector = z.output<typeof cachePurgeSelectorSchema>;
 
-/** The cache keys a selector names, or `undefined` when it names none (every key goes). */
-export function selectedKeys(selector: CachePurgeSelector): Set<string> | undefined {
-  const keys = new Set<string>();
-  if (selector.prompt !== undefined) {
-    keys.add(exactKey([{ role: 'user', content: selector.prompt }]));
-  }
-  if (selector.messages !== undefined) keys.add(exactKey(selector.messages));
-  if (selector.key !== undefined) keys.add(selector.key);
-  return keys.size > 0 ? keys : undefined;
-}
-
 /** `text` read as a JSON chat (`[{"role":"user","content":"…"}]`), if it is one. */
-export function messagesIn(text: string): ChatMessage[] | undefined {
+export function messagesIn(text: string): CachePurgeSelector['messages'] {
   if (!text.trimStart().startsWith('[')) return undefined;
   try {
     const parsed = cachePurgeSelectorSchema.safeParse({ messages: JSON.parse(text) });

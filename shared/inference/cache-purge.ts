@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
 import { type CacheLayer, cacheLayers } from './answer-cache.ts';
-import { type CachePurgeSelector, selectedKeys } from './cache-purge-selector.ts';
+import type { CachePurgeSelector } from './cache-purge-selector.ts';
 import { listNamespaces, type RegisteredNamespace } from './namespace-registry.ts';
+import { exactKey } from './request-keys.ts';
 import {
   removeSemanticEntries,
   type StoredEntry,
@@ -104,6 +105,17 @@ export async function purgeCache(
   }
   const namespaces = [...touched.values()].sort((a, b) => b.answers - a.answers);
   return { dryRun, removed, vectors, namespaces };
+}
+
+/** The cache keys a selector names, or `undefined` when it names none (every key goes). */
+function selectedKeys(selector: CachePurgeSelector): Set<string> | undefined {
+  const keys = new Set<string>();
+  if (selector.prompt !== undefined) {
+    keys.add(exactKey([{ role: 'user', content: selector.prompt }]));
+  }
+  if (selector.messages !== undefined) keys.add(exactKey(selector.messages));
+  if (selector.key !== undefined) keys.add(selector.key);
+  return keys.size > 0 ? keys : undefined;
 }
 
 /** The namespaces the selector narrows to through the registry, or `undefined` for any. */
