@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { type CacheLayer, cacheLayers } from './answer-cache.ts';
 import type { CachePurgeSelector } from './cache-purge-selector.ts';
-import { listNamespaces, type RegisteredNamespace } from './namespace-registry.ts';
+import { listNamespaces, type RegisteredNamespace, readNamespaces } from './namespace-registry.ts';
 import { exactKey } from './request-keys.ts';
 import {
   removeSemanticEntries,
@@ -71,7 +71,10 @@ export async function purgeCache(
 ): Promise<CachePurgeResult> {
   const { redis, prefix } = deps;
   const dryRun = options.dryRun ?? false;
-  const registered = await listNamespaces(redis, prefix);
+  const { taskType, template, scope } = selector;
+  // The whole registry only when it chooses the namespaces; else only what was touched, after.
+  const narrows = taskType !== undefined || template !== undefined || scope !== undefined;
+  const registered = narrows ? await listNamespaces(redis, prefix) : undefined;
   const target: Target = { namespaces: selectNamespaces(selector, registered) };
   const keys = selectedKeys(selector);
   if (keys) target.keys = keys;
@@ -82,8 +85,7 @@ export async function purgeCache(
   const tally = (namespace: string) => {
     let entry = touched.get(namespace);
     if (!entry) {
-      const parts = registered.get(namespace);
-      entry = { namespace, ...(parts && { parts }), answers: 0, vectors: 0 };
+      entry = { namespace, answers: 0, vectors: 0 };
       touched.set(namespace, entry);
     }
     return entry;
@@ -103,7 +105,13 @@ export async function purgeCache(
       if (!dryRun) await removeSemanticEntries(redis, prefix, keysOf(page));
     }
   }
-  const namespaces = [...touched.values()].sort((a, b) => b.answers - a.answers);
+  const described = registered ?? (await readNamespaces(redis, prefix, [...touched.keys()]));
+  const namespaces = [...touched.values()]
+    .map((n) => {
+      const parts = described.get(n.namespace);
+      return parts ? { namespace: n.namespace, parts, answers: n.answers, vectors: n.vectors } : n;
+    })
+    .sort((a, b) => b.answers - a.answers);
   return { dryRun, removed, vectors, namespaces };
 }
 
@@ -121,11 +129,11 @@ function selectedKeys(selector: CachePurgeSelector): Set<string> | undefined {
 /** The namespaces the selector narrows to through the registry, or `undefined` for any. */
 function selectNamespaces(
   selector: CachePurgeSelector,
-  registered: ReadonlyMap<string, RegisteredNamespace>,
+  registered: ReadonlyMap<string, RegisteredNamespace> | undefined,
 ): Set<string> | undefined {
   const { taskType, template, scope, namespace } = selector;
   let chosen: Set<string> | undefined;
-  if (taskType !== undefined || template !== undefined || scope !== undefined) {
+  if (registered) {
     chosen = new Set();
     for (const [id, parts] of registered) {
       if (taskType !== undefined && parts.taskType !== taskType) continue;

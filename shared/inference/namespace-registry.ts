@@ -106,6 +106,33 @@ function describeNamespace(parts: NamespaceParts): RegisteredNamespace {
   };
 }
 
+/** The registered namespaces among `ids` (HMGET, in batches). */
+export async function readNamespaces(
+  redis: Redis,
+  prefix: string,
+  ids: readonly string[],
+): Promise<Map<string, RegisteredNamespace>> {
+  const found = new Map<string, RegisteredNamespace>();
+  for (let i = 0; i < ids.length; i += 500) {
+    const batch = ids.slice(i, i + 500);
+    const records = await redis.hmget(registryKeys(prefix).parts, ...batch);
+    records.forEach((record, j) => {
+      const parsed = record === null ? undefined : parseRecord(record);
+      if (parsed) found.set(batch[j]!, parsed);
+    });
+  }
+  return found;
+}
+
+function parseRecord(text: string): RegisteredNamespace | undefined {
+  try {
+    const record = JSON.parse(text) as RegisteredNamespace | null;
+    return typeof record?.taskType === 'string' ? record : undefined;
+  } catch {
+    return undefined; // written by something else; not a namespace this version can select
+  }
+}
+
 /** Every registered namespace, read with HSCAN. Records that do not parse are skipped. */
 export async function listNamespaces(
   redis: Redis,
@@ -117,12 +144,8 @@ export async function listNamespaces(
     const [next, flat] = await redis.hscan(registryKeys(prefix).parts, cursor, 'COUNT', 1000);
     cursor = next;
     for (let i = 0; i + 1 < flat.length; i += 2) {
-      try {
-        const record = JSON.parse(flat[i + 1]!) as RegisteredNamespace;
-        if (typeof record?.taskType === 'string') listed.set(flat[i]!, record);
-      } catch {
-        // written by something else; not a namespace this version can select
-      }
+      const record = parseRecord(flat[i + 1]!);
+      if (record) listed.set(flat[i]!, record);
     }
   } while (cursor !== '0');
   return listed;
