@@ -208,6 +208,20 @@ describe('purging the cache', () => {
     expect((await p.generate(ask(CAT, 's2'))).layer).toBe('exact');
   });
 
+  it('what the nightly precompute wrote: its precomputed, template and semantic entries', async () => {
+    const p = worker();
+    await p.precompute(titleFor('Red Shoes'), { allowFrontier: false });
+
+    const result = await purge({ taskType: 'formatting' });
+
+    expect(result).toMatchObject({
+      removed: { ...none, precomputed: 1, template: 1, semantic: 1 },
+      vectors: 1,
+    });
+    expect(await cached()).toEqual([]);
+    expect((await p.generate(titleFor('red shoes'))).route).toBe('local');
+  });
+
   it('with a dry run: counts what it would remove and removes nothing', async () => {
     const p = worker();
     await p.generate(ask(CAT));
