@@ -102,7 +102,7 @@ export async function purgeCache(
     for await (const page of vectorPages(redis, prefix, target)) {
       for (const entry of page) tally(entry.namespace).vectors++;
       vectors += page.length;
-      if (!dryRun) await removeSemanticEntries(redis, prefix, keysOf(page));
+      if (!dryRun) await removeSemanticEntries(redis, prefix, entryKeys(page));
     }
   }
   const described = registered ?? (await readNamespaces(redis, prefix, [...touched.keys()]));
@@ -249,7 +249,7 @@ async function unlinkAll(redis: Redis, names: string[]): Promise<number> {
   return count;
 }
 
-const keysOf = (entries: readonly StoredEntry[]) => entries.map((e) => e.key);
+const entryKeys = (entries: readonly StoredEntry[]) => entries.map((e) => e.key);
 
 /** `text` as a literal in a SCAN MATCH pattern. */
 const glob = (text: string) => text.replace(/[*?[\]\\]/g, '\\$&');
