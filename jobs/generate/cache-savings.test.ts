@@ -57,11 +57,26 @@ describe('what a hit saved', () => {
     );
   });
 
-  it('is nothing for a locally routed request, or without a frontier model or its price', () => {
+  it('is nothing for a locally routed request while the local model has no price', () => {
     const local = resolveRequest({ taskType: 'summary', prompt: 'Sum up the memo' });
     expect(avoidedCostUsd(local, 'The memo says…', withFrontier)).toBe(0);
     const frontier = resolveRequest({ taskType: 'generation', prompt: 'Write a poem' });
-    expect(avoidedCostUsd(frontier, 'A poem', testConfig().inference)).toBe(0);
     expect(avoidedCostUsd(frontier, 'A poem', { ...withFrontier, prices: {} })).toBe(0);
+  });
+
+  it("is the local model's price when MODEL_PRICES gives it one, and local without a frontier", () => {
+    const priced = { ...withFrontier.prices, 'llama3.2:3b': { input: 0.01, output: 0.02 } };
+    const local = resolveRequest({ taskType: 'summary', prompt: 'x'.repeat(40) });
+    expect(avoidedCostUsd(local, 'y'.repeat(20), { ...withFrontier, prices: priced })).toBeCloseTo(
+      (10 * 0.01 + 5 * 0.02) / 1e6,
+      12,
+    );
+    // Without a frontier model the pipeline answers everything locally.
+    const frontierRouted = resolveRequest({ taskType: 'generation', prompt: 'x'.repeat(40) });
+    const localOnly = testConfig({ MODEL_PRICES: JSON.stringify(priced) }).inference;
+    expect(avoidedCostUsd(frontierRouted, 'y'.repeat(20), localOnly)).toBeCloseTo(
+      (10 * 0.01 + 5 * 0.02) / 1e6,
+      12,
+    );
   });
 });

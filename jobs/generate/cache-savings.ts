@@ -26,21 +26,23 @@ export const estimateTokens = (text: string) => Math.ceil(text.length / 4);
 
 /**
  * What the model call a cache hit avoided would have cost: the call this request would make on
- * a miss, on the route the router gives it now. The frontier route costs `MODEL_PRICES` of
- * `FRONTIER_MODEL` × tokens estimated from the text (the prompt's characters / 4 in, the
- * answer's / 4 out: a hit carries no token counts of its own, and the answer served is the one
- * the call would have returned); the local route costs 0, as `MODEL_PRICES` prices it (there is
- * no setting for a local model's running cost). Without a frontier model every request is
- * answered locally, so nothing paid was avoided either.
+ * a miss, on the route the router gives it now (local when no frontier model is configured, as
+ * the pipeline does), priced as `MODEL_PRICES` prices that route's model — `FRONTIER_MODEL`, or
+ * `LOCAL_MODEL`, which costs 0 unless priced there (there is no other setting for a local
+ * model's running cost; the precompute prices a miss the same way) — × tokens estimated from the
+ * text: the prompt's characters / 4 in, the answer's / 4 out. A hit carries no token counts of
+ * its own, and the answer served is the one the call would have returned.
  */
 export function avoidedCostUsd(
   request: GenerationRequest,
   answer: string,
   config: InferenceConfig,
 ): number {
-  if (!config.frontier) return 0;
-  if (routeFor(request.taskType, request.messages, config.route) !== 'frontier') return 0;
-  const price = config.prices[config.frontier.model];
+  const route = config.frontier
+    ? routeFor(request.taskType, request.messages, config.route)
+    : 'local';
+  const model = route === 'frontier' ? config.frontier?.model : config.localModel;
+  const price = model ? config.prices[model] : undefined;
   if (!price) return 0;
   const tokensIn = estimateTokens(request.messages.map((m) => m.content).join('\n'));
   const tokensOut = estimateTokens(answer);

@@ -69,7 +69,7 @@ export const generationMetrics = oncePerRegistry((registry: Registry): Generatio
   });
   const saved = new Counter({
     name: 'lowburn_cache_saved_usd_total',
-    help: 'USD the model calls avoided by cache hits would have cost on their route (frontier: MODEL_PRICES x tokens estimated as characters / 4; local: 0), by layer and task type.',
+    help: "USD the model calls avoided by cache hits would have cost on their route (MODEL_PRICES of the route's model x tokens estimated as characters / 4; an unpriced local model costs 0), by layer and task type.",
     labelNames: ['layer', 'task_type'],
     registers,
   });
