@@ -1,4 +1,5 @@
 import { defineCatalog, type QueueContract } from '../shared/queue/job-definition.ts';
+import { auditCacheJob } from './audit-cache/index.ts';
 import { deliverWebhookJob } from './deliver-webhook/index.ts';
 import { dispatchWebhooksJob } from './dispatch-webhooks/index.ts';
 import { exportColdJob } from './export-cold/index.ts';
@@ -21,6 +22,7 @@ export const jobs = defineCatalog({
   'prune-ledgers': pruneLedgersJob,
   generate: generateJob,
   'precompute-cache': precomputeCacheJob,
+  'audit-cache': auditCacheJob,
 });
 
 export type Jobs = typeof jobs;

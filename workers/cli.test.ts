@@ -57,6 +57,22 @@ describe('the lowburn CLI', () => {
     expect(job?.data).toEqual({ days: 2 });
   });
 
+  it('runs the cache audit of a given day by hand (it has no schedule of its own)', async () => {
+    const env = testEnv({ QUEUE_PREFIX: r.prefix });
+    const { code, output } = await lowburn(
+      ['run', 'audit-cache', '--payload', '{"day":"2026-11-20"}'],
+      env,
+    );
+    expect(code).toBe(0);
+    const queue = new Queue('audit-cache', { connection: r.redis, prefix: r.prefix });
+    const job = await queue.getJob(output.trim());
+    await queue.close();
+    expect(job?.data).toEqual({ day: '2026-11-20' });
+    const bad = await lowburn(['run', 'audit-cache', '--payload', '{"day":"yesterday"}'], env);
+    expect(bad.code).toBe(2);
+    expect(bad.output).toContain('invalid payload for audit-cache: day:');
+  });
+
   it('says which jobs exist when asked to run an unknown one', async () => {
     const { code, output } = await lowburn(['run', 'nope'], testEnv({ QUEUE_PREFIX: r.prefix }));
     expect(code).toBe(2);

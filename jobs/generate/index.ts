@@ -140,7 +140,7 @@ export const generateJob = defineJob({
         latency_ms: latencyMs,
         fallback_reason: outcome.fallback ? fallbackReason(outcome.fallback.reason) : null,
       });
-      metrics.observe(outcome, latencyMs, payload.taskType);
+      metrics.observe(outcome, latencyMs, request, deps.config.inference);
       await notify(ctx, payload, { type: 'generation.completed', result });
       return result;
     } catch (error) {

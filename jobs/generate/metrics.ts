@@ -1,9 +1,17 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
-import type { GenerationOutcome } from '../../shared/inference/pipeline.ts';
+import type { InferenceConfig } from '../../shared/config/load-config.ts';
+import type { GenerationOutcome, GenerationRequest } from '../../shared/inference/pipeline.ts';
 import { oncePerRegistry } from '../../shared/metrics/registry.ts';
+import { avoidedCostUsd, layersTried } from './cache-savings.ts';
 
 export interface GenerationMetrics {
-  observe(outcome: GenerationOutcome, latencyMs: number, taskType: string): void;
+  /** One completed generation: its source, latency, spend, and each cache layer's hit or miss. */
+  observe(
+    outcome: GenerationOutcome,
+    latencyMs: number,
+    request: GenerationRequest,
+    config: InferenceConfig,
+  ): void;
   failures: Counter<'task_type'>;
 }
 
@@ -47,11 +55,38 @@ export const generationMetrics = oncePerRegistry((registry: Registry): Generatio
     labelNames: ['task_type'],
     registers,
   });
+  const hits = new Counter({
+    name: 'lowburn_cache_hits_total',
+    help: 'Completed generations a cache layer answered, by layer and task type.',
+    labelNames: ['layer', 'task_type'],
+    registers,
+  });
+  const misses = new Counter({
+    name: 'lowburn_cache_misses_total',
+    help: 'Completed generations a cache layer was asked for and could not answer, by layer and task type.',
+    labelNames: ['layer', 'task_type'],
+    registers,
+  });
+  const saved = new Counter({
+    name: 'lowburn_cache_saved_usd_total',
+    help: "USD the model calls avoided by cache hits would have cost on their route (MODEL_PRICES of the route's model x tokens estimated as characters / 4; an unpriced local model costs 0), by layer and task type.",
+    labelNames: ['layer', 'task_type'],
+    registers,
+  });
   const metrics: GenerationMetrics = {
     failures,
-    observe(outcome, latencyMs, taskType) {
+    observe(outcome, latencyMs, request, config) {
+      const taskType = request.taskType;
       const source = outcome.layer ?? outcome.route ?? 'local';
       answered.inc({ source, task_type: taskType });
+      for (const layer of layersTried(request, outcome.layer)) {
+        const labels = { layer, task_type: taskType };
+        if (layer !== outcome.layer) misses.inc(labels);
+        else {
+          hits.inc(labels);
+          saved.inc(labels, avoidedCostUsd(request, outcome.answer, config));
+        }
+      }
       latency.observe({ source }, latencyMs / 1000);
       if (outcome.fallback) fallbacks.inc({ reason: outcome.fallback.reason });
       if (outcome.route) {

@@ -287,6 +287,34 @@ export const envSpec = {
     description:
       'Cosine similarity a semantic hit needs, by task type (`*` for the rest). A hit is refused anyway when the prompts differ in a number or a quoted string.',
   }),
+  SEMANTIC_MAX_FALSE_HIT: v({
+    schema: z.coerce.number().min(0).max(1),
+    default: '0.05',
+    example: '0.02',
+    description:
+      'Highest share of wrong semantic hits (as the nightly `audit-cache` measures them) a task type may have: above it the audit logs a warning naming the task type and the `SEMANTIC_MIN_SCORE` to raise.',
+  }),
+  AUDIT_SAMPLE_RATE: v({
+    schema: z.coerce.number().gt(0, { message: 'must be more than 0' }).max(1),
+    default: '0.01',
+    example: '0.05',
+    description:
+      "Share of a day's semantic hits `audit-cache` asks the local model again (rounded up, so a day with any hit audits at least one; at most `AUDIT_MAX_SAMPLES`).",
+  }),
+  AUDIT_MAX_SAMPLES: v({
+    schema: z.coerce.number().int().min(1).max(100_000),
+    default: '200',
+    example: '500',
+    description:
+      'Most semantic hits one audit asks again: each costs a local model call and an embedding, in the night after the precompute.',
+  }),
+  AUDIT_MIN_SIMILARITY: v({
+    schema: z.coerce.number().min(0).max(1),
+    default: '0.9',
+    example: '0.85',
+    description:
+      "Cosine similarity (`EMBED_MODEL`) the local model's fresh answer needs to the cached answer served for a text hit to count as right (answers to a `responseFormat` must be equal JSON instead). Below `SEMANTIC_MIN_SCORE` on purpose: one model's two answers to one question differ more in wording than two phrasings of a question do, and a bar as high would count rewording as a false hit.",
+  }),
   ROUTE_LOCAL_TASKS: v({
     schema: z.string().transform((s) =>
       s

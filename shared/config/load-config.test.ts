@@ -137,6 +137,18 @@ describe('loadConfig', () => {
     const config = loadConfig({ ...base, WORKER_QUEUES: 'flush-telemetry, export-cold' });
     expect(config.worker.queues).toEqual(['flush-telemetry', 'export-cold']);
   });
+
+  it('audits 1 % of the semantic hits, at most 200, by default', () => {
+    expect(loadConfig(base).cacheAudit).toEqual({
+      sampleRate: 0.01,
+      maxSamples: 200,
+      minSimilarity: 0.9,
+      maxFalseHit: 0.05,
+    });
+    expect(problems({ ...base, AUDIT_SAMPLE_RATE: '0' })).toMatch(
+      /AUDIT_SAMPLE_RATE: "0" must be more than 0/,
+    );
+  });
 });
 
 describe('parseDuration', () => {

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '../errors/config-error.ts';
+import { type CacheAuditConfig, cacheAuditConfig } from './cache-audit-config.ts';
 import { type EnvName, envSpec } from './env-spec.ts';
 import { type SecretsConfig, secretsConfig } from './secrets-config.ts';
 
@@ -11,7 +12,7 @@ type Raw = {
     : z.output<Spec[K]['schema']>;
 };
 
-export type { SecretsConfig };
+export type { CacheAuditConfig, SecretsConfig };
 
 export type StorageConfig =
   | { driver: 'file'; root: string }
@@ -49,6 +50,7 @@ export interface Config {
   cold: ColdConfig;
   precompute: PrecomputeConfig;
   inference: InferenceConfig;
+  cacheAudit: CacheAuditConfig;
   webhooks: WebhookConfig;
   secrets: SecretsConfig;
 }
@@ -247,6 +249,7 @@ function assemble(raw: Raw, issues: ConfigIssue[]): Config {
       budgetTimeMs: raw.PRECOMPUTE_BUDGET_TIME,
       concurrency: raw.PRECOMPUTE_CONCURRENCY,
     },
+    cacheAudit: cacheAuditConfig(raw),
     cold: {
       hotRetentionMs: raw.HOT_RETENTION,
       exportCron: raw.EXPORT_CRON,

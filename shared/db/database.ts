@@ -211,6 +211,27 @@ export interface UsageDailyTable {
   updated_at: DefaultTimestamp;
 }
 
+/** One audited day and task type of the semantic cache (see migration 0010). */
+export interface CacheAuditsTable {
+  day: Day;
+  task_type: string;
+  /** Semantic hits of the day for this task type. */
+  semantic_hits: number;
+  /** Of those, asked again. */
+  sampled: number;
+  /** Of those, judged (the local model gave a usable answer): the rate's denominator. */
+  sample_size: number;
+  false_hits: number;
+  /** NULL when nothing could be judged. */
+  false_hit_rate: number | null;
+  ci_low: number | null;
+  ci_high: number | null;
+  min_similarity: number;
+  max_false_hit: number;
+  job_id: string | null;
+  audited_at: DefaultTimestamp;
+}
+
 /** The typed schema kysely checks every query against. */
 export interface Database {
   telemetry: TelemetryTable;
@@ -227,4 +248,5 @@ export interface Database {
   usage_daily: UsageDailyTable;
   precompute_runs: PrecomputeRunsTable;
   shadow_comparisons: ShadowComparisonsTable;
+  cache_audits: CacheAuditsTable;
 }

@@ -33,6 +33,7 @@ describe('migrations on a fresh database', () => {
     expect(await tables(db)).toEqual(
       expect.arrayContaining([
         'api_keys',
+        'cache_audits',
         'export_runs',
         'generations',
         'generations_late',
@@ -61,6 +62,7 @@ describe('migrations on a fresh database', () => {
       '0007-webhook-endpoints',
       '0008-cache-scope',
       '0009-precompute-runs',
+      '0010-cache-audits',
       '0012-retrain-loop',
     ]);
   });
