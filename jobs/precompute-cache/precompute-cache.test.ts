@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auditCacheQueue, auditJobId } from '../../shared/generation/audit-cache-queue.ts';
 import { PRECOMPUTE_PRIORITY } from '../../shared/generation/precompute.ts';
 import { generateQueue } from '../../shared/generation/queue.ts';
 import { AnswerCache } from '../../shared/inference/answer-cache.ts';
@@ -148,6 +149,10 @@ describe("a night's precompute", () => {
     });
     expect(row.wall_ms).toBeGreaterThan(0);
     expect(await night.w.metrics()).toMatch(/lowburn_precompute_keys_total\{outcome="local"\} 2/);
+    // Then yesterday's false-hit audit is queued, once.
+    const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+    const audit = await night.w.queues.get(auditCacheQueue).getJob(auditJobId(yesterday));
+    expect(audit?.data).toEqual({ day: yesterday });
   });
 
   it('writes precomputed and semantic entries living CACHE_TTL_PRECOMPUTED ± 10 %', async () => {

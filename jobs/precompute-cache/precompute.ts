@@ -1,5 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Job, Queue } from 'bullmq';
+import { utcDay } from '../../shared/db/partitions.ts';
+import { auditCacheQueue, auditJobId } from '../../shared/generation/audit-cache-queue.ts';
 import {
   PRECOMPUTE_PRIORITY,
   type PrecomputeAnswer,
@@ -93,6 +95,9 @@ export async function runPrecompute(ctx: JobContext): Promise<PrecomputeSummary>
   }
   const wallMs = Date.now() - started;
   await finishRun(db, runId, { tally, wallMs, stoppedBy });
+  // Then the false-hit audit of yesterday's semantic hits, once a day however often this runs.
+  const yesterday = utcDay(plan.to, -1);
+  await deps.enqueue(auditCacheQueue, { day: yesterday }, { jobId: auditJobId(yesterday) });
   metrics.observe(tally, wallMs / 1000, stoppedBy);
   const summary = {
     runId,
