@@ -45,7 +45,7 @@ export interface GenerationsTable {
   latency_ms: number | null;
   error: string | null;
   metadata: NullableJsonb<Record<string, unknown>>;
-  /** Why the local answer was not used when the frontier answered after it (migration 0012). */
+  /** Why the local answer was not used when the frontier answered after it (migration 0011). */
   fallback_reason: ColumnType<
     'error' | 'timeout' | 'invalid' | null,
     'error' | 'timeout' | 'invalid' | null | undefined,
@@ -154,7 +154,7 @@ export interface WebhookAttemptsTable {
   attempted_at: DefaultTimestamp;
 }
 
-/** A local answer also asked of the frontier model, and whether they agreed (migration 0012). */
+/** A local answer also asked of the frontier model, and whether they agreed (migration 0011). */
 export interface ShadowComparisonsTable {
   generation_id: string;
   created_at: DefaultTimestamp;

@@ -63,7 +63,7 @@ describe('migrations on a fresh database', () => {
       '0008-cache-scope',
       '0009-precompute-runs',
       '0010-cache-audits',
-      '0012-retrain-loop',
+      '0011-retrain-loop',
     ]);
   });
 });

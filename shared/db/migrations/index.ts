@@ -10,7 +10,7 @@ import * as webhookEndpoints from './0007-webhook-endpoints.ts';
 import * as cacheScope from './0008-cache-scope.ts';
 import * as precomputeRuns from './0009-precompute-runs.ts';
 import * as cacheAudits from './0010-cache-audits.ts';
-import * as retrainLoop from './0012-retrain-loop.ts';
+import * as retrainLoop from './0011-retrain-loop.ts';
 
 /** What migrations need from the process: the keys that seal secrets (0006). */
 export interface MigrationContext {
@@ -34,6 +34,6 @@ export function migrations(context: MigrationContext = {}): Record<string, Migra
     '0008-cache-scope': cacheScope,
     '0009-precompute-runs': precomputeRuns,
     '0010-cache-audits': cacheAudits,
-    '0012-retrain-loop': retrainLoop,
+    '0011-retrain-loop': retrainLoop,
   };
 }
