@@ -41,6 +41,7 @@ USER node
 # defines a health check per long-running service instead.
 # --max-semi-space-size=8 (MB): V8 otherwise grows the young generation to 64 MB while the
 # fleet's modules load and keeps it, ~13 MB of RSS in an idle worker; no throughput cost was
-# measurable on bench:queue (see README, Benchmarks).
+# measurable on bench:queue (see README, Benchmarks). docker-compose.yml's worker service
+# overrides this with 4 (its idle RSS; the API's p99 wanted 8): keep the two lines alike.
 ENTRYPOINT ["node", "--max-semi-space-size=8", "build/workers/cli.js"]
 CMD ["worker"]

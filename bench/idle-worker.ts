@@ -1,17 +1,37 @@
-// The idle RSS of a real `lowburn worker` process with the full catalog, run the way the image
-// runs it (the Dockerfile's ENTRYPOINT, compiled by `npm run build`, MALLOC_ARENA_MAX=2) and the
-// way a checkout runs it (`node workers/cli.ts`, Node's type stripping).
+// The idle RSS of a real `lowburn worker` process with the full catalog, run the way the
+// deployed worker runs (compiled by `npm run build`, the node flags of docker-compose.yml's
+// worker service, MALLOC_ARENA_MAX=2) and the way a checkout runs it (`node workers/cli.ts`,
+// Node's type stripping).
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { parse } from 'yaml';
 
-/** Node's arguments in the Dockerfile's `ENTRYPOINT ["node", …]`, without `node`. */
-export function imageNodeArgs(dockerfile = readFileSync('Dockerfile', 'utf8')): string[] {
+/** Node's arguments in an `["node", …]` entrypoint, without `node`. */
+function nodeArgs(argv: unknown, where: string): string[] {
+  if (!Array.isArray(argv) || argv[0] !== 'node') {
+    throw new Error(`${where} is not an exec-form ["node", …] entrypoint`);
+  }
+  return argv.slice(1).map(String);
+}
+
+/**
+ * Node's arguments as the deployed worker runs, without `node`: docker-compose.yml's worker
+ * service `entrypoint` when it sets one (it gives the worker a smaller young generation than
+ * the other services), else the Dockerfile's `ENTRYPOINT ["node", …]`.
+ */
+export function imageNodeArgs(
+  dockerfile = readFileSync('Dockerfile', 'utf8'),
+  compose = readFileSync('docker-compose.yml', 'utf8'),
+): string[] {
+  const worker = (parse(compose, { merge: true }) as { services?: Record<string, unknown> })
+    .services?.worker as { entrypoint?: unknown } | undefined;
+  if (worker?.entrypoint !== undefined) {
+    return nodeArgs(worker.entrypoint, "docker-compose.yml's worker entrypoint");
+  }
   const line = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)?.[1];
-  const argv = line ? (JSON.parse(line) as string[]) : [];
-  if (argv[0] !== 'node') throw new Error('the Dockerfile has no ENTRYPOINT ["node", …]');
-  return argv.slice(1);
+  return nodeArgs(line ? JSON.parse(line) : undefined, "the Dockerfile's ENTRYPOINT");
 }
 
 /** Compiles the fleet to build/ as the image's build stage does. */

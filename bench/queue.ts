@@ -1,7 +1,8 @@
 // npm run bench:queue — with each worker ready on an empty queue, 20,000 no-op jobs are added
 // in bulks and timed until drained: through the lowburn runtime (registry, payload parsing,
 // timeout signal, metrics, logging) against a raw BullMQ Worker on the same Redis, same run.
-// Then the idle RSS of a real `lowburn worker`, as the image runs it and from the sources.
+// Then the idle RSS of a real `lowburn worker`, as the deployed worker runs it (the image's
+// build, the compose worker service's node flags) and from the sources.
 import { randomBytes } from 'node:crypto';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -16,7 +17,7 @@ import { benchDatabase, drained, median, REDIS_URL, round } from './support.ts';
 const JOBS = Number(process.env.BENCH_JOBS ?? 20_000);
 const CONCURRENCY = 50;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-/** An idle worker, as the image runs it, must stay at or under this. */
+/** An idle worker, as the deployed worker runs it, must stay at or under this. */
 const IDLE_RSS_TARGET_MB = 120;
 
 const noop = defineJob({
@@ -108,8 +109,8 @@ for (let i = 0; i < ROUNDS; i++) {
 }
 buildFleet();
 const stores = { databaseUrl, redisUrl: REDIS_URL };
-// The image's way is the figure the target applies to; the checkout's way shows what the
-// compiled build and the entrypoint's flags save.
+// The deployed worker's way (the compose worker service's node flags) is the figure the target
+// applies to; the checkout's way shows what the compiled build and those flags save.
 const rss = await idleWorkerRssMb(imageNodeArgs(), stores);
 const rssFromSources = await idleWorkerRssMb(['workers/cli.ts'], stores);
 await connection.quit();

@@ -86,13 +86,30 @@ function processCpuMicros(pid: number | string): number {
   }
 }
 
+/** Which `postgres` and `redis-server` processes a {@link cpuSnapshot} counts. */
+export interface CpuScope {
+  /**
+   * Only the Postgres processes serving this database (backends and autovacuum workers: their
+   * process title names it). Other checkouts' test databases on a shared server are left out,
+   * and so are the server-wide WAL writer and checkpointer. @defaultValue every one
+   */
+  database?: string | undefined;
+  /** Only the `redis-server` listening on this port. @defaultValue every one */
+  redisPort?: number | undefined;
+}
+
+/** The database name of a `postgres://…/name` URL: the scope of a bench's Postgres CPU. */
+export const databaseOf = (url: string) => new URL(url).pathname.slice(1);
+
 /**
- * CPU time so far (µs) of the named processes and of every local `postgres` and `redis-server`
- * process, read from /proc (Linux): for a bench to report the cost of one operation in each
- * process — a figure this noisy 2-core VM keeps far steadier than throughput.
+ * CPU time so far (µs) of the named processes and of the local `postgres` and `redis-server`
+ * processes (every one, or those of `scope`), read from /proc (Linux): for a bench to report the
+ * cost of one operation in each process — a figure this noisy 2-core VM keeps far steadier than
+ * throughput.
  */
 export function cpuSnapshot(
   pids: Readonly<Record<string, number | undefined>>,
+  scope: CpuScope = {},
 ): Record<string, number> {
   const out: Record<string, number> = { postgres: 0, redis: 0 };
   for (const [name, pid] of Object.entries(pids)) out[name] = pid ? processCpuMicros(pid) : 0;
@@ -102,16 +119,24 @@ export function cpuSnapshot(
   } catch {
     return out;
   }
+  // The process title, word by word: `postgres: 15/main: postgres <db> 127.0.0.1(5432) idle`.
+  const words = (pid: string) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split(/[\s\0]+/);
   for (const pid of entries) {
     if (!/^\d+$/.test(pid)) continue;
-    let comm: string;
     try {
-      comm = readFileSync(`/proc/${pid}/comm`, 'utf8');
+      const comm = readFileSync(`/proc/${pid}/comm`, 'utf8');
+      if (comm.startsWith('postgres')) {
+        if (scope.database && !words(pid).includes(scope.database)) continue;
+        out.postgres = (out.postgres ?? 0) + processCpuMicros(pid);
+      } else if (comm.startsWith('redis-server')) {
+        if (scope.redisPort && !words(pid).some((w) => w.endsWith(`:${scope.redisPort}`))) {
+          continue;
+        }
+        out.redis = (out.redis ?? 0) + processCpuMicros(pid);
+      }
     } catch {
-      continue;
+      // The process ended meanwhile.
     }
-    if (comm.startsWith('postgres')) out.postgres = (out.postgres ?? 0) + processCpuMicros(pid);
-    else if (comm.startsWith('redis-server')) out.redis = (out.redis ?? 0) + processCpuMicros(pid);
   }
   return out;
 }

@@ -23,7 +23,7 @@ import { enqueueWebhook } from '../shared/webhooks/enqueue.ts';
 import { deliverWebhookQueue } from '../shared/webhooks/queue.ts';
 import { startRedisServer } from '../test/fixtures/redis-server.ts';
 import { devKeyring } from '../test/fixtures/secrets.ts';
-import { cpuSnapshot, deletePrefix, percentile, round } from './support.ts';
+import { cpuPer, cpuSnapshot, databaseOf, deletePrefix, percentile, round } from './support.ts';
 import { paced, saturated, startReceiverProcess, startWorkerProcess } from './webhook-processes.ts';
 
 const BACKLOG = Number(process.env.BENCH_BACKLOG ?? 100_000);
@@ -50,6 +50,12 @@ export interface BacklogFigures {
   dead_endpoint_slots_held: number;
   dead_endpoint_max_open_requests: number;
   worker_cpu_pct_during_backlog: number;
+  /**
+   * CPU (µs) of the worker, this database's Postgres processes and the phase's Redis over the
+   * 60 s, divided by the healthy deliveries made: the dead endpoint's attempts and the
+   * dispatcher's runs are in it.
+   */
+  cpu_us_per_healthy_delivery_during_backlog: Record<string, number>;
   old_design_redis_mb_per_100k: number;
   recovered_drain_per_s: number;
   healthy_p99_ms_during_drain: number;
@@ -130,16 +136,21 @@ export async function backlogPhase(databaseUrl: string, db: Db): Promise<Backlog
       `backlog: ${BACKLOG} deliveries enqueued at ${round(backlogPerS, 0)}/s; healthy meanwhile: p50 ${round(percentile(whileBuilding, 50), 1)} ms, p99 ${round(percentile(whileBuilding, 99), 1)} ms`,
     );
     // Then the backlog is in place, its endpoint hanging, for the phase proper.
-    const cpu0 = cpuSnapshot({ worker: worker.pid });
+    const scope = { database: databaseOf(databaseUrl), redisPort: redisServer.port };
+    const cpu0 = cpuSnapshot({ worker: worker.pid }, scope);
     const t0 = performance.now();
     const latencies = await paced(HEALTHY_PER_S, PHASE_SECONDS, sendHealthy);
     const seconds = (performance.now() - t0) / 1000;
-    const cpu1 = cpuSnapshot({ worker: worker.pid });
+    const cpu1 = cpuSnapshot({ worker: worker.pid }, scope);
+    const cpuPerHealthy = cpuPer(cpu0, cpu1, latencies.length);
     sampling = false;
     await sampler;
     const deadEndpoint = { apiKeyId: key.id, endpoint: new URL(dead.url).origin };
     const held = (await endpointSlots(deps()).held(deadEndpoint)).length;
     const parked = await countByStatus(db, key.id, deadEndpoint.endpoint, 'pending');
+    console.error(
+      `CPU per healthy delivery during the backlog, µs (all the processes did, over the deliveries made): worker ${cpuPerHealthy.worker}, postgres ${cpuPerHealthy.postgres}, redis ${cpuPerHealthy.redis}`,
+    );
     console.error(
       `healthy at ${HEALTHY_PER_S}/s during the backlog: p50 ${round(percentile(latencies, 50), 1)} ms, p99 ${round(percentile(latencies, 99), 1)} ms (${latencies.length} deliveries); Redis used_memory ${mb(before)} MB before, peak ${mb(peak)} MB; dead endpoint: ${held} slots held, at most ${dead.maxOpen} requests open, ${parked} deliveries pending in Postgres`,
     );
@@ -167,6 +178,7 @@ export async function backlogPhase(databaseUrl: string, db: Db): Promise<Backlog
       backlog_parked_at_end: parked,
       dead_endpoint_slots_held: held,
       dead_endpoint_max_open_requests: dead.maxOpen,
+      cpu_us_per_healthy_delivery_during_backlog: cpuPerHealthy,
       worker_cpu_pct_during_backlog: round(
         ((cpu1.worker ?? 0) - (cpu0.worker ?? 0)) / 1e4 / seconds,
         1,

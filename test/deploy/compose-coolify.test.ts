@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { imageNodeArgs } from '../../bench/idle-worker.ts';
 import { parseDuration } from '../../shared/config/duration.ts';
 import { envSpec } from '../../shared/config/env-spec.ts';
 import { loadConfig } from '../../shared/config/load-config.ts';
@@ -457,6 +458,32 @@ describe('the image', () => {
       /^ENTRYPOINT \["node", "--max-semi-space-size=\d+", "build\/workers\/cli\.js"\]$/m,
     );
     expect(dockerfile).toMatch(/^CMD \["worker"\]$/m);
+  });
+
+  it('gives the worker service alone a 4 MB young generation; the others keep the image’s 8', () => {
+    const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)?.[1];
+    const image = JSON.parse(entrypoint ?? '[]') as string[];
+    expect(image).toEqual(['node', '--max-semi-space-size=8', 'build/workers/cli.js']);
+    // The image's entrypoint, the flag alone changed: a new flag in the image reaches it too.
+    expect(service('worker').entrypoint).toEqual(
+      image.map((arg) => arg.replace('--max-semi-space-size=8', '--max-semi-space-size=4')),
+    );
+    for (const name of lowburnServices.filter((n) => n !== 'worker')) {
+      expect(service(name).entrypoint, name).toBeUndefined();
+    }
+    // Coolify gets the override as it is, and bench:queue measures the worker with it.
+    const sentToCoolify = parseCompose(
+      toCoolifyServiceCompose(composeText, { image: 'lowburn:1' }),
+    );
+    expect(sentToCoolify.services.worker?.entrypoint).toEqual(service('worker').entrypoint);
+    expect(imageNodeArgs(dockerfile, composeText)).toEqual([
+      '--max-semi-space-size=4',
+      'build/workers/cli.js',
+    ]);
+    expect(imageNodeArgs(dockerfile, 'services:\n  worker:\n    command: ["worker"]\n')).toEqual([
+      '--max-semi-space-size=8',
+      'build/workers/cli.js',
+    ]);
   });
 
   it('runs the fleet compiled in a build stage, never the TypeScript sources', () => {
