@@ -44,7 +44,7 @@ export const telemetryAcceptedSchema = z.object({
   accepted: z.number().int().describe('Pings buffered; they reach Postgres within a flush period.'),
 });
 
-export const jobStates = ['queued', 'active', 'completed', 'failed'] as const;
+export const jobStates = ['queued', 'active', 'retrying', 'completed', 'failed'] as const;
 
 export const acceptedSchema = z.object({
   id: z.string().describe('The job id; poll it at statusUrl.'),
@@ -63,7 +63,17 @@ export const jobStatusSchema = z.object({
     .string()
     .nullable()
     .optional()
-    .describe("A queued job's last failed attempt or outage, while it waits to run again."),
+    .describe(
+      "A queued or retrying job's last failed attempt or outage, while it waits to run again.",
+    ),
+  retry: z
+    .object({
+      attemptsMade: z.number().int().describe('Attempts that failed so far.'),
+      attempts: z.number().int().describe('Attempts it has in all.'),
+      nextAttemptAt: z.iso.datetime().nullable().describe('When the next attempt starts.'),
+    })
+    .optional()
+    .describe('Set while `status` is `retrying`: a failed attempt, waiting for its next one.'),
   waiting: z
     .object({
       reason: z

@@ -1,4 +1,6 @@
+import type { Queue } from 'bullmq';
 import { Hono } from 'hono';
+import type { Redis } from 'ioredis';
 import { currentWaiting, progressWithoutWaiting } from '../../shared/queue/outage-wait.ts';
 import { ApiError, unavailableIfUnreachable } from '../api-error.ts';
 import type { ApiDeps, ApiEnv } from '../deps.ts';
@@ -12,6 +14,15 @@ const STATES: Record<string, JobState> = {
 };
 
 const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : null);
+
+/**
+ * When a delayed job runs next: its score in the queue's delayed set, which BullMQ writes as the
+ * run time in ms × 0x1000 plus a counter (`getDelayedScore.lua`).
+ */
+async function nextAttemptAt(redis: Redis, queue: Queue, id: string): Promise<string | null> {
+  const score = await redis.zscore(queue.keys.delayed ?? '', id);
+  return score === null ? null : iso(Math.floor(Number(score) / 0x1000));
+}
 
 /** `GET /v1/jobs/:id`: status of a job this key created; any other id is 404. */
 export function jobRoutes(deps: ApiDeps) {
@@ -38,10 +49,19 @@ export function jobRoutes(deps: ApiDeps) {
       }
       const queued = !(state in STATES);
       const waiting = queued ? currentWaiting(job.progress) : undefined;
+      // Waiting for its next attempt after a failed one (an outage wait says so apart).
+      const retrying = state === 'delayed' && !waiting && job.attemptsMade > 0;
       status = {
         id,
         queue: contract.queue,
-        status: STATES[state] ?? 'queued',
+        status: retrying ? 'retrying' : (STATES[state] ?? 'queued'),
+        ...(retrying && {
+          retry: {
+            attemptsMade: job.attemptsMade,
+            attempts: job.opts.attempts ?? 1,
+            nextAttemptAt: await nextAttemptAt(deps.redis, queue, id),
+          },
+        }),
         progress: progressWithoutWaiting(job.progress) as JobStatus['progress'],
         result: job.returnvalue ?? null,
         error: state === 'failed' ? job.failedReason || 'failed' : null,

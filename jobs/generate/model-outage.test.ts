@@ -94,4 +94,33 @@ describe('a generation while no model server can be reached', () => {
     expect(delivery?.event_type).toBe('generation.failed');
     await proxy.restore();
   });
+
+  it('shows a job between two attempts as retrying, with the last error and the next attempt', async () => {
+    const { key } = await t.api.key(['generate', 'read']);
+    // The server answers, badly, once: an attempt that fails, not an outage to wait out.
+    ollama.script({ path: '/api/chat', status: 500, error: 'model crashed' });
+    const id = await generate(key, 'Summarise: the first attempt fails.');
+    let between: JobStatus | undefined;
+    await waitUntil(
+      async () => {
+        between = await status(key, id);
+        return between.status === 'retrying' || between.status === 'completed';
+      },
+      10_000,
+      'a retrying status',
+    );
+    expect(between).toMatchObject({
+      status: 'retrying',
+      error: null,
+      lastError: expect.stringContaining('model crashed'),
+      waiting: null,
+      retry: { attemptsMade: 1, attempts: 3, nextAttemptAt: expect.any(String) },
+    });
+    // The generate queue's first backoff: 2 s, give or take its jitter.
+    const next = Date.parse(between?.retry?.nextAttemptAt ?? '');
+    expect(next).toBeGreaterThan(Date.now() - 1_000);
+    expect(next).toBeLessThan(Date.now() + 4_000);
+    await waitUntil(async () => (await status(key, id)).status === 'completed', 15_000, 'done');
+    expect(await status(key, id)).not.toHaveProperty('retry');
+  });
 });
