@@ -4,13 +4,8 @@ import {
   UnresolvableRequestError,
 } from '../../shared/generation/resolve-request.ts';
 import { generatePayloadSchema } from '../../shared/generation/schema.ts';
-import {
-  answerProblem,
-  askLocal,
-  embedTexts,
-  ModelError,
-} from '../../shared/inference/providers.ts';
-import { canonicalJson } from '../../shared/json/canonical-json.ts';
+import { compareAnswers } from '../../shared/inference/answer-agreement.ts';
+import { answerProblem, askLocal, ModelError } from '../../shared/inference/providers.ts';
 import type { SemanticHit } from './semantic-hits.ts';
 
 /** How one hit was judged; `inconclusive` ones are left out of the rate. */
@@ -71,41 +66,14 @@ export async function judgeHit(hit: SemanticHit, options: JudgeOptions): Promise
   const problem = answerProblem(fresh, request.responseFormat);
   if (problem) return { kind: 'inconclusive', reason: `local model: ${problem}` };
 
-  if (request.responseFormat) {
-    // The fresh answer parsed (answerProblem checked it against the schema); the served one
-    // was validated when it was cached, so one that no longer parses was wrong to serve.
-    const served = parseJson(hit.response);
-    const same = served.ok && canonicalJson(served.value) === canonicalJson(JSON.parse(fresh.text));
-    return { kind: same ? 'right' : 'false-hit' };
-  }
-  const [a, b] = await embedTexts({ url: inference.ollamaUrl, model: inference.embedModel }, [
-    fresh.text,
+  const { agreed, similarity } = await compareAnswers(
     hit.response,
-  ]);
-  const similarity = cosine(a ?? [], b ?? []);
-  return { kind: similarity >= options.minSimilarity ? 'right' : 'false-hit', similarity };
-}
-
-function parseJson(text: string): { ok: true; value: unknown } | { ok: false } {
-  try {
-    return { ok: true, value: JSON.parse(text) as unknown };
-  } catch {
-    return { ok: false };
-  }
-}
-
-/** Cosine similarity; 0 for vectors of different lengths or no length (nothing to compare). */
-export function cosine(a: readonly number[], b: readonly number[]): number {
-  if (a.length === 0 || a.length !== b.length) return 0;
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i] ?? 0;
-    const y = b[i] ?? 0;
-    dot += x * y;
-    na += x * x;
-    nb += y * y;
-  }
-  return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
+    fresh.text,
+    request.responseFormat,
+    {
+      embed: { url: inference.ollamaUrl, model: inference.embedModel },
+      minSimilarity: options.minSimilarity,
+    },
+  );
+  return { kind: agreed ? 'right' : 'false-hit', ...(similarity !== undefined && { similarity }) };
 }
