@@ -81,6 +81,11 @@ export async function startWorker(options: {
     ));
     const queues = selected.map((j) => j.queue);
     log.info({ queues, healthPort }, 'worker ready');
+    if (config.shadow.offWithoutFrontier) {
+      log.warn(
+        'SHADOW_SAMPLE_RATE is set but no frontier model is (FRONTIER_URL): shadow comparison is off',
+      );
+    }
     return {
       queues,
       healthPort,

@@ -315,6 +315,20 @@ export const envSpec = {
     description:
       "Cosine similarity (`EMBED_MODEL`) the local model's fresh answer needs to the cached answer served for a text hit to count as right (answers to a `responseFormat` must be equal JSON instead). Below `SEMANTIC_MIN_SCORE` on purpose: one model's two answers to one question differ more in wording than two phrasings of a question do, and a bar as high would count rewording as a false hit.",
   }),
+  SHADOW_SAMPLE_RATE: v({
+    schema: z.coerce.number().min(0).max(1),
+    default: '0',
+    example: '0.02',
+    description:
+      'Share of the answers the local model gave (not cache hits, not fallbacks) also asked of the frontier model by the low-priority `shadow-compare` job, to measure how often the two agree (`shadow_comparisons`, `lowburn finetune report`). The caller never waits for it; the shadow calls are paid and counted apart from the generations. 0 turns it off, and so does having no `FRONTIER_URL`.',
+  }),
+  SHADOW_MIN_SIMILARITY: v({
+    schema: z.coerce.number().min(0).max(1),
+    default: '0.9',
+    example: '0.85',
+    description:
+      'Cosine similarity (`EMBED_MODEL`) the local and the frontier answer to a text request need to agree in a shadow comparison (answers to a `responseFormat` must be equal JSON instead).',
+  }),
   ROUTE_LOCAL_TASKS: v({
     schema: z.string().transform((s) =>
       s

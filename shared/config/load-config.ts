@@ -4,6 +4,7 @@ import { ConfigError, type ConfigIssue } from '../errors/config-error.ts';
 import { type CacheAuditConfig, cacheAuditConfig } from './cache-audit-config.ts';
 import { type EnvName, envSpec } from './env-spec.ts';
 import { type SecretsConfig, secretsConfig } from './secrets-config.ts';
+import { type ShadowConfig, shadowConfig } from './shadow-config.ts';
 
 type Spec = typeof envSpec;
 type Raw = {
@@ -12,7 +13,7 @@ type Raw = {
     : z.output<Spec[K]['schema']>;
 };
 
-export type { CacheAuditConfig, SecretsConfig };
+export type { CacheAuditConfig, SecretsConfig, ShadowConfig };
 
 export type StorageConfig =
   | { driver: 'file'; root: string }
@@ -51,6 +52,7 @@ export interface Config {
   precompute: PrecomputeConfig;
   inference: InferenceConfig;
   cacheAudit: CacheAuditConfig;
+  shadow: ShadowConfig;
   webhooks: WebhookConfig;
   secrets: SecretsConfig;
 }
@@ -250,6 +252,7 @@ function assemble(raw: Raw, issues: ConfigIssue[]): Config {
       concurrency: raw.PRECOMPUTE_CONCURRENCY,
     },
     cacheAudit: cacheAuditConfig(raw),
+    shadow: shadowConfig(raw, Boolean(raw.FRONTIER_URL && raw.FRONTIER_API_KEY)),
     cold: {
       hotRetentionMs: raw.HOT_RETENTION,
       exportCron: raw.EXPORT_CRON,
