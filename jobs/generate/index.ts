@@ -19,6 +19,7 @@ import { enqueueWebhook } from '../../shared/webhooks/enqueue.ts';
 import { generationMetrics } from './metrics.ts';
 import { precomputeAnswer } from './precompute-answer.ts';
 import { recordedGeneration, recordGeneration } from './record.ts';
+import { sampleShadow } from './shadow-sample.ts';
 
 /** What a finished generation job returns (and `GET /v1/jobs/:id` shows as `result`). */
 export interface GenerationResult {
@@ -141,6 +142,7 @@ export const generateJob = defineJob({
         fallback_reason: outcome.fallback ? fallbackReason(outcome.fallback.reason) : null,
       });
       metrics.observe(outcome, latencyMs, request, deps.config.inference);
+      await sampleShadow(ctx, id, payload, outcome);
       await notify(ctx, payload, { type: 'generation.completed', result });
       return result;
     } catch (error) {

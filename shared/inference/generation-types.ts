@@ -37,6 +37,8 @@ export interface GenerationOutcome {
   tokensIn: number;
   tokensOut: number;
   costUsd: number;
+  /** The local model's digest when it answered (as Ollama listed it then), if known. */
+  localDigest?: string;
   /** The local attempt that fell back to the frontier model, if any. */
   fallback?: { reason: string; message: string };
   /** A semantic near-hit refused because the prompts differ in a number or quoted string. */

@@ -162,9 +162,12 @@ export function createGenerationPipeline(options: GenerationPipelineOptions): Ge
       if (text && vector) {
         await fillSemantic(namespace, exact, text, vector, cached, config.ttlMs.semantic);
       }
+      const localDigest =
+        answer.route === 'local' ? await options.localModelDigest?.get() : undefined;
       return {
         answer: answer.text,
         route: answer.route,
+        ...(localDigest && { localDigest }),
         model: answer.model,
         tokensIn: answer.tokensIn,
         tokensOut: answer.tokensOut,
