@@ -170,6 +170,19 @@ export interface ShadowComparisonsTable {
   cost_usd: ColumnType<string, string | number | undefined, string | number>;
 }
 
+/** A local model version first run by the fleet (migration 0012). */
+export interface ModelVersionsTable {
+  id: Generated<string>;
+  local_model: string;
+  model_version: string;
+  digest: string;
+  first_seen_at: DefaultTimestamp;
+  /** The version seen last before this one; NULL for the first ever recorded. */
+  previous_model: string | null;
+  previous_version: string | null;
+  previous_digest: string | null;
+}
+
 export type PrecomputeRunState = 'running' | 'finished' | 'failed' | 'abandoned';
 
 /** One nightly precompute (migration 0009); the counts are updated as the run goes. */
@@ -248,5 +261,6 @@ export interface Database {
   usage_daily: UsageDailyTable;
   precompute_runs: PrecomputeRunsTable;
   shadow_comparisons: ShadowComparisonsTable;
+  model_versions: ModelVersionsTable;
   cache_audits: CacheAuditsTable;
 }

@@ -64,6 +64,7 @@ describe('migrations on a fresh database', () => {
       '0009-precompute-runs',
       '0010-cache-audits',
       '0011-retrain-loop',
+      '0012-model-versions',
     ]);
   });
 });

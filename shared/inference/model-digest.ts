@@ -28,6 +28,11 @@ export function createModelDigest(options: {
   model: string;
   log: Logger;
   now?: () => number;
+  /**
+   * Called when a read finds a digest other than the last one (the first read included);
+   * not called while Ollama cannot be read. The model-versions ledger hangs here.
+   */
+  onChange?: (digest: string | undefined) => void;
 }): ModelDigest {
   const now = options.now ?? Date.now;
   const ollama = new Ollama({
@@ -43,10 +48,12 @@ export function createModelDigest(options: {
     try {
       const { models } = await ollama.list();
       const found = models.find((m) => names.has(m.name) || names.has(m.model))?.digest;
-      if (found !== digest) {
+      const changed = found !== digest;
+      if (changed) {
         options.log.info({ model: options.model, digest: found }, 'local model digest');
       }
       digest = found;
+      if (changed) options.onChange?.(found);
       nextReadAt = now() + DIGEST_REFRESH_MS;
     } catch (error) {
       // Keep the last digest: an Ollama restart must not empty the caches' namespaces.

@@ -16,7 +16,15 @@ export interface ProcessGeneration extends GenerationPipeline {
  * too: a worker that never runs `generate`, or an idle one, never pays for either. The local
  * model's digest (read from Ollama every few minutes) is part of every cache namespace.
  */
-export function processGeneration(config: Config, redis: Redis, log: Logger): ProcessGeneration {
+export function processGeneration(
+  config: Config,
+  redis: Redis,
+  log: Logger,
+  hooks: {
+    /** A digest read found a new one for the local model (the model-versions ledger). */
+    onLocalModelDigest?: (digest: string) => void;
+  } = {},
+): ProcessGeneration {
   let index: Promise<SemanticIndex> | undefined;
   let pipeline: Promise<GenerationPipeline> | undefined;
   const semanticIndex = () => {
@@ -48,6 +56,9 @@ export function processGeneration(config: Config, redis: Redis, log: Logger): Pr
         url: config.inference.ollamaUrl,
         model: config.inference.localModel,
         log,
+        onChange: (digest) => {
+          if (digest) hooks.onLocalModelDigest?.(digest);
+        },
       }),
     });
   };

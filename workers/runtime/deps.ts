@@ -1,5 +1,6 @@
 import type { Config } from '../../shared/config/load-config.ts';
 import { createDb } from '../../shared/db/create-db.ts';
+import { recordModelVersion } from '../../shared/inference/model-versions.ts';
 import { processGeneration } from '../../shared/inference/process-pipeline.ts';
 import type { Logger } from '../../shared/log/logger.ts';
 import { createWorkerMetrics, type WorkerMetrics } from '../../shared/metrics/registry.ts';
@@ -26,7 +27,20 @@ export async function openDeps(config: Config, log: Logger): Promise<ProcessDeps
   const queues = new Queues({ connection: redis, prefix: config.queuePrefix });
   const workerMetrics = createWorkerMetrics();
   const webhookClient = processWebhookClient(config.webhooks);
-  const generation = processGeneration(config, redis, log);
+  const generation = processGeneration(config, redis, log, {
+    // Every worker records what it reads; the table's unique constraint keeps one row each.
+    onLocalModelDigest: (digest) => {
+      const seen = {
+        localModel: config.inference.localModel,
+        version: config.inference.localModelVersion,
+        digest,
+      };
+      recordModelVersion(db, seen).then(
+        (recorded) => recorded && log.info(seen, 'new local model version recorded'),
+        (error: unknown) => log.warn({ err: error }, 'could not record the local model version'),
+      );
+    },
+  });
   return {
     workerMetrics,
     metrics: workerMetrics.registry,
