@@ -9,6 +9,7 @@ import type { AnyJobDefinition } from '../shared/queue/job-definition.ts';
 import { registerCacheCommand } from './cache-command.ts';
 import { withQueues } from './cli-clients.ts';
 import { registerCoolifyCommand } from './coolify.ts';
+import { registerFinetuneCommand } from './finetune-command.ts';
 import { registerKeysCommand } from './keys-command.ts';
 import { registerPrecomputeCommand } from './precompute-command.ts';
 import {
@@ -144,6 +145,7 @@ registerQueryCommand(program);
 registerPrecomputeCommand(program);
 registerSecretsCommand(program);
 registerCacheCommand(program);
+registerFinetuneCommand(program);
 
 try {
   await program.parseAsync(process.argv);
