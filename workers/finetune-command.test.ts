@@ -59,7 +59,7 @@ describe('lowburn finetune report', () => {
     await exportCold(
       testExportOptions(database, storage, path.join(dir, 'work'), {
         tables: ['generations'],
-        now: () => new Date('2026-11-16T12:00:00Z'),
+        now: () => new Date('2026-11-17T00:30:00Z'),
       }),
     );
     await seedGenerations(database.db, [

@@ -1,4 +1,5 @@
 import { UnrecoverableError } from 'bullmq';
+import type { z } from 'zod';
 import type { Config } from '../../shared/config/load-config.ts';
 import type { Db } from '../../shared/db/create-db.ts';
 import {
@@ -12,7 +13,7 @@ import { answerProblem, askFrontier } from '../../shared/inference/providers.ts'
 import { toStorableText } from '../../shared/json/storable-text.ts';
 import type { ShadowOutcome } from './metrics.ts';
 
-type ShadowPayload = import('zod').z.output<(typeof shadowCompareQueue)['schema']>;
+type ShadowPayload = z.output<(typeof shadowCompareQueue)['schema']>;
 
 /** What one comparison did. */
 export interface ShadowResult {
