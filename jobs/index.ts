@@ -8,6 +8,7 @@ import { generateJob } from './generate/index.ts';
 import { maintainPartitions } from './maintain-partitions/index.ts';
 import { precomputeCacheJob } from './precompute-cache/index.ts';
 import { pruneLedgersJob } from './prune-ledgers/index.ts';
+import { rollupUsageJob } from './rollup-usage/index.ts';
 
 /**
  * Every job lowburn runs. Adding a job = one folder under `jobs/` and one line here; the
@@ -23,6 +24,7 @@ export const jobs = defineCatalog({
   generate: generateJob,
   'precompute-cache': precomputeCacheJob,
   'audit-cache': auditCacheJob,
+  'rollup-usage': rollupUsageJob,
 });
 
 export type Jobs = typeof jobs;

@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '../errors/config-error.ts';
 import { type CacheAuditConfig, cacheAuditConfig } from './cache-audit-config.ts';
+import type { CostsConfig } from './costs-config.ts';
 import { type EnvName, envSpec } from './env-spec.ts';
 import { type SecretsConfig, secretsConfig } from './secrets-config.ts';
 
@@ -12,7 +13,7 @@ type Raw = {
     : z.output<Spec[K]['schema']>;
 };
 
-export type { CacheAuditConfig, SecretsConfig };
+export type { CacheAuditConfig, CostsConfig, SecretsConfig };
 
 export type StorageConfig =
   | { driver: 'file'; root: string }
@@ -51,6 +52,8 @@ export interface Config {
   precompute: PrecomputeConfig;
   inference: InferenceConfig;
   cacheAudit: CacheAuditConfig;
+  /** The price sheet of the cost rollup (`COSTS`). */
+  costs: CostsConfig;
   webhooks: WebhookConfig;
   secrets: SecretsConfig;
 }
@@ -250,6 +253,7 @@ function assemble(raw: Raw, issues: ConfigIssue[]): Config {
       concurrency: raw.PRECOMPUTE_CONCURRENCY,
     },
     cacheAudit: cacheAuditConfig(raw),
+    costs: raw.COSTS,
     cold: {
       hotRetentionMs: raw.HOT_RETENTION,
       exportCron: raw.EXPORT_CRON,

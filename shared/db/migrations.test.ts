@@ -34,6 +34,7 @@ describe('migrations on a fresh database', () => {
       expect.arrayContaining([
         'api_keys',
         'cache_audits',
+        'cost_daily',
         'export_runs',
         'generations',
         'generations_late',
@@ -64,6 +65,7 @@ describe('migrations on a fresh database', () => {
       '0009-precompute-runs',
       '0010-cache-audits',
       '0011-retrain-loop',
+      '0013-usage-rollup',
     ]);
   });
 });

@@ -11,6 +11,7 @@ import * as cacheScope from './0008-cache-scope.ts';
 import * as precomputeRuns from './0009-precompute-runs.ts';
 import * as cacheAudits from './0010-cache-audits.ts';
 import * as retrainLoop from './0011-retrain-loop.ts';
+import * as usageRollup from './0013-usage-rollup.ts';
 
 /** What migrations need from the process: the keys that seal secrets (0006). */
 export interface MigrationContext {
@@ -35,5 +36,7 @@ export function migrations(context: MigrationContext = {}): Record<string, Migra
     '0009-precompute-runs': precomputeRuns,
     '0010-cache-audits': cacheAudits,
     '0011-retrain-loop': retrainLoop,
+    // 0012 is another branch's; the migrator accepts the gap on a fresh database.
+    '0013-usage-rollup': usageRollup,
   };
 }
