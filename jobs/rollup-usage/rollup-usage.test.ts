@@ -221,7 +221,7 @@ describe('rollup-usage', () => {
       await database.db
         .selectFrom('generations')
         .select('id')
-        .where('created_at', '<', `${HOT}T00:00:00Z`)
+        .where('created_at', '<', new Date(`${HOT}T00:00:00Z`))
         .execute(),
     ).toEqual([]);
     const result = await rollupDay(deps(), COLD);
