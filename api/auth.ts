@@ -1,4 +1,5 @@
 import type { Context, MiddlewareHandler } from 'hono';
+import { matchedRoutes } from 'hono/route';
 import type { ApiScope } from '../shared/db/database.ts';
 import { ApiError, unreachableAs } from './api-error.ts';
 import { clientIp } from './client-ip.ts';
@@ -43,15 +44,25 @@ export function authenticate(
       limits.assertKeyNotBlocked(key.id);
       await next();
       // A request the route refused before counting (bad scope, bad body) still counts.
-      if (!c.get('counted')) await limits.consume(key.id).catch(() => {});
+      if (!c.get('counted')) await limits.consume(key.id, undefined, route(c)).catch(() => {});
       return;
     }
-    const headers = await limits.consume(key.id);
+    const headers = await limits.consume(key.id, undefined, route(c));
     await next();
     for (const [name, value] of Object.entries(headers)) {
       if (!c.res.headers.has(name)) c.res.headers.set(name, value);
     }
   };
+}
+
+/**
+ * The route a request matched, as `METHOD /v1/path/:param` (the usage rollup counts per route,
+ * not per URL); `METHOD *` when no route matched (a 404).
+ */
+export function route(c: Context<ApiEnv>): string {
+  // The router matched middleware and handler at once: the last non-middleware entry is the route.
+  const handler = matchedRoutes(c).findLast((r) => r.method !== 'ALL');
+  return `${c.req.method} ${handler?.path ?? '*'}`;
 }
 
 /** Throws 403 unless the key has `scope`. */

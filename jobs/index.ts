@@ -8,6 +8,7 @@ import { generateJob } from './generate/index.ts';
 import { maintainPartitions } from './maintain-partitions/index.ts';
 import { precomputeCacheJob } from './precompute-cache/index.ts';
 import { pruneLedgersJob } from './prune-ledgers/index.ts';
+import { rollupUsageJob } from './rollup-usage/index.ts';
 import { shadowCompareJob } from './shadow-compare/index.ts';
 
 /**
@@ -25,6 +26,7 @@ export const jobs = defineCatalog({
   'precompute-cache': precomputeCacheJob,
   'audit-cache': auditCacheJob,
   'shadow-compare': shadowCompareJob,
+  'rollup-usage': rollupUsageJob,
 });
 
 export type Jobs = typeof jobs;

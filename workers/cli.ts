@@ -21,6 +21,7 @@ import {
 } from './process.ts';
 import { registerQueryCommand } from './query-command.ts';
 import { registerSecretsCommand } from './secrets-command.ts';
+import { registerUsageCommand } from './usage-command.ts';
 import { registerWebhooksCommand } from './webhooks-command.ts';
 
 // Each command imports what it runs when it runs: a worker never loads Bull Board's UI, and
@@ -146,6 +147,7 @@ registerPrecomputeCommand(program);
 registerSecretsCommand(program);
 registerCacheCommand(program);
 registerFinetuneCommand(program);
+registerUsageCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -26,7 +26,7 @@ export function generationRoutes(deps: ApiDeps, limits: RateLimits) {
     // Counts the key and the end user in one call (`authenticate` leaves this route's key count
     // to it: see app.ts).
     c.set('counted', true);
-    const userHeaders = await limits.consume(key.id, request.userId);
+    const userHeaders = await limits.consume(key.id, request.userId, `POST ${GENERATIONS_PATH}`);
 
     const enqueue = async (seed?: string): Promise<Accepted> => {
       const jobId = newJobId(generateQueue.queue, key.id, seed?.slice(0, 22));

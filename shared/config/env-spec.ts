@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { addressList, retrySchedule } from '../webhooks/config-fields.ts';
+import { costsField } from './costs-config.ts';
 import { cron, duration, flag, jsonRecord, port, secretKey, timeZone, url } from './fields.ts';
 
 /** One environment variable: its schema plus what the README and coolify.json say about it. */
@@ -261,6 +262,13 @@ export const envSpec = {
     example: '{"gpt-4o-mini":{"input":0.15,"output":0.6},"gpt-4o":{"input":2.5,"output":10}}',
     description:
       'USD per million input/output tokens, by model, for the cost recorded with every generation. The local model costs 0.',
+  }),
+  COSTS: v({
+    schema: costsField(),
+    default: '{}',
+    example: '{"fleetBoxUsdPerMonth":40,"modelBox":{"min":2}}',
+    description:
+      'The price sheet of the cost rollup, merged over its defaults: `fleetBoxUsdPerMonth` (20), `databaseUsdPerMonth` (0), `modelBox` `{usdPerMonth: 26, outputTokensPerSecond: 20, min: 1}`, `storage` `{usdPerGbMonth: 0.015, freeGb: 10, usdPerMillionWrites: 4.5, usdPerMillionReads: 0.36}`. Tokens are priced by `MODEL_PRICES`. See "Cost per active user".',
   }),
   CACHE_TTL_EXACT: v({
     schema: duration(),

@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '../errors/config-error.ts';
 import { type CacheAuditConfig, cacheAuditConfig } from './cache-audit-config.ts';
+import type { CostsConfig } from './costs-config.ts';
 import { type EnvName, envSpec } from './env-spec.ts';
 import { type SecretsConfig, secretsConfig } from './secrets-config.ts';
 import { type ShadowConfig, shadowConfig } from './shadow-config.ts';
@@ -13,7 +14,7 @@ type Raw = {
     : z.output<Spec[K]['schema']>;
 };
 
-export type { CacheAuditConfig, SecretsConfig, ShadowConfig };
+export type { CacheAuditConfig, CostsConfig, SecretsConfig, ShadowConfig };
 
 export type StorageConfig =
   | { driver: 'file'; root: string }
@@ -53,6 +54,8 @@ export interface Config {
   inference: InferenceConfig;
   cacheAudit: CacheAuditConfig;
   shadow: ShadowConfig;
+  /** The price sheet of the cost rollup (`COSTS`). */
+  costs: CostsConfig;
   webhooks: WebhookConfig;
   secrets: SecretsConfig;
 }
@@ -253,6 +256,7 @@ function assemble(raw: Raw, issues: ConfigIssue[]): Config {
     },
     cacheAudit: cacheAuditConfig(raw),
     shadow: shadowConfig(raw, Boolean(raw.FRONTIER_URL && raw.FRONTIER_API_KEY)),
+    costs: raw.COSTS,
     cold: {
       hotRetentionMs: raw.HOT_RETENTION,
       exportCron: raw.EXPORT_CRON,

@@ -222,6 +222,40 @@ export interface UsageDailyTable {
   telemetry_pings: Generated<string>;
   db_writes: Generated<string>;
   updated_at: DefaultTimestamp;
+  /** `''` where no key is known (telemetry); see migration 0013 for the rest. */
+  api_key_id: Generated<string>;
+  api_calls_by_route: ColumnType<Record<string, number>, string | undefined, string>;
+  /** precomputed / exact / template / semantic / local / frontier / fallback:<reason> / failed. */
+  generations_by_layer: ColumnType<Record<string, number>, string | undefined, string>;
+  tokens_by_model: ColumnType<
+    Record<string, { in: number; out: number; usd: number }>,
+    string | undefined,
+    string
+  >;
+  /** telemetry / generations / ledgers. */
+  rows_written: ColumnType<Record<string, number>, string | undefined, string>;
+  webhook_deliveries: Generated<string>;
+}
+
+/** What a day cost, by component, and per active user (migration 0013). */
+export interface CostDailyTable {
+  day: Day;
+  active_users: number;
+  token_usd: BigNumber;
+  fleet_usd: BigNumber;
+  database_usd: BigNumber;
+  model_usd: BigNumber;
+  storage_usd: BigNumber;
+  requests_usd: BigNumber;
+  total_usd: BigNumber;
+  cpau_usd: ColumnType<string | null, string | number | null, string | number | null>;
+  model_boxes: number;
+  local_output_tokens: BigNumber;
+  storage_bytes: BigNumber;
+  storage_writes: BigNumber;
+  /** The price sheet the day was costed by. */
+  costs: Json;
+  updated_at: DefaultTimestamp;
 }
 
 /** One audited day and task type of the semantic cache (see migration 0010). */
@@ -259,6 +293,7 @@ export interface Database {
   webhook_disabled_urls: WebhookDisabledUrlsTable;
   webhook_endpoints: WebhookEndpointsTable;
   usage_daily: UsageDailyTable;
+  cost_daily: CostDailyTable;
   precompute_runs: PrecomputeRunsTable;
   shadow_comparisons: ShadowComparisonsTable;
   model_versions: ModelVersionsTable;

@@ -34,6 +34,7 @@ describe('migrations on a fresh database', () => {
       expect.arrayContaining([
         'api_keys',
         'cache_audits',
+        'cost_daily',
         'export_runs',
         'generations',
         'generations_late',
@@ -65,6 +66,7 @@ describe('migrations on a fresh database', () => {
       '0010-cache-audits',
       '0011-retrain-loop',
       '0012-model-versions',
+      '0013-usage-rollup',
     ]);
   });
 });
