@@ -99,6 +99,41 @@ describe('DuckDB over hot + cold (lowburn query)', () => {
     }
   });
 
+  it('copies only the hot rows a filter wants, loads plain tables, and streams in chunks', async () => {
+    const q = await openColdQuery({
+      databaseUrl: database.url,
+      storage,
+      cacheDir,
+      duckdb: { memoryLimit: '128MB', threads: 1 },
+      from: '2026-11-20',
+      to: '2026-11-22',
+      tables: ['telemetry'],
+      hotWhere: { telemetry: "metric = 'metric-1'" },
+      plainTables: [{ name: 'export_runs', where: "day = '2026-11-20'" }],
+    });
+    try {
+      // Hot: 13 of the 50 pings of the 22nd and 2 of the 7 late ones; cold is not filtered.
+      expect(q.sources[0]).toMatchObject({ coldRows: 500, hotRows: 15 });
+      expect((await q.query('SELECT count(*) AS n FROM hot.telemetry')).rows).toEqual([
+        { n: '15' },
+      ]);
+      expect(
+        (await q.query('SELECT table_name, day::VARCHAR AS day FROM export_runs')).rows,
+      ).toEqual([{ table_name: 'telemetry', day: '2026-11-20' }]);
+      const sizes: number[] = [];
+      let sum = 0;
+      for await (const chunk of q.stream('SELECT range AS i FROM range(5000)')) {
+        sizes.push(chunk.length);
+        for (const row of chunk) sum += Number(row.i);
+      }
+      expect(sizes.length).toBeGreaterThan(1);
+      expect(sizes.reduce((a, b) => a + b, 0)).toBe(5000);
+      expect(sum).toBe((4999 * 5000) / 2);
+    } finally {
+      await q.close();
+    }
+  });
+
   it('says what is wrong with bad SQL and with a range without data', async () => {
     const q = await open('2026-11-20', '2026-11-22');
     try {

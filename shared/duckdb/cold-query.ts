@@ -1,13 +1,12 @@
-import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
+import type { DuckDBConnection, Json } from '@duckdb/node-api';
 import { type ManifestFile, readManifest } from '../cold/layout.ts';
 import { lateTables } from '../db/cold-days.ts';
 import { createClient } from '../db/create-db.ts';
 import { type PartitionedTable, partitionedTables, utcDay } from '../db/partitions.ts';
-import { Sha256Transform } from '../storage/sha256.ts';
 import type { ObjectStorage } from '../storage/storage.ts';
+import { daysBetween, fetchCached } from './cold-files.ts';
 import { tableColumns } from './columns.ts';
 import { type DuckDbSettings, openDuckDb, quoteIdent, quoteLiteral } from './duckdb.ts';
 import { copyToParquet, type ParquetPart, selectList } from './pg-to-parquet.ts';
@@ -23,6 +22,18 @@ export interface ColdQueryOptions {
   to: string;
   /** @defaultValue every partitioned table */
   tables?: readonly PartitionedTable[];
+  /**
+   * Postgres conditions hot rows must also meet, per table: pushed into the COPY, so rows the
+   * caller would filter out anyway never leave Postgres. Cold rows are the caller's SQL's to
+   * filter; a condition here must not name the table (it runs on the partition and on the
+   * late table alike).
+   */
+  hotWhere?: Partial<Record<PartitionedTable, string>>;
+  /**
+   * Unpartitioned Postgres tables to load as well (hot only, e.g. `shadow_comparisons`), each
+   * as `hot.<name>` and `<name>`, with an optional Postgres condition.
+   */
+  plainTables?: readonly { name: string; where?: string }[];
   /** Called as cold files are fetched (for a progress bar). */
   onFetch?: (progress: { done: number; total: number; bytes: number; cached: number }) => void;
 }
@@ -45,6 +56,11 @@ export interface QueryResult {
 export interface ColdQuery {
   sources: TableSources[];
   query(sql: string): Promise<QueryResult>;
+  /**
+   * The rows of `sql` in chunks of about 2,048, JSON-safe as in {@link QueryResult}, read as
+   * they are consumed: memory holds one chunk whatever the result's size.
+   */
+  stream(sql: string): AsyncIterable<Record<string, Json>[]>;
   close(): Promise<void>;
 }
 
@@ -157,10 +173,12 @@ export async function openColdQuery(options: ColdQueryOptions): Promise<ColdQuer
         days.length > 0
           ? ` AND (${column} AT TIME ZONE 'UTC')::date NOT IN (${days.map((d) => `'${d}'`).join(', ')})`
           : '';
+      const wanted = options.hotWhere?.[table];
+      const also = wanted ? ` AND (${wanted})` : '';
       const parts: ParquetPart[] = [];
       for (const [source, where, sourceColumns] of [
-        [table, inRange + notCold, columns],
-        [lateTables[table], inRange, await tableColumns(client, lateTables[table])],
+        [table, inRange + notCold + also, columns],
+        [lateTables[table], inRange + also, await tableColumns(client, lateTables[table])],
       ] as const) {
         parts.push(
           ...(await copyToParquet({
@@ -195,6 +213,9 @@ export async function openColdQuery(options: ColdQueryOptions): Promise<ColdQuer
     if (sources.every((s) => s.coldFiles === 0 && s.hotRows === 0)) {
       throw new NoDataError(options.from, options.to);
     }
+    for (const plain of options.plainTables ?? []) {
+      await loadPlainTable(client, c, plain, join(scratch, 'plain'));
+    }
 
     return {
       sources,
@@ -212,6 +233,15 @@ export async function openColdQuery(options: ColdQueryOptions): Promise<ColdQuer
           rows: reader.getRowObjectsJson() as Record<string, unknown>[],
         };
       },
+      async *stream(sql) {
+        let result: Awaited<ReturnType<typeof c.stream>>;
+        try {
+          result = await c.stream(sql);
+        } catch (error) {
+          throw new QuerySqlError(error instanceof Error ? error.message : String(error));
+        }
+        yield* result.yieldRowObjectJson();
+      },
       close,
     };
   } catch (error) {
@@ -220,39 +250,29 @@ export async function openColdQuery(options: ColdQueryOptions): Promise<ColdQuer
   }
 }
 
-/**
- * A cold file in the local cache: reused when present with the manifest's size (it was
- * verified when fetched), else downloaded, hashed on the way and published by rename only when
- * the SHA-256 matches the manifest.
- */
-async function fetchCached(
-  storage: ObjectStorage,
-  cacheDir: string,
-  file: ManifestFile,
-): Promise<{ path: string; cached: boolean }> {
-  const path = join(cacheDir, file.key);
-  const existing = await stat(path).catch(() => undefined);
-  if (existing?.size === file.bytes) return { path, cached: true };
-  await mkdir(join(path, '..'), { recursive: true });
-  const tmp = `${path}.${process.pid}.partial`;
-  const hasher = new Sha256Transform();
-  try {
-    await pipeline(await storage.get(file.key), hasher, createWriteStream(tmp));
-    if (hasher.sha256 !== file.sha256) {
-      throw new Error(
-        `${file.key} fetched with sha256 ${hasher.sha256}, the manifest says ${file.sha256}`,
-      );
-    }
-    await rename(tmp, path);
-  } finally {
-    await rm(tmp, { force: true });
-  }
-  return { path, cached: false };
-}
-
-/** Every UTC day from `from` to `to`, inclusive. */
-function daysBetween(from: string, to: string): string[] {
-  const days: string[] = [];
-  for (let day = from; day <= to; day = utcDay(new Date(`${day}T00:00:00Z`), 1)) days.push(day);
-  return days;
+/** A whole (unpartitioned) Postgres table, or the rows meeting `where`, as `hot.<name>` and `<name>`. */
+async function loadPlainTable(
+  client: ReturnType<typeof createClient>,
+  duck: DuckDBConnection,
+  table: { name: string; where?: string },
+  outDir: string,
+): Promise<void> {
+  const columns = await tableColumns(client, table.name);
+  if (columns.length === 0) throw new Error(`no table ${table.name} in Postgres`);
+  const id = quoteIdent(table.name);
+  const parts = await copyToParquet({
+    client,
+    duck,
+    query: `SELECT ${selectList(columns)} FROM ${id}${table.where ? ` WHERE ${table.where}` : ''}`,
+    columns,
+    outDir: join(outDir, table.name),
+    fileName: (i) => `plain-${i}.parquet`,
+    rowsPerFile: Number.MAX_SAFE_INTEGER,
+  });
+  await duck.run(
+    parts.length > 0
+      ? `CREATE VIEW hot.${id} AS SELECT * FROM read_parquet([${parts.map((p) => quoteLiteral(p.file)).join(', ')}])`
+      : `CREATE TABLE hot.${id} (${columns.map((col) => `${quoteIdent(col.name)} ${col.type}`).join(', ')})`,
+  );
+  await duck.run(`CREATE VIEW main.${id} AS SELECT * FROM hot.${id}`);
 }
