@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { addressList, retrySchedule } from '../webhooks/config-fields.ts';
 import { costsField } from './costs-config.ts';
 import { cron, duration, flag, jsonRecord, port, secretKey, timeZone, url } from './fields.ts';
+import { includeList, scrubPatterns } from './finetune-config.ts';
 
 /** One environment variable: its schema plus what the README and coolify.json say about it. */
 export interface EnvVar<S extends z.ZodType = z.ZodType> {
@@ -434,6 +435,41 @@ export const envSpec = {
     example: '4',
     description:
       'Keys answered at once. They run as `generate` jobs at a lower priority than live requests, so a night user never waits behind the precompute.',
+  }),
+  FINETUNE_CRON: v({
+    schema: cron(),
+    default: '0 4 * * 0',
+    example: '0 5 * * 1',
+    description:
+      "When `export-finetune` writes the week's training files (Sunday 04:00 by default), as a cron pattern in `SCHEDULE_TZ`.",
+  }),
+  FINETUNE_WINDOW: v({
+    schema: duration(),
+    default: '30d',
+    example: '14d',
+    description:
+      'How far back a fine-tune export reads `generations` (hot rows and cold Parquet) when not given `--since`.',
+  }),
+  FINETUNE_INCLUDE: v({
+    schema: includeList(),
+    optional: true,
+    example: 'frontier-routed,local-validated',
+    description:
+      'Sources the scheduled export adds to the fallback pairs (answers the paid model gave after the local one failed): `frontier-routed` (requests routed straight to the paid model), `local-validated` (local answers a shadow comparison checked; disagreements with the paid answer).',
+  }),
+  FINETUNE_MAX_TOKENS: v({
+    schema: z.coerce.number().int().min(64).max(1_000_000),
+    default: '4096',
+    example: '65536',
+    description:
+      'Longest training example in tokens (o200k_base, as OpenAI counts them); longer ones are dropped and counted, never truncated. 4096 suits most LoRA trainers; OpenAI takes 65,536 for gpt-4o-mini.',
+  }),
+  FINETUNE_SCRUB_PATTERNS: v({
+    schema: scrubPatterns(),
+    optional: true,
+    example: '{"ORDER_ID":"ord_[0-9a-z]{12}","CUSTOMER":"cus_[A-Za-z0-9]{14}"}',
+    description:
+      "The app's own identifiers to scrub from training files on top of the built-in PII classes: a JSON object of placeholder name → regular expression (`<ORDER_ID>`).",
   }),
   HOT_RETENTION: v({
     schema: duration(),

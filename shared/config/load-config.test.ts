@@ -46,6 +46,40 @@ describe('loadConfig', () => {
     expect(message).toContain('SCHEDULE_TZ: "Mars/Olympus" must be an IANA time zone');
   });
 
+  it('reads the fine-tune export settings, its scrub patterns compiled', () => {
+    expect(loadConfig(base).finetune).toEqual({
+      cron: '0 4 * * 0',
+      windowMs: 30 * 86_400_000,
+      include: [],
+      maxTokens: 4096,
+      scrubPatterns: [],
+    });
+    const config = loadConfig({
+      ...base,
+      FINETUNE_INCLUDE: 'local-validated, frontier-routed',
+      FINETUNE_SCRUB_PATTERNS: '{"ORDER_ID":"ord_[0-9a-z]{12}"}',
+    });
+    expect(config.finetune.include).toEqual(['local-validated', 'frontier-routed']);
+    expect(config.finetune.scrubPatterns).toEqual([
+      { name: 'ORDER_ID', pattern: /ord_[0-9a-z]{12}/g },
+    ]);
+  });
+
+  it.each([
+    ['{"order":"ord_[0-9]+"}', 'must be an upper-case name'],
+    ['{"ORDER":"("}', 'ORDER: Invalid regular expression'],
+    ['{"ORDER":"x*"}', 'matches the empty text'],
+    ['["ord"]', 'must be a JSON object'],
+  ])('refuses FINETUNE_SCRUB_PATTERNS=%s', (value, message) => {
+    expect(problems({ ...base, FINETUNE_SCRUB_PATTERNS: value })).toContain(message);
+  });
+
+  it('refuses an unknown FINETUNE_INCLUDE source', () => {
+    expect(problems({ ...base, FINETUNE_INCLUDE: 'everything' })).toContain(
+      '"everything" is not one of frontier-routed, local-validated',
+    );
+  });
+
   it('never prints a secret value', () => {
     const message = problems({ ...base, REDIS_URL: 'http://user:hunter2@host' });
     expect(message).toContain('REDIS_URL: (secret value hidden)');

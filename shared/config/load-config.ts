@@ -4,6 +4,7 @@ import { ConfigError, type ConfigIssue } from '../errors/config-error.ts';
 import { type CacheAuditConfig, cacheAuditConfig } from './cache-audit-config.ts';
 import type { CostsConfig } from './costs-config.ts';
 import { type EnvName, envSpec } from './env-spec.ts';
+import type { FinetuneConfig } from './finetune-config.ts';
 import { type SecretsConfig, secretsConfig } from './secrets-config.ts';
 import { type ShadowConfig, shadowConfig } from './shadow-config.ts';
 
@@ -14,7 +15,7 @@ type Raw = {
     : z.output<Spec[K]['schema']>;
 };
 
-export type { CacheAuditConfig, CostsConfig, SecretsConfig, ShadowConfig };
+export type { CacheAuditConfig, CostsConfig, FinetuneConfig, SecretsConfig, ShadowConfig };
 
 export type StorageConfig =
   | { driver: 'file'; root: string }
@@ -51,6 +52,7 @@ export interface Config {
   telemetry: TelemetryConfig;
   cold: ColdConfig;
   precompute: PrecomputeConfig;
+  finetune: FinetuneConfig;
   inference: InferenceConfig;
   cacheAudit: CacheAuditConfig;
   shadow: ShadowConfig;
@@ -257,6 +259,13 @@ function assemble(raw: Raw, issues: ConfigIssue[]): Config {
     cacheAudit: cacheAuditConfig(raw),
     shadow: shadowConfig(raw, Boolean(raw.FRONTIER_URL && raw.FRONTIER_API_KEY)),
     costs: raw.COSTS,
+    finetune: {
+      cron: raw.FINETUNE_CRON,
+      windowMs: raw.FINETUNE_WINDOW,
+      include: raw.FINETUNE_INCLUDE ?? [],
+      maxTokens: raw.FINETUNE_MAX_TOKENS,
+      scrubPatterns: raw.FINETUNE_SCRUB_PATTERNS ?? [],
+    },
     cold: {
       hotRetentionMs: raw.HOT_RETENTION,
       exportCron: raw.EXPORT_CRON,
