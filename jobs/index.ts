@@ -3,6 +3,7 @@ import { auditCacheJob } from './audit-cache/index.ts';
 import { deliverWebhookJob } from './deliver-webhook/index.ts';
 import { dispatchWebhooksJob } from './dispatch-webhooks/index.ts';
 import { exportColdJob } from './export-cold/index.ts';
+import { exportFinetuneJob } from './export-finetune/index.ts';
 import { flushTelemetryJob } from './flush-telemetry/index.ts';
 import { generateJob } from './generate/index.ts';
 import { maintainPartitions } from './maintain-partitions/index.ts';
@@ -27,6 +28,7 @@ export const jobs = defineCatalog({
   'audit-cache': auditCacheJob,
   'shadow-compare': shadowCompareJob,
   'rollup-usage': rollupUsageJob,
+  'export-finetune': exportFinetuneJob,
 });
 
 export type Jobs = typeof jobs;

@@ -2,6 +2,7 @@ export { BlockedDestinationError } from './blocked-destination-error.ts';
 export { ChecksumMismatchError } from './checksum-mismatch-error.ts';
 export { ConfigError, type ConfigIssue } from './config-error.ts';
 export { ExportVerificationError } from './export-verification-error.ts';
+export { FinetuneRefusedError } from './finetune-refused-error.ts';
 export { InvalidObjectKeyError } from './invalid-object-key-error.ts';
 export { InvalidPayloadError, type PayloadIssue } from './invalid-payload-error.ts';
 export { JobTimeoutError } from './job-timeout-error.ts';

@@ -1,0 +1,213 @@
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import pkg from '../../package.json' with { type: 'json' };
+import type { Config } from '../../shared/config/load-config.ts';
+import { utcDay } from '../../shared/db/partitions.ts';
+import { type ColdQuery, NoDataError, openColdQuery } from '../../shared/duckdb/cold-query.ts';
+import type { Logger } from '../../shared/log/logger.ts';
+import type { ObjectStorage } from '../../shared/storage/storage.ts';
+import { readBaseModel, renderModelfile } from './modelfile.ts';
+import { type FinetuneManifest, publish } from './publish.ts';
+import type { FinetuneRequest } from './request.ts';
+import { createScrubber } from './scrub.ts';
+import { countsSql, dedupedCountSql, dedupedSql, hotWhere, sourceViewSql } from './source.ts';
+import { type Staged, stageExamples } from './stage.ts';
+import { billingEstimate } from './tokens.ts';
+import { verifyStaged } from './verify-staged.ts';
+
+/** Where an export is, for a progress bar or the job's progress. */
+export type ExportProgress =
+  | { stage: 'fetch'; done: number; total: number }
+  | { stage: 'rows'; done: number; total: number }
+  | { stage: 'verify' | 'upload' };
+
+export interface ExportFinetuneOptions {
+  config: Pick<Config, 'finetune' | 'cold' | 'database' | 'inference'>;
+  storage: ObjectStorage;
+  log: Logger;
+  request: FinetuneRequest;
+  signal?: AbortSignal;
+  onProgress?: (progress: ExportProgress) => void;
+  /** Called after each step that leaves something behind (tests crash here). */
+  afterStep?: (step: string) => void;
+}
+
+/** What the source query found, before any row was cleaned. */
+interface Read {
+  read: number;
+  readByKind: Record<string, number>;
+  deduped: number;
+  hotRows: number;
+  coldFiles: number;
+}
+
+/**
+ * The fine-tune export end to end: the base model's Modelfile parts from Ollama (first, so an
+ * unreachable Ollama fails in a second), the source rows over hot Postgres and cold Parquet in
+ * one DuckDB session, deduped there, then cleaned and split into two local files, read back
+ * and checked (the cookbook's checks, zero prompt overlap), and only then published under
+ * `finetune/<task>/<day>/` with the manifest last. Refuses (FinetuneRefusedError) with nothing
+ * uploaded when a check fails.
+ */
+export async function exportFinetune(options: ExportFinetuneOptions): Promise<FinetuneManifest> {
+  const { config, request } = options;
+  const base = await readBaseModel(config.inference.ollamaUrl, config.inference.localModel);
+  await mkdir(config.cold.workDir, { recursive: true });
+  const dir = await mkdtemp(join(config.cold.workDir, 'finetune-'));
+  try {
+    const { read, staged } = await readAndStage(options, dir);
+    options.onProgress?.({ stage: 'verify' });
+    const { checks } = await verifyStaged(staged.train, staged.validation, request.format);
+    checks.assertWritable(staged.train.lines);
+    options.afterStep?.('staged');
+
+    options.onProgress?.({ stage: 'upload' });
+    const modelfile = renderModelfile(base, { version: pkg.version, prefix: request.prefix });
+    const manifest = await publish(
+      options.storage,
+      request.prefix,
+      [
+        { name: 'train.jsonl', body: { file: staged.train.path }, ...staged.train },
+        { name: 'validation.jsonl', body: { file: staged.validation.path }, ...staged.validation },
+        {
+          name: 'Modelfile',
+          body: modelfile,
+          bytes: Buffer.byteLength(modelfile),
+          sha256: createHash('sha256').update(modelfile).digest('hex'),
+        },
+      ],
+      (files) => manifestOf(options, base, read, staged, files),
+      options.afterStep,
+    );
+    options.log.info(
+      { prefix: request.prefix, ...manifest.counts.split, read: read.read },
+      'fine-tune export published',
+    );
+    return manifest;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** One DuckDB session: the source view, its counts, and the deduped rows staged to `dir`. */
+async function readAndStage(
+  options: ExportFinetuneOptions,
+  dir: string,
+): Promise<{ read: Read; staged: Staged }> {
+  const { config, request } = options;
+  let session: ColdQuery | undefined;
+  try {
+    session = await openColdQuery({
+      databaseUrl: config.database.url,
+      storage: options.storage,
+      cacheDir: config.cold.cacheDir,
+      duckdb: config.cold.duckdb,
+      from: utcDay(request.since),
+      to: utcDay(new Date(request.until.getTime() - 1)),
+      tables: ['generations'],
+      hotWhere: { generations: hotWhere(request) },
+      ...(request.include.includes('local-validated') && {
+        plainTables: [{ name: 'shadow_comparisons' }],
+      }),
+      onFetch: (p) => options.onProgress?.({ stage: 'fetch', done: p.done, total: p.total }),
+    });
+  } catch (error) {
+    if (!(error instanceof NoDataError)) throw error;
+  }
+  try {
+    const read: Read = { read: 0, readByKind: {}, deduped: 0, hotRows: 0, coldFiles: 0 };
+    let rows: AsyncIterable<Record<string, never>[]> = (async function* () {})();
+    if (session) {
+      const [source] = session.sources;
+      read.hotRows = source?.hotRows ?? 0;
+      read.coldFiles = source?.coldFiles ?? 0;
+      await session.query(sourceViewSql(request));
+      for (const row of (await session.query(countsSql)).rows) {
+        read.readByKind[String(row.kind)] = Number(row.n);
+        read.read += Number(row.n);
+      }
+      read.deduped = Number((await session.query(dedupedCountSql)).rows[0]?.n ?? 0);
+      rows = session.stream(dedupedSql) as AsyncIterable<Record<string, never>[]>;
+    }
+    options.onProgress?.({ stage: 'rows', done: 0, total: read.deduped });
+    const staged = await stageExamples(rows, {
+      dir,
+      scrubber: createScrubber(config.finetune.scrubPatterns),
+      maxTokens: config.finetune.maxTokens,
+      format: request.format,
+      signal: options.signal,
+      onRows: (done) => options.onProgress?.({ stage: 'rows', done, total: read.deduped }),
+    });
+    return { read, staged };
+  } finally {
+    await session?.close();
+  }
+}
+
+function manifestOf(
+  options: ExportFinetuneOptions,
+  base: Awaited<ReturnType<typeof readBaseModel>>,
+  read: Read,
+  staged: Staged,
+  files: FinetuneManifest['files'],
+): FinetuneManifest {
+  const { request, config } = options;
+  const train = staged.trainTokens.summary();
+  return {
+    format: 'lowburn.finetune.v1',
+    lineFormat: request.format,
+    source: {
+      task: request.task ?? null,
+      since: request.since.toISOString(),
+      until: request.until.toISOString(),
+      include: request.include,
+      hotRows: read.hotRows,
+      coldFiles: read.coldFiles,
+    },
+    counts: {
+      read: read.read,
+      readByKind: read.readByKind,
+      deduped: read.deduped,
+      scrubbed: staged.scrubbed,
+      scrubbedExamples: staged.scrubbedExamples,
+      dropped: {
+        unreadableRequest: staged.unreadableRequest,
+        secret: staged.secret,
+        duplicateAfterScrub: staged.duplicateAfterScrub,
+        overMaxTokens: staged.overMaxTokens,
+      },
+      written: staged.train.lines + staged.validation.lines,
+      split: { train: staged.train.lines, validation: staged.validation.lines },
+      writtenByKind: staged.writtenByKind,
+    },
+    split: {
+      validationPercent: 10,
+      by: 'sha256 of the scrubbed prompt, whitespace-normalised (the exact cache key)',
+      overlap: 0,
+    },
+    tokens: {
+      tokenizer: 'o200k_base (gpt-tokenizer), counted as the OpenAI cookbook counts a chat',
+      maxTokens: config.finetune.maxTokens,
+      train: {
+        total: staged.trainTokens.tokens,
+        perExample: train.totalTokensPerExample,
+        assistantPerExample: train.assistantTokensPerExample,
+        messagesPerExample: train.messagesPerExample,
+      },
+      validation: {
+        total: staged.validationTokens.tokens,
+        perExample: staged.validationTokens.summary().totalTokensPerExample,
+      },
+      billing: billingEstimate(staged.train.lines, staged.trainTokens.tokens),
+    },
+    localModel: {
+      name: base.name,
+      version: config.inference.localModelVersion,
+      digest: base.digest ?? null,
+    },
+    files,
+    exportedAt: new Date().toISOString(),
+    lowburnVersion: pkg.version,
+  };
+}

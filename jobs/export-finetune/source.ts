@@ -1,0 +1,101 @@
+import type { FinetuneInclude } from '../../shared/config/finetune-config.ts';
+
+/** Where an example came from: a fallback (by why the local answer failed), or an added source. */
+export const sourceKinds = [
+  'fallback_error',
+  'fallback_timeout',
+  'fallback_invalid',
+  'frontier_routed',
+  'local_agreed',
+  'local_corrected',
+] as const;
+export type SourceKind = (typeof sourceKinds)[number];
+
+export interface SourceFilter {
+  /** `[since, until)`. */
+  since: Date;
+  until: Date;
+  /** One task type, or every one. */
+  task: string | undefined;
+  include: readonly FinetuneInclude[];
+}
+
+/**
+ * The Postgres condition hot rows must meet (pushed into the COPY: rows no export reads never
+ * leave Postgres). Names no table: it runs on `generations` and `generations_late` alike.
+ */
+export function hotWhere(filter: SourceFilter): string {
+  const sources = ['fallback_reason IS NOT NULL'];
+  if (filter.include.includes('frontier-routed')) {
+    sources.push("(route = 'frontier' AND fallback_reason IS NULL)");
+  }
+  if (filter.include.includes('local-validated')) {
+    // shadow_comparisons has no `id` column, so `id` is the generation's.
+    sources.push("(route = 'local' AND id IN (SELECT generation_id FROM shadow_comparisons))");
+  }
+  return [
+    ...commonConditions(filter, (d) => `'${d.toISOString()}'::timestamptz`),
+    `(${sources.join(' OR ')})`,
+  ].join(' AND ');
+}
+
+/** Conditions every exported row meets, in either SQL dialect: answered by a model, in range. */
+function commonConditions(filter: SourceFilter, time: (d: Date) => string): string[] {
+  return [
+    `created_at >= ${time(filter.since)}`,
+    `created_at < ${time(filter.until)}`,
+    // Failed generations have no answer to learn from; cache hits repeat an earlier answer.
+    "status = 'completed'",
+    'cache_layer IS NULL',
+    'response IS NOT NULL',
+    ...(filter.task ? [`task_type = '${filter.task.replaceAll("'", "''")}'`] : []),
+  ];
+}
+
+/**
+ * DuckDB over hot and cold `generations` (and `shadow_comparisons` for local-validated): every
+ * source row with its kind and the answer to learn — the frontier's where a shadow comparison
+ * disagreed with the local answer. One view, `finetune_source`, that the counts and the export
+ * both read.
+ */
+export function sourceViewSql(filter: SourceFilter): string {
+  const shadow = filter.include.includes('local-validated');
+  const kinds = [
+    "WHEN g.fallback_reason IS NOT NULL THEN 'fallback_' || g.fallback_reason",
+    "WHEN g.route = 'frontier' THEN 'frontier_routed'",
+    ...(shadow ? ["WHEN s.agreed THEN 'local_agreed'", "ELSE 'local_corrected'"] : []),
+  ];
+  const sources = ['g.fallback_reason IS NOT NULL'];
+  if (filter.include.includes('frontier-routed')) {
+    sources.push("(g.route = 'frontier' AND g.fallback_reason IS NULL)");
+  }
+  if (shadow) sources.push("(g.route = 'local' AND s.generation_id IS NOT NULL)");
+  const conditions = commonConditions(filter, (d) => `'${d.toISOString()}'::TIMESTAMPTZ`).map(
+    (c) => `g.${c}`,
+  );
+  return `
+    CREATE TEMP VIEW finetune_source AS
+    SELECT g.id, g.created_at, g.prompt_hash, CAST(g.request AS VARCHAR) AS request,
+      ${shadow ? 'CASE WHEN s.agreed = false THEN s.frontier_answer ELSE g.response END' : 'g.response'} AS answer,
+      CASE ${kinds.join(' ')} END AS kind
+    FROM generations g
+    ${shadow ? 'LEFT JOIN shadow_comparisons s ON s.generation_id = g.id' : ''}
+    WHERE ${conditions.join(' AND ')} AND (${sources.join(' OR ')})`;
+}
+
+/** Rows read, by kind. */
+export const countsSql = `SELECT kind, count(*) AS n FROM finetune_source GROUP BY kind`;
+
+/**
+ * The newest row of each normalised conversation (`prompt_hash`: the SHA-256 of the asked
+ * messages with whitespace runs collapsed, as the generate job stored it), newest first — the
+ * exact dedup happens here, before anything is scrubbed or split.
+ */
+export const dedupedSql = `
+  SELECT id, epoch_ms(created_at) AS at, request, answer, kind
+  FROM finetune_source
+  QUALIFY row_number() OVER (PARTITION BY prompt_hash ORDER BY created_at DESC, id DESC) = 1
+  ORDER BY created_at DESC, id DESC`;
+
+/** How many rows {@link dedupedSql} yields (for the progress bar), without reading the text. */
+export const dedupedCountSql = `SELECT count(DISTINCT prompt_hash) AS n FROM finetune_source`;
