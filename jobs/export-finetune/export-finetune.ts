@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import pkg from '../../package.json' with { type: 'json' };
 import type { Config } from '../../shared/config/load-config.ts';
@@ -54,6 +54,7 @@ export async function exportFinetune(options: ExportFinetuneOptions): Promise<Fi
   const { config, request } = options;
   const base = await readBaseModel(config.inference.ollamaUrl, config.inference.localModel);
   await mkdir(config.cold.workDir, { recursive: true });
+  await removeStaleStaging(config.cold.workDir);
   const dir = await mkdtemp(join(config.cold.workDir, 'finetune-'));
   try {
     const { read, staged } = await readAndStage(options, dir);
@@ -87,6 +88,21 @@ export async function exportFinetune(options: ExportFinetuneOptions): Promise<Fi
     return manifest;
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** A staging folder older than this belongs to a run that was killed (the job times out at 2 h). */
+const STALE_STAGING_MS = 6 * 3_600_000;
+
+/** Removes what killed runs left in the work folder (a kill -9 skips their own clean-up). */
+async function removeStaleStaging(workDir: string): Promise<void> {
+  for (const name of await readdir(workDir)) {
+    if (!name.startsWith('finetune-')) continue;
+    const path = join(workDir, name);
+    const info = await stat(path).catch(() => undefined);
+    if (info && Date.now() - info.mtimeMs > STALE_STAGING_MS) {
+      await rm(path, { recursive: true, force: true });
+    }
   }
 }
 
