@@ -5,17 +5,19 @@ import type {
   SideFigures,
 } from '../shared/generation/retrain-report.ts';
 import { withDb } from './cli-clients.ts';
+import { registerFinetuneExport } from './finetune-export-command.ts';
 import { renderTable } from './text-table.ts';
 
 /**
- * Adds `lowburn finetune`, the retrain loop's commands: `report` (whether a retrain paid);
- * `export` joins it here, as one more `finetune.command(…)`.
+ * Adds `lowburn finetune`, the retrain loop's commands: `export` (the training files) and
+ * `report` (whether a retrain paid).
  */
 export function registerFinetuneCommand(program: Command): void {
   const finetune = program
     .command('finetune')
     .description('the retrain loop: fine-tune data and whether a retrain paid');
   registerReport(finetune);
+  registerFinetuneExport(finetune);
 }
 
 function registerReport(finetune: Command): void {
