@@ -1,30 +1,59 @@
+import { createHash } from 'node:crypto';
 import {
   resolveRequest,
   UnresolvableRequestError,
 } from '../../shared/generation/resolve-request.ts';
-import { generatePayloadSchema } from '../../shared/generation/schema.ts';
-import { type ChatMessage, exactKey } from '../../shared/inference/request-keys.ts';
+import type { GeneratePayload } from '../../shared/generation/schema.ts';
+import { type ChatMessage, normaliseText } from '../../shared/inference/request-keys.ts';
 import type { ClassCounts, Scrubber } from './scrub.ts';
 
 /** The output formats: OpenAI chat fine-tuning JSONL, or ShareGPT (axolotl, LLaMA-Factory). */
 export type ExportFormat = 'openai' | 'sharegpt';
 
-/** A recorded request's conversation as the model was asked it, or `undefined` if unreadable. */
+const ROLES = new Set(['system', 'user', 'assistant']);
+
+/**
+ * A recorded request's conversation as the model was asked it (`resolveRequest`, templates
+ * rendered), or `undefined` when the row cannot say (unreadable JSON, no input, a template since
+ * removed). Only the fields that make the conversation are checked: the row was validated in
+ * full when it was enqueued, and a full schema parse per row costs more than the rest of the
+ * row's cleaning.
+ */
 export function conversationOf(requestJson: string): ChatMessage[] | undefined {
-  let payload: unknown;
+  let payload: Partial<GeneratePayload> | null;
   try {
-    payload = JSON.parse(requestJson);
+    payload = JSON.parse(requestJson) as Partial<GeneratePayload> | null;
   } catch {
     return undefined;
   }
-  const parsed = generatePayloadSchema.safeParse(payload);
-  if (!parsed.success) return undefined;
+  if (!payload || typeof payload !== 'object') return undefined;
+  const { prompt, messages, template } = payload;
+  if (messages !== undefined) {
+    if (!Array.isArray(messages) || messages.length === 0) return undefined;
+    for (const m of messages) {
+      if (!m || !ROLES.has(m.role) || typeof m.content !== 'string') return undefined;
+    }
+  } else if (typeof prompt !== 'string' && typeof template !== 'string') return undefined;
   try {
-    return resolveRequest(parsed.data).messages;
+    return resolveRequest(payload as GeneratePayload).messages;
   } catch (error) {
-    if (error instanceof UnresolvableRequestError) return undefined; // a template since removed
+    if (error instanceof UnresolvableRequestError) return undefined;
     throw error;
   }
+}
+
+/**
+ * The key of a prompt (the messages before the answer): SHA-256 over each message's role and
+ * whitespace-normalised content. The split hashes it and the post-scrub dedup compares it.
+ */
+export function promptKey(messages: readonly ChatMessage[]): string {
+  const hash = createHash('sha256');
+  for (const m of messages) {
+    // Most texts are normal already; the test is cheaper than the replace it saves.
+    const text = /\s\s|[^\S ]|^ | $/.test(m.content) ? normaliseText(m.content) : m.content;
+    hash.update(`${m.role}\u0000${text}\u0001`);
+  }
+  return hash.digest('hex');
 }
 
 export type Cleaned =
@@ -51,16 +80,17 @@ export function cleanRow(
     if (secret) return { ok: false, reason: 'secret', secretClass: secret };
     messages.push({ role: message.role, content });
   }
-  return { ok: true, messages, promptKey: exactKey(messages.slice(0, -1)) };
+  return { ok: true, messages, promptKey: promptKey(messages.slice(0, -1)) };
 }
+
+/** 52 bits of a key as a number: a cheap Map entry for the post-scrub dedup and the split. */
+export const keyNumber = (promptKey: string) => Number.parseInt(promptKey.slice(0, 13), 16);
 
 /** 10 % of prompts, chosen by their key: a prompt is always on the same side. */
-export function isValidation(promptKey: string): boolean {
-  return Number.parseInt(promptKey.slice(0, 8), 16) % 10 === 0;
-}
+export const isValidationKey = (key: number) => key % 10 === 0;
 
-/** 52 bits of a key as a number: a cheap Set entry for the post-scrub dedup and overlap check. */
-export const keyNumber = (promptKey: string) => Number.parseInt(promptKey.slice(0, 13), 16);
+/** {@link isValidationKey} of a hex prompt key. */
+export const isValidation = (promptKey: string) => isValidationKey(keyNumber(promptKey));
 
 /** The line the cookbook checks are run on (OpenAI chat form). */
 export const openaiLine = (messages: readonly ChatMessage[]) => JSON.stringify({ messages });

@@ -1,12 +1,12 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FinetuneRefusedError } from '../../shared/errors/finetune-refused-error.ts';
-import { exactKey } from '../../shared/inference/request-keys.ts';
 import { testExportOptions } from '../../test/fixtures/cold.ts';
 import { useFinetuneExport } from '../../test/fixtures/finetune.ts';
 import { canaries, residualCanaries } from '../../test/fixtures/finetune-canaries.ts';
 import { recordPair } from '../../test/fixtures/generations.ts';
 import { exportCold } from '../export-cold/export-cold.ts';
+import { promptKey as keyOf } from './examples.ts';
 
 const DAY = 86_400_000;
 const now = Date.now();
@@ -84,7 +84,7 @@ describe('export-finetune cleaning', () => {
     expect(answers).toContain('Schreib an <EMAIL>');
     expect(answers).not.toContain('Schreib an anna@example.com');
 
-    const key = (l: Line) => exactKey(l.messages.slice(0, -1));
+    const key = (l: Line) => keyOf(l.messages.slice(0, -1));
     const validationKeys = new Set(validation.map(key));
     expect(train.filter((l) => validationKeys.has(key(l)))).toEqual([]);
     expect(manifest.split.overlap).toBe(0);

@@ -1,13 +1,12 @@
 import path from 'node:path';
 import { Ollama } from 'ollama';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { exactKey } from '../../shared/inference/request-keys.ts';
 import { testExportOptions } from '../../test/fixtures/cold.ts';
 import { useFinetuneExport } from '../../test/fixtures/finetune.ts';
 import { recordPair } from '../../test/fixtures/generations.ts';
 import { LLAMA32_TEMPLATE, TEST_SYSTEM } from '../../test/fixtures/model-show.ts';
 import { exportCold } from '../export-cold/export-cold.ts';
-import { isValidation } from './examples.ts';
+import { isValidation, promptKey as keyOf } from './examples.ts';
 import type { FinetuneManifest } from './publish.ts';
 import { checkJsonl } from './validate.ts';
 
@@ -21,9 +20,7 @@ const today = new Date(now).toISOString().slice(0, 10);
 const line = (...turns: [string, string][]) =>
   JSON.stringify({ messages: turns.map(([role, content]) => ({ role, content })) });
 const promptKey = (l: string) =>
-  exactKey(
-    (JSON.parse(l) as { messages: { role: 'user'; content: string }[] }).messages.slice(0, -1),
-  );
+  keyOf((JSON.parse(l) as { messages: { role: 'user'; content: string }[] }).messages.slice(0, -1));
 
 describe('export-finetune', () => {
   const h = useFinetuneExport();
@@ -106,7 +103,7 @@ describe('export-finetune', () => {
       manifest = await h.run({ task: 'summary', since: '7d' });
     });
 
-    // Newest first: what was asked, every turn, plus the answer.
+    // What was asked, every turn, plus the answer; ticket 3 in its newest spelling and answer.
     const expected = [
       ...[16, 15, 14, 13, 12, 11, 10, 9].map((i) =>
         line(
@@ -133,12 +130,12 @@ describe('export-finetune', () => {
       line(['user', 'Summarise ticket 1: printer jams'], ['assistant', 'Printer jams on tray 2.']),
     ];
 
-    it('writes exactly the fallback pairs, newest first, split by their prompt', async () => {
-      expect(await h.lines(`${prefix}train.jsonl`)).toEqual(
-        expected.filter((l) => !isValidation(promptKey(l))),
+    it('writes exactly the fallback pairs, each on the side its prompt hashes to', async () => {
+      expect((await h.lines(`${prefix}train.jsonl`)).sort()).toEqual(
+        expected.filter((l) => !isValidation(promptKey(l))).sort(),
       );
-      expect(await h.lines(`${prefix}validation.jsonl`)).toEqual(
-        expected.filter((l) => isValidation(promptKey(l))),
+      expect((await h.lines(`${prefix}validation.jsonl`)).sort()).toEqual(
+        expected.filter((l) => isValidation(promptKey(l))).sort(),
       );
     });
 

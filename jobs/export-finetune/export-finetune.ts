@@ -7,14 +7,21 @@ import { utcDay } from '../../shared/db/partitions.ts';
 import { type ColdQuery, NoDataError, openColdQuery } from '../../shared/duckdb/cold-query.ts';
 import type { Logger } from '../../shared/log/logger.ts';
 import type { ObjectStorage } from '../../shared/storage/storage.ts';
+import { type Finalized, finalize } from './finalize.ts';
 import { readBaseModel, renderModelfile } from './modelfile.ts';
 import { type FinetuneManifest, publish } from './publish.ts';
 import type { FinetuneRequest } from './request.ts';
 import { createScrubber } from './scrub.ts';
-import { countsSql, dedupedCountSql, dedupedSql, hotWhere, sourceViewSql } from './source.ts';
-import { type Staged, stageExamples } from './stage.ts';
+import {
+  countsSql,
+  dedupedSql,
+  hotWhere,
+  sourceViewSql,
+  winnersCountSql,
+  winnersSql,
+} from './source.ts';
+import { type Candidates, stageCandidates } from './stage.ts';
 import { billingEstimate } from './tokens.ts';
-import { verifyStaged } from './verify-staged.ts';
 
 /** Where an export is, for a progress bar or the job's progress. */
 export type ExportProgress =
@@ -33,6 +40,20 @@ export interface ExportFinetuneOptions {
   afterStep?: (step: string) => void;
 }
 
+/** The columns of `generations` the source view reads (the prompt, metadata and error stay). */
+const SOURCE_COLUMNS = [
+  'id',
+  'created_at',
+  'task_type',
+  'prompt_hash',
+  'request',
+  'response',
+  'status',
+  'cache_layer',
+  'route',
+  'fallback_reason',
+];
+
 /** What the source query found, before any row was cleaned. */
 interface Read {
   read: number;
@@ -44,9 +65,11 @@ interface Read {
 
 /**
  * The fine-tune export end to end: the base model's Modelfile parts from Ollama (first, so an
- * unreachable Ollama fails in a second), the source rows over hot Postgres and cold Parquet in
- * one DuckDB session, deduped there, then cleaned and split into two local files, read back
- * and checked (the cookbook's checks, zero prompt overlap), and only then published under
+ * unreachable Ollama fails in a second); the source rows over hot Postgres and cold Parquet in
+ * one DuckDB session, deduped there by conversation (newest kept); each row cleaned into a
+ * candidate line in a local file; the candidates read back — the newest of prompts identical
+ * once scrubbed kept, the cookbook's checks run, a 90/10 split by prompt key with zero overlap
+ * verified — into train and validation files; and only then published under
  * `finetune/<task>/<day>/` with the manifest last. Refuses (FinetuneRefusedError) with nothing
  * uploaded when a check fails.
  */
@@ -57,10 +80,10 @@ export async function exportFinetune(options: ExportFinetuneOptions): Promise<Fi
   await removeStaleStaging(config.cold.workDir);
   const dir = await mkdtemp(join(config.cold.workDir, 'finetune-'));
   try {
-    const { read, staged } = await readAndStage(options, dir);
+    const { read, candidates } = await readAndStage(options, dir);
     options.onProgress?.({ stage: 'verify' });
-    const { checks } = await verifyStaged(staged.train, staged.validation, request.format);
-    checks.assertWritable(staged.train.lines);
+    const staged = await finalize(candidates, { dir, format: request.format });
+    staged.checks.assertWritable(staged.train.lines);
     options.afterStep?.('staged');
 
     options.onProgress?.({ stage: 'upload' });
@@ -78,7 +101,7 @@ export async function exportFinetune(options: ExportFinetuneOptions): Promise<Fi
           sha256: createHash('sha256').update(modelfile).digest('hex'),
         },
       ],
-      (files) => manifestOf(options, base, read, staged, files),
+      (files) => manifestOf(options, { base, read, candidates, staged }, files),
       options.afterStep,
     );
     options.log.info(
@@ -110,7 +133,7 @@ async function removeStaleStaging(workDir: string): Promise<void> {
 async function readAndStage(
   options: ExportFinetuneOptions,
   dir: string,
-): Promise<{ read: Read; staged: Staged }> {
+): Promise<{ read: Read; candidates: Candidates }> {
   const { config, request } = options;
   let session: ColdQuery | undefined;
   try {
@@ -118,11 +141,14 @@ async function readAndStage(
       databaseUrl: config.database.url,
       storage: options.storage,
       cacheDir: config.cold.cacheDir,
-      duckdb: config.cold.duckdb,
+      // One DuckDB thread: cleaning the rows in JavaScript is the slow side and takes the other
+      // core; a second thread would only hold a second row group of wide rows in memory.
+      duckdb: { ...config.cold.duckdb, threads: 1 },
       from: utcDay(request.since),
       to: utcDay(new Date(request.until.getTime() - 1)),
       tables: ['generations'],
       hotWhere: { generations: hotWhere(request) },
+      hotColumns: { generations: SOURCE_COLUMNS },
       ...(request.include.includes('local-validated') && {
         plainTables: [{ name: 'shadow_comparisons' }],
       }),
@@ -143,19 +169,19 @@ async function readAndStage(
         read.readByKind[String(row.kind)] = Number(row.n);
         read.read += Number(row.n);
       }
-      read.deduped = Number((await session.query(dedupedCountSql)).rows[0]?.n ?? 0);
+      await session.query(winnersSql);
+      read.deduped = Number((await session.query(winnersCountSql)).rows[0]?.n ?? 0);
       rows = session.stream(dedupedSql) as AsyncIterable<Record<string, never>[]>;
     }
     options.onProgress?.({ stage: 'rows', done: 0, total: read.deduped });
-    const staged = await stageExamples(rows, {
+    const candidates = await stageCandidates(rows, {
       dir,
       scrubber: createScrubber(config.finetune.scrubPatterns),
       maxTokens: config.finetune.maxTokens,
-      format: request.format,
       signal: options.signal,
       onRows: (done) => options.onProgress?.({ stage: 'rows', done, total: read.deduped }),
     });
-    return { read, staged };
+    return { read, candidates };
   } finally {
     await session?.close();
   }
@@ -163,12 +189,16 @@ async function readAndStage(
 
 function manifestOf(
   options: ExportFinetuneOptions,
-  base: Awaited<ReturnType<typeof readBaseModel>>,
-  read: Read,
-  staged: Staged,
+  run: {
+    base: Awaited<ReturnType<typeof readBaseModel>>;
+    read: Read;
+    candidates: Candidates;
+    staged: Finalized;
+  },
   files: FinetuneManifest['files'],
 ): FinetuneManifest {
   const { request, config } = options;
+  const { base, read, candidates, staged } = run;
   const train = staged.trainTokens.summary();
   return {
     format: 'lowburn.finetune.v1',
@@ -185,13 +215,13 @@ function manifestOf(
       read: read.read,
       readByKind: read.readByKind,
       deduped: read.deduped,
-      scrubbed: staged.scrubbed,
-      scrubbedExamples: staged.scrubbedExamples,
+      scrubbed: candidates.scrubbed,
+      scrubbedExamples: candidates.scrubbedExamples,
       dropped: {
-        unreadableRequest: staged.unreadableRequest,
-        secret: staged.secret,
+        unreadableRequest: candidates.unreadableRequest,
+        secret: candidates.secret,
         duplicateAfterScrub: staged.duplicateAfterScrub,
-        overMaxTokens: staged.overMaxTokens,
+        overMaxTokens: candidates.overMaxTokens,
       },
       written: staged.train.lines + staged.validation.lines,
       split: { train: staged.train.lines, validation: staged.validation.lines },
@@ -199,11 +229,13 @@ function manifestOf(
     },
     split: {
       validationPercent: 10,
-      by: 'sha256 of the scrubbed prompt, whitespace-normalised (the exact cache key)',
+      by: 'sha256 of the scrubbed prompt messages (role and whitespace-normalised content)',
       overlap: 0,
     },
     tokens: {
-      tokenizer: 'o200k_base (gpt-tokenizer), counted as the OpenAI cookbook counts a chat',
+      tokenizer:
+        "estimate: characters / 4 (OpenAI's rule of thumb), as the cookbook counts a chat; examples whose UTF-8 size could exceed maxTokens are counted exactly with o200k_base (gpt-tokenizer)",
+      exactlyCounted: candidates.exactlyCounted,
       maxTokens: config.finetune.maxTokens,
       train: {
         total: staged.trainTokens.tokens,

@@ -31,7 +31,7 @@ export interface FinetuneManifest {
     readByKind: Record<string, number>;
     /** Left after the exact dedup by normalised conversation (newest kept). */
     deduped: number;
-    /** Replacements made by the scrubber, per PII class. */
+    /** Replacements made by the scrubber, per PII class (in every row scrubbed). */
     scrubbed: Record<string, number>;
     /** Examples in which at least one replacement was made. */
     scrubbedExamples: number;
@@ -51,6 +51,8 @@ export interface FinetuneManifest {
   split: { validationPercent: 10; by: string; overlap: 0 };
   tokens: {
     tokenizer: string;
+    /** Examples counted exactly because their size could exceed `maxTokens`. */
+    exactlyCounted: number;
     maxTokens: number;
     train: {
       total: number;

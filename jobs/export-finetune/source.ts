@@ -88,14 +88,23 @@ export const countsSql = `SELECT kind, count(*) AS n FROM finetune_source GROUP 
 
 /**
  * The newest row of each normalised conversation (`prompt_hash`: the SHA-256 of the asked
- * messages with whitespace runs collapsed, as the generate job stored it), newest first — the
- * exact dedup happens here, before anything is scrubbed or split.
+ * messages with whitespace runs collapsed, as the generate job stored it) — the exact dedup,
+ * before anything is scrubbed or split. Only keys are ranked (a window over whole rows would
+ * need them all in memory); the text is joined back when streamed.
+ */
+export const winnersSql = `
+  CREATE TEMP TABLE finetune_winners AS
+  SELECT id, created_at FROM finetune_source
+  QUALIFY row_number() OVER (PARTITION BY prompt_hash ORDER BY created_at DESC, id DESC) = 1`;
+
+/** How many rows the dedup kept. */
+export const winnersCountSql = `SELECT count(*) AS n FROM finetune_winners`;
+
+/**
+ * The kept rows with their text, in no particular order: sorting whole rows would need them in
+ * DuckDB's memory (64 MB by default: it does not fit a day of wide rows); the newest-first
+ * choices are made on keys instead.
  */
 export const dedupedSql = `
-  SELECT id, epoch_ms(created_at) AS at, request, answer, kind
-  FROM finetune_source
-  QUALIFY row_number() OVER (PARTITION BY prompt_hash ORDER BY created_at DESC, id DESC) = 1
-  ORDER BY created_at DESC, id DESC`;
-
-/** How many rows {@link dedupedSql} yields (for the progress bar), without reading the text. */
-export const dedupedCountSql = `SELECT count(DISTINCT prompt_hash) AS n FROM finetune_source`;
+  SELECT s.request, s.answer, s.kind, epoch_ms(s.created_at) AS at
+  FROM finetune_source s SEMI JOIN finetune_winners w ON w.id = s.id AND w.created_at = s.created_at`;

@@ -1,121 +1,138 @@
 import { join } from 'node:path';
 import type { Json } from '@duckdb/node-api';
-import {
-  cleanRow,
-  type ExportFormat,
-  formatLine,
-  isValidation,
-  keyNumber,
-  openaiLine,
-} from './examples.ts';
+import { cleanRow, keyNumber, openaiLine } from './examples.ts';
 import type { ClassCounts, Scrubber } from './scrub.ts';
+import { type SourceKind, sourceKinds } from './source.ts';
 import { StagedFile, type StagedInfo } from './staged-file.ts';
-import { exampleTokens, TokenStats } from './tokens.ts';
+import { exampleTokens } from './tokens.ts';
 
 export interface StageOptions {
   dir: string;
   scrubber: Scrubber;
   maxTokens: number;
-  format: ExportFormat;
   signal?: AbortSignal | undefined;
   /** Called after every chunk of rows with the rows done so far. */
   onRows?: (done: number) => void;
 }
 
-/** What staging kept and dropped, and the two local files it wrote. */
-export interface Staged {
+/** A typed array that grows by doubling: per-candidate figures at a few bytes each. */
+class Column<A extends Float64Array | Uint32Array | Uint8Array> {
+  #data: A;
+  constructor(make: (n: number) => A) {
+    this.#data = make(1024);
+  }
+  set(i: number, value: number): void {
+    if (i >= this.#data.length) {
+      const bigger = new (this.#data.constructor as new (n: number) => A)(this.#data.length * 2);
+      bigger.set(this.#data);
+      this.#data = bigger;
+    }
+    this.#data[i] = value;
+  }
+  get(i: number): number {
+    return this.#data[i] ?? 0;
+  }
+}
+
+/** Every candidate line, with what finalising needs to know of each without parsing it. */
+export interface Candidates {
+  file: StagedInfo;
+  /** Per line: the prompt key (52 bits), tokens, messages and source kind. */
+  key: Column<Float64Array>;
+  tokens: Column<Uint32Array>;
+  assistantTokens: Column<Uint32Array>;
+  messages: Column<Uint32Array>;
+  kind: Column<Uint8Array>;
+  /** The line kept for each prompt key: the newest row's, once scrubbed. */
+  best: Map<number, number>;
   rows: number;
   scrubbed: ClassCounts;
   scrubbedExamples: number;
   unreadableRequest: number;
   secret: Record<string, number>;
-  duplicateAfterScrub: number;
   overMaxTokens: number;
-  writtenByKind: Record<string, number>;
-  train: StagedInfo;
-  validation: StagedInfo;
-  trainTokens: TokenStats;
-  validationTokens: TokenStats;
+  /** Examples counted exactly (their size could exceed the limit). */
+  exactlyCounted: number;
 }
 
-const bump = (counts: Record<string, number>, key: string) => {
-  counts[key] = (counts[key] ?? 0) + 1;
-};
-
 /**
- * Turns deduped source rows (newest first) into training lines in two local files: each row is
- * rebuilt as its conversation plus the answer and scrubbed; rows with a residual secret are
- * dropped, as are rows identical to a newer one once scrubbed and examples over `maxTokens`;
- * the rest go to train or validation by their scrubbed prompt's key. Memory per row is one
- * DuckDB chunk; per kept example, 8 bytes of dedup key and 12 of token counts.
+ * Turns the deduped source rows (in any order) into candidate lines in one local file: each
+ * row rebuilt as its conversation plus the answer, every message scrubbed; rows with a residual
+ * secret, and examples over `maxTokens`, are dropped and counted. Rows that are identical once
+ * scrubbed are all staged; `best` names the newest of each, which finalising keeps. Memory:
+ * one DuckDB chunk, plus ~40 bytes per candidate.
  */
-export async function stageExamples(
+export async function stageCandidates(
   chunks: AsyncIterable<Record<string, Json>[]>,
   options: StageOptions,
-): Promise<Staged> {
-  const train = new StagedFile(join(options.dir, 'train.jsonl'));
-  const validation = new StagedFile(join(options.dir, 'validation.jsonl'));
-  const seen = new Set<number>();
-  const staged: Omit<Staged, 'train' | 'validation'> = {
+): Promise<Candidates> {
+  const file = new StagedFile(join(options.dir, 'candidates.jsonl'));
+  const at = new Column((n) => new Float64Array(n));
+  const c: Omit<Candidates, 'file'> = {
+    key: new Column((n) => new Float64Array(n)),
+    tokens: new Column((n) => new Uint32Array(n)),
+    assistantTokens: new Column((n) => new Uint32Array(n)),
+    messages: new Column((n) => new Uint32Array(n)),
+    kind: new Column((n) => new Uint8Array(n)),
+    best: new Map(),
     rows: 0,
     scrubbed: {},
     scrubbedExamples: 0,
     unreadableRequest: 0,
     secret: {},
-    duplicateAfterScrub: 0,
     overMaxTokens: 0,
-    writtenByKind: {},
-    trainTokens: new TokenStats(),
-    validationTokens: new TokenStats(),
+    exactlyCounted: 0,
   };
+  let line = 0;
   try {
     for await (const chunk of chunks) {
       options.signal?.throwIfAborted();
-      for (const row of chunk) {
-        staged.rows++;
+      for (let r = 0; r < chunk.length; r++) {
+        const row = chunk[r] as Record<string, Json>;
+        // Let go of each row once read: a scavenge mid-chunk then promotes only the rest.
+        (chunk as unknown[])[r] = undefined;
+        c.rows++;
         const counts: ClassCounts = {};
+        const answer = row.answer === null ? '' : String(row.answer);
         const cleaned = cleanRow(
-          { request: String(row.request), answer: String(row.answer ?? '') },
+          { request: String(row.request), answer },
           options.scrubber,
           counts,
         );
         if (!cleaned.ok) {
-          if (cleaned.reason === 'secret') bump(staged.secret, cleaned.secretClass ?? 'SECRET');
-          else staged.unreadableRequest++;
+          if (cleaned.reason === 'unreadable_request') c.unreadableRequest++;
+          else
+            c.secret[cleaned.secretClass ?? 'SECRET'] =
+              (c.secret[cleaned.secretClass ?? 'SECRET'] ?? 0) + 1;
+          continue;
+        }
+        for (const [name, n] of Object.entries(counts))
+          c.scrubbed[name] = (c.scrubbed[name] ?? 0) + n;
+        if (Object.keys(counts).length > 0) c.scrubbedExamples++;
+        const tokens = await exampleTokens(cleaned.messages, options.maxTokens);
+        if (tokens.exact) c.exactlyCounted++;
+        if (tokens.total > options.maxTokens) {
+          c.overMaxTokens++;
           continue;
         }
         const key = keyNumber(cleaned.promptKey);
-        if (seen.has(key)) {
-          staged.duplicateAfterScrub++;
-          continue;
-        }
-        seen.add(key);
-        const tokens = exampleTokens(cleaned.messages);
-        if (tokens.total > options.maxTokens) {
-          staged.overMaxTokens++;
-          continue;
-        }
-        // Counted only for examples written: the manifest's per-class counts are what was
-        // removed from the files.
-        for (const [name, n] of Object.entries(counts)) {
-          staged.scrubbed[name] = (staged.scrubbed[name] ?? 0) + n;
-        }
-        if (Object.keys(counts).length > 0) staged.scrubbedExamples++;
-        bump(staged.writtenByKind, String(row.kind));
-        const toValidation = isValidation(cleaned.promptKey);
-        const line = formatLine(cleaned.messages, options.format, openaiLine(cleaned.messages));
-        await (toValidation ? validation : train).write(line);
-        (toValidation ? staged.validationTokens : staged.trainTokens).add(
-          tokens,
-          cleaned.messages.length,
-        );
+        const time = Number(row.at);
+        await file.write(openaiLine(cleaned.messages));
+        c.key.set(line, key);
+        at.set(line, time);
+        c.tokens.set(line, tokens.total);
+        c.assistantTokens.set(line, tokens.assistant);
+        c.messages.set(line, cleaned.messages.length);
+        c.kind.set(line, sourceKinds.indexOf(row.kind as SourceKind));
+        const best = c.best.get(key);
+        if (best === undefined || time > at.get(best)) c.best.set(key, line);
+        line++;
       }
-      options.onRows?.(staged.rows);
+      options.onRows?.(c.rows);
     }
-    return { ...staged, train: await train.end(), validation: await validation.end() };
+    return { ...c, file: await file.end() };
   } catch (error) {
-    train.destroy();
-    validation.destroy();
+    file.destroy();
     throw error;
   }
 }

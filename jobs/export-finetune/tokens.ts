@@ -1,27 +1,56 @@
-import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
 import type { ChatMessage } from '../../shared/inference/request-keys.ts';
 
-// Text that spells a special token (`<|endoftext|>`) is counted as the text it is.
-const PLAIN = { disallowedSpecial: new Set<string>() };
 /** The cookbook's per-message overhead, and the reply priming added once per example. */
 const TOKENS_PER_MESSAGE = 3;
 const REPLY_PRIMING = 3;
 /** `system`, `user` and `assistant` are one token each in o200k_base. */
 const ROLE_TOKENS = 1;
 
-/** Tokens of one example as OpenAI counts a chat for fine-tuning (o200k_base, the cookbook's formula). */
-export function exampleTokens(messages: readonly ChatMessage[]): {
+type Count = (text: string) => number;
+let exactCount: Count | undefined;
+
+/** o200k_base (gpt-tokenizer), loaded at the first example that needs it: ~60 MB of tables. */
+async function exact(): Promise<Count> {
+  if (!exactCount) {
+    const { countTokens } = await import('gpt-tokenizer/encoding/o200k_base');
+    // Text that spells a special token (`<|endoftext|>`) is counted as the text it is.
+    const plain = { disallowedSpecial: new Set<string>() };
+    exactCount = (text) => countTokens(text, plain);
+  }
+  return exactCount;
+}
+
+/** Tokens of one example, and whether they were counted exactly. */
+export interface ExampleTokens {
   total: number;
   assistant: number;
-} {
+  exact: boolean;
+}
+
+/**
+ * Tokens of one example as the OpenAI cookbook counts a chat (per message 3 + role + content,
+ * plus 3). An estimate — characters ÷ 4, OpenAI's rule of thumb — unless the example could be
+ * over `limit`: no BPE token is shorter than one UTF-8 byte, so an example whose bytes fit is
+ * surely under it; the others are counted exactly with o200k_base, so the drop decision is
+ * never an estimate's.
+ */
+export async function exampleTokens(
+  messages: readonly ChatMessage[],
+  limit: number,
+): Promise<ExampleTokens> {
+  let bound = REPLY_PRIMING;
+  for (const m of messages) {
+    bound += TOKENS_PER_MESSAGE + ROLE_TOKENS + Buffer.byteLength(m.content);
+  }
+  const count: Count = bound <= limit ? (text) => Math.ceil(text.length / 4) : await exact();
   let total = REPLY_PRIMING;
   let assistant = 0;
   for (const message of messages) {
-    const content = countTokens(message.content, PLAIN);
+    const content = count(message.content);
     total += TOKENS_PER_MESSAGE + ROLE_TOKENS + content;
     if (message.role === 'assistant') assistant += content;
   }
-  return { total, assistant };
+  return { total, assistant, exact: bound > limit };
 }
 
 /** min / median / p90 / max of a distribution, as the cookbook prints them. */

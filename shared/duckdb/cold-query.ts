@@ -7,7 +7,7 @@ import { createClient } from '../db/create-db.ts';
 import { type PartitionedTable, partitionedTables, utcDay } from '../db/partitions.ts';
 import type { ObjectStorage } from '../storage/storage.ts';
 import { daysBetween, fetchCached } from './cold-files.ts';
-import { tableColumns } from './columns.ts';
+import { type ColumnPlan, tableColumns } from './columns.ts';
 import { type DuckDbSettings, openDuckDb, quoteIdent, quoteLiteral } from './duckdb.ts';
 import { copyToParquet, type ParquetPart, selectList } from './pg-to-parquet.ts';
 
@@ -29,6 +29,11 @@ export interface ColdQueryOptions {
    * late table alike).
    */
   hotWhere?: Partial<Record<PartitionedTable, string>>;
+  /**
+   * Only these columns of hot rows are copied, per table (the others read as NULL in
+   * `<table>`): a caller that reads a few columns of wide rows leaves the rest in Postgres.
+   */
+  hotColumns?: Partial<Record<PartitionedTable, readonly string[]>>;
   /**
    * Unpartitioned Postgres tables to load as well (hot only, e.g. `shadow_comparisons`), each
    * as `hot.<name>` and `<name>`, with an optional Postgres condition.
@@ -175,10 +180,13 @@ export async function openColdQuery(options: ColdQueryOptions): Promise<ColdQuer
           : '';
       const wanted = options.hotWhere?.[table];
       const also = wanted ? ` AND (${wanted})` : '';
+      const only = options.hotColumns?.[table];
+      const pick = (cols: ColumnPlan[]) =>
+        only ? cols.filter((col) => only.includes(col.name)) : cols;
       const parts: ParquetPart[] = [];
       for (const [source, where, sourceColumns] of [
-        [table, inRange + notCold + also, columns],
-        [lateTables[table], inRange + also, await tableColumns(client, lateTables[table])],
+        [table, inRange + notCold + also, pick(columns)],
+        [lateTables[table], inRange + also, pick(await tableColumns(client, lateTables[table]))],
       ] as const) {
         parts.push(
           ...(await copyToParquet({
@@ -189,6 +197,9 @@ export async function openColdQuery(options: ColdQueryOptions): Promise<ColdQuer
             outDir: join(scratch, 'hot', source),
             fileName: (i) => `hot-${i}.parquet`,
             rowsPerFile: Number.MAX_SAFE_INTEGER,
+            // Scratch files read once or twice: small row groups keep the memory a scan of
+            // wide rows (generations' requests and answers) needs per thread small.
+            rowGroupSize: 4096,
           })),
         );
       }
