@@ -99,7 +99,7 @@ describe('DuckDB over hot + cold (lowburn query)', () => {
     }
   });
 
-  it('copies only the hot rows a filter wants, loads plain tables, and streams in chunks', async () => {
+  it('copies only the hot rows and columns asked for, loads plain tables, and streams in chunks', async () => {
     const q = await openColdQuery({
       databaseUrl: database.url,
       storage,
@@ -109,6 +109,7 @@ describe('DuckDB over hot + cold (lowburn query)', () => {
       to: '2026-11-22',
       tables: ['telemetry'],
       hotWhere: { telemetry: "metric = 'metric-1'" },
+      hotColumns: { telemetry: ['ping_id', 'ts', 'metric'] },
       plainTables: [{ name: 'export_runs', where: "day = '2026-11-20'" }],
     });
     try {
@@ -117,6 +118,10 @@ describe('DuckDB over hot + cold (lowburn query)', () => {
       expect((await q.query('SELECT count(*) AS n FROM hot.telemetry')).rows).toEqual([
         { n: '15' },
       ]);
+      // Columns left in Postgres read as NULL for hot rows.
+      expect(
+        (await q.query('SELECT count(metric) AS m, count(device_id) AS d FROM telemetry')).rows,
+      ).toEqual([{ m: '515', d: '500' }]);
       expect(
         (await q.query('SELECT table_name, day::VARCHAR AS day FROM export_runs')).rows,
       ).toEqual([{ table_name: 'telemetry', day: '2026-11-20' }]);
