@@ -46,7 +46,7 @@ describe('lowburn finetune export', () => {
     );
     expect(text.output).toContain('read 14 rows (fallback_error 14), 14 after dedup');
     expect(text.output).toContain('scrubbed: EMAIL 14 in 14 examples');
-    expect(text.output).toMatch(/OpenAI would train \d+ epochs and bill ~[\d,]+ tokens/);
+    expect(text.output).toMatch(/OpenAI would train \d+ epochs? and bill ~[\d,]+ tokens/);
     expect(text.output).toContain('ollama create <name> -f Modelfile');
     expect(await h.keys(prefix('summary'))).toHaveLength(4);
 

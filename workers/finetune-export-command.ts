@@ -160,7 +160,7 @@ export function summary(m: FinetuneManifest, prefix: string): string {
     dist
       ? `  tokens per training example: min ${n(dist.min)} · median ${n(dist.median)} · p90 ${n(dist.p90)} · max ${n(dist.max)}; ${n(tokens.train.total)} in all`
       : '  no training examples',
-    `  OpenAI would train ${tokens.billing.epochs} epochs and bill ~${n(tokens.billing.billedTokens)} tokens`,
+    `  OpenAI would train ${tokens.billing.epochs} epoch${tokens.billing.epochs === 1 ? '' : 's'} and bill ~${n(tokens.billing.billedTokens)} tokens`,
     `Next: train an adapter on train.jsonl, put it at ./adapter beside the Modelfile, then \`ollama create <name> -f Modelfile\` (base ${m.localModel.name}).`,
   ].join('\n');
 }
