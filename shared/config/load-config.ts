@@ -5,6 +5,7 @@ import { type CacheAuditConfig, cacheAuditConfig } from './cache-audit-config.ts
 import type { CostsConfig } from './costs-config.ts';
 import { type EnvName, envSpec } from './env-spec.ts';
 import type { FinetuneConfig } from './finetune-config.ts';
+import { type PrecomputeConfig, precomputeConfig } from './precompute-config.ts';
 import { type SecretsConfig, secretsConfig } from './secrets-config.ts';
 import { type ShadowConfig, shadowConfig } from './shadow-config.ts';
 
@@ -103,19 +104,6 @@ export interface InferenceConfig {
     reasoningTasks: string[];
     complexityMax: number;
   };
-}
-
-/** The nightly precompute of the most frequent prompts (`precompute-cache`). */
-export interface PrecomputeConfig {
-  cron: string;
-  windowMs: number;
-  topN: number;
-  minUsers: number;
-  freshForMs: number;
-  allowFrontier: boolean;
-  budgetUsd: number;
-  budgetTimeMs: number;
-  concurrency: number;
 }
 
 /** The cold side: export to Parquet and DuckDB queries. */
@@ -245,17 +233,7 @@ function assemble(raw: Raw, issues: ConfigIssue[]): Config {
         complexityMax: raw.ROUTE_COMPLEXITY_MAX,
       },
     },
-    precompute: {
-      cron: raw.PRECOMPUTE_CRON,
-      windowMs: raw.PRECOMPUTE_WINDOW,
-      topN: raw.PRECOMPUTE_TOP_N,
-      minUsers: raw.PRECOMPUTE_MIN_USERS,
-      freshForMs: raw.PRECOMPUTE_FRESH_FOR,
-      allowFrontier: raw.PRECOMPUTE_ALLOW_FRONTIER,
-      budgetUsd: raw.PRECOMPUTE_BUDGET_USD,
-      budgetTimeMs: raw.PRECOMPUTE_BUDGET_TIME,
-      concurrency: raw.PRECOMPUTE_CONCURRENCY,
-    },
+    precompute: precomputeConfig(raw),
     cacheAudit: cacheAuditConfig(raw),
     shadow: shadowConfig(raw, Boolean(raw.FRONTIER_URL && raw.FRONTIER_API_KEY)),
     costs: raw.COSTS,
