@@ -37,9 +37,16 @@ describe('flush-telemetry, through a real worker', () => {
       (await sql<{ n: string }>`SELECT count(*) AS n FROM telemetry`.execute(database.db)).rows[0]
         ?.n,
     );
+  // Waits for the job itself, not only its rows: it records its metrics after the rows commit.
   const flush = async (rows: number) => {
-    await worker.queues.add(flushTelemetryJob, {});
+    const job = await worker.queues.add(flushTelemetryJob, {});
+    const queue = worker.queues.get(flushTelemetryJob);
     await waitUntil(async () => (await stored()) === rows, 10_000, `${rows} rows stored`);
+    await waitUntil(
+      async () => Boolean((await queue.getJob(job.id ?? ''))?.finishedOn),
+      10_000,
+      'the flush job finished',
+    );
   };
 
   it('reports the buffer before a flush, and rows, duration, duplicates and rewrites after', async () => {
