@@ -1,4 +1,4 @@
-import { NoDataError, openColdQuery } from '../../shared/duckdb/cold-query.ts';
+import { withColdQuery } from '../../shared/duckdb/cold-query.ts';
 import type { DuckDbSettings } from '../../shared/duckdb/duckdb.ts';
 import type { ObjectStorage } from '../../shared/storage/storage.ts';
 
@@ -44,9 +44,8 @@ const HITS = `FROM generations
  */
 export async function sampleSemanticHits(options: SampleOptions): Promise<DaySample> {
   const { day, rate, max } = options;
-  let session: Awaited<ReturnType<typeof openColdQuery>>;
-  try {
-    session = await openColdQuery({
+  return withColdQuery<DaySample>(
+    {
       databaseUrl: options.databaseUrl,
       storage: options.storage,
       cacheDir: options.cacheDir,
@@ -54,35 +53,31 @@ export async function sampleSemanticHits(options: SampleOptions): Promise<DaySam
       from: day,
       to: day,
       tables: ['generations'],
-    });
-  } catch (error) {
+    },
+    async (session) => {
+      const counts = await session.query(
+        `SELECT task_type, count(*) AS hits ${HITS} GROUP BY task_type ORDER BY task_type`,
+      );
+      const hitsByTask = new Map(counts.rows.map((r) => [String(r.task_type), Number(r.hits)]));
+      const total = [...hitsByTask.values()].reduce((a, b) => a + b, 0);
+      // Rounded to a millionth before rounding up: 300 × 0.01 is 3.0000000000000004 in floats.
+      const draw = Math.min(max, Math.ceil(Math.round(total * rate * 1e6) / 1e6));
+      if (draw === 0) return { hitsByTask, sample: [] };
+      const drawn = await session.query(
+        `SELECT id, task_type, request::VARCHAR AS request, response ${HITS}
+         ORDER BY md5(id), id LIMIT ${draw}`,
+      );
+      const sample = drawn.rows.map((r) => ({
+        id: String(r.id),
+        taskType: String(r.task_type),
+        request: parseJson(r.request),
+        response: String(r.response),
+      }));
+      return { hitsByTask, sample };
+    },
     // Not one generation that day, hot or cold: nothing was served, so nothing to audit.
-    if (error instanceof NoDataError) return { hitsByTask: new Map(), sample: [] };
-    throw error;
-  }
-  try {
-    const counts = await session.query(
-      `SELECT task_type, count(*) AS hits ${HITS} GROUP BY task_type ORDER BY task_type`,
-    );
-    const hitsByTask = new Map(counts.rows.map((r) => [String(r.task_type), Number(r.hits)]));
-    const total = [...hitsByTask.values()].reduce((a, b) => a + b, 0);
-    // Rounded to a millionth before rounding up: 300 × 0.01 is 3.0000000000000004 in floats.
-    const draw = Math.min(max, Math.ceil(Math.round(total * rate * 1e6) / 1e6));
-    if (draw === 0) return { hitsByTask, sample: [] };
-    const drawn = await session.query(
-      `SELECT id, task_type, request::VARCHAR AS request, response ${HITS}
-       ORDER BY md5(id), id LIMIT ${draw}`,
-    );
-    const sample = drawn.rows.map((r) => ({
-      id: String(r.id),
-      taskType: String(r.task_type),
-      request: parseJson(r.request),
-      response: String(r.response),
-    }));
-    return { hitsByTask, sample };
-  } finally {
-    await session.close();
-  }
+    () => ({ hitsByTask: new Map(), sample: [] }),
+  );
 }
 
 function parseJson(value: unknown): unknown {

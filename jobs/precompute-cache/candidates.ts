@@ -1,6 +1,6 @@
 import type { Config } from '../../shared/config/load-config.ts';
 import { utcDay } from '../../shared/db/partitions.ts';
-import { NoDataError, openColdQuery } from '../../shared/duckdb/cold-query.ts';
+import { withColdQuery } from '../../shared/duckdb/cold-query.ts';
 import {
   resolveRequest,
   UnresolvableRequestError,
@@ -69,9 +69,8 @@ export async function rankCandidates(options: RankOptions): Promise<Ranking> {
   const { config, storage } = options;
   const to = options.now ?? new Date();
   const from = new Date(to.getTime() - config.precompute.windowMs);
-  let session: Awaited<ReturnType<typeof openColdQuery>>;
-  try {
-    session = await openColdQuery({
+  return withColdQuery(
+    {
       databaseUrl: config.database.url,
       storage,
       cacheDir: config.cold.cacheDir,
@@ -79,25 +78,21 @@ export async function rankCandidates(options: RankOptions): Promise<Ranking> {
       from: utcDay(from),
       to: utcDay(to),
       tables: ['generations'],
-    });
-  } catch (error) {
-    if (error instanceof NoDataError) return { from, to, rows: 0, coldRows: 0, candidates: [] };
-    throw error;
-  }
-  try {
-    const [source] = session.sources;
-    const { rows } = await session.query(groupsSql(from, to, config.precompute));
-    const candidates = await mergeGroups(rows as unknown as Group[], options);
-    return {
-      from,
-      to,
-      rows: (source?.hotRows ?? 0) + (source?.coldRows ?? 0),
-      coldRows: source?.coldRows ?? 0,
-      candidates,
-    };
-  } finally {
-    await session.close();
-  }
+    },
+    async (session) => {
+      const [source] = session.sources;
+      const { rows } = await session.query(groupsSql(from, to, config.precompute));
+      const candidates = await mergeGroups(rows as unknown as Group[], options);
+      return {
+        from,
+        to,
+        rows: (source?.hotRows ?? 0) + (source?.coldRows ?? 0),
+        coldRows: source?.coldRows ?? 0,
+        candidates,
+      };
+    },
+    () => ({ from, to, rows: 0, coldRows: 0, candidates: [] }),
+  );
 }
 
 /** One row of {@link groupsSql}. */

@@ -1,4 +1,4 @@
-import { NoDataError, openColdQuery } from '../../shared/duckdb/cold-query.ts';
+import { withColdQuery } from '../../shared/duckdb/cold-query.ts';
 import type { DuckDbSettings } from '../../shared/duckdb/duckdb.ts';
 import type { ObjectStorage } from '../../shared/storage/storage.ts';
 
@@ -53,18 +53,6 @@ export const emptyFacts = (): GeneratedFacts => ({
  */
 export async function dayFacts(source: ColdSource, day: string): Promise<DayFacts> {
   const facts: DayFacts = { users: new Map(), tokenUsd: 0, localOutputTokens: 0 };
-  let session: Awaited<ReturnType<typeof openColdQuery>>;
-  try {
-    session = await openColdQuery({
-      ...source,
-      from: day,
-      to: day,
-      tables: ['generations', 'telemetry'],
-    });
-  } catch (error) {
-    if (error instanceof NoDataError) return facts;
-    throw error;
-  }
   const of = (k: unknown, u: unknown) => {
     const key = `${String(k)}\t${String(u)}`;
     let f = facts.users.get(key);
@@ -74,48 +62,55 @@ export async function dayFacts(source: ColdSource, day: string): Promise<DayFact
     }
     return f;
   };
-  try {
-    const totals = await session.query(
-      `SELECT ${WHO}, count(*) AS n, sum(tokens_in) AS ti, sum(tokens_out) AS tout,
-         sum(cost_usd::DECIMAL(18, 8)) AS usd
-       FROM generations GROUP BY ALL ORDER BY k, u`,
-    );
-    for (const r of totals.rows) {
-      const f = of(r.k, r.u);
-      f.generations = Number(r.n);
-      f.tokensIn = Number(r.ti);
-      f.tokensOut = Number(r.tout);
-      f.costUsd = String(r.usd);
-    }
-    const layers = await session.query(
-      `SELECT ${WHO}, ${LAYER} AS layer, count(*) AS n FROM generations GROUP BY ALL ORDER BY k, u, layer`,
-    );
-    for (const r of layers.rows) of(r.k, r.u).byLayer[String(r.layer)] = Number(r.n);
-    const models = await session.query(
-      `SELECT ${WHO}, model, sum(tokens_in) AS ti, sum(tokens_out) AS tout,
-         sum(cost_usd::DECIMAL(18, 8))::DOUBLE AS usd
-       FROM generations WHERE model IS NOT NULL GROUP BY ALL ORDER BY k, u, model`,
-    );
-    for (const r of models.rows) {
-      of(r.k, r.u).byModel[String(r.model)] = {
-        in: Number(r.ti),
-        out: Number(r.tout),
-        usd: Number(r.usd),
-      };
-    }
-    const dayTotals = await session.query(
-      `SELECT coalesce(sum(cost_usd::DECIMAL(18, 8)), 0)::DOUBLE AS usd,
-         coalesce(sum(tokens_out) FILTER (WHERE (${LAYER}) = 'local'), 0) AS local_out
-       FROM generations`,
-    );
-    facts.tokenUsd = Number(dayTotals.rows[0]?.usd ?? 0);
-    facts.localOutputTokens = Number(dayTotals.rows[0]?.local_out ?? 0);
-    const pings = await session.query(
-      `SELECT '' AS k, coalesce(user_id, '') AS u, count(*) AS n FROM telemetry GROUP BY ALL ORDER BY u`,
-    );
-    for (const r of pings.rows) of(r.k, r.u).telemetryPings = Number(r.n);
-    return facts;
-  } finally {
-    await session.close();
-  }
+  return withColdQuery(
+    {
+      ...source,
+      from: day,
+      to: day,
+      tables: ['generations', 'telemetry'],
+    },
+    async (session) => {
+      const totals = await session.query(
+        `SELECT ${WHO}, count(*) AS n, sum(tokens_in) AS ti, sum(tokens_out) AS tout,
+           sum(cost_usd::DECIMAL(18, 8)) AS usd
+         FROM generations GROUP BY ALL ORDER BY k, u`,
+      );
+      for (const r of totals.rows) {
+        const f = of(r.k, r.u);
+        f.generations = Number(r.n);
+        f.tokensIn = Number(r.ti);
+        f.tokensOut = Number(r.tout);
+        f.costUsd = String(r.usd);
+      }
+      const layers = await session.query(
+        `SELECT ${WHO}, ${LAYER} AS layer, count(*) AS n FROM generations GROUP BY ALL ORDER BY k, u, layer`,
+      );
+      for (const r of layers.rows) of(r.k, r.u).byLayer[String(r.layer)] = Number(r.n);
+      const models = await session.query(
+        `SELECT ${WHO}, model, sum(tokens_in) AS ti, sum(tokens_out) AS tout,
+           sum(cost_usd::DECIMAL(18, 8))::DOUBLE AS usd
+         FROM generations WHERE model IS NOT NULL GROUP BY ALL ORDER BY k, u, model`,
+      );
+      for (const r of models.rows) {
+        of(r.k, r.u).byModel[String(r.model)] = {
+          in: Number(r.ti),
+          out: Number(r.tout),
+          usd: Number(r.usd),
+        };
+      }
+      const dayTotals = await session.query(
+        `SELECT coalesce(sum(cost_usd::DECIMAL(18, 8)), 0)::DOUBLE AS usd,
+           coalesce(sum(tokens_out) FILTER (WHERE (${LAYER}) = 'local'), 0) AS local_out
+         FROM generations`,
+      );
+      facts.tokenUsd = Number(dayTotals.rows[0]?.usd ?? 0);
+      facts.localOutputTokens = Number(dayTotals.rows[0]?.local_out ?? 0);
+      const pings = await session.query(
+        `SELECT '' AS k, coalesce(user_id, '') AS u, count(*) AS n FROM telemetry GROUP BY ALL ORDER BY u`,
+      );
+      for (const r of pings.rows) of(r.k, r.u).telemetryPings = Number(r.n);
+      return facts;
+    },
+    () => facts,
+  );
 }

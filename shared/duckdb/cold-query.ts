@@ -287,3 +287,26 @@ async function loadPlainTable(
   );
   await duck.run(`CREATE VIEW main.${id} AS SELECT * FROM hot.${id}`);
 }
+
+/**
+ * Runs `work` over a cold query of the range and closes the query after it; a range with neither
+ * cold files nor hot rows gives `empty()` without running `work`.
+ */
+export async function withColdQuery<T>(
+  options: ColdQueryOptions,
+  work: (query: ColdQuery) => Promise<T>,
+  empty: () => T,
+): Promise<T> {
+  let query: ColdQuery;
+  try {
+    query = await openColdQuery(options);
+  } catch (error) {
+    if (error instanceof NoDataError) return empty();
+    throw error;
+  }
+  try {
+    return await work(query);
+  } finally {
+    await query.close();
+  }
+}

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/create-db.ts';
 import { utcDay } from '../db/partitions.ts';
-import { NoDataError, openColdQuery } from '../duckdb/cold-query.ts';
+import { withColdQuery } from '../duckdb/cold-query.ts';
 import type { DuckDbSettings } from '../duckdb/duckdb.ts';
 import { latestModelVersion } from '../inference/model-versions.ts';
 import type { ObjectStorage } from '../storage/storage.ts';
@@ -150,9 +150,8 @@ async function fallbackCounts(
   from: Date,
   to: Date,
 ): Promise<(Counted & { answered: number; fallbacks: number })[]> {
-  let session: Awaited<ReturnType<typeof openColdQuery>>;
-  try {
-    session = await openColdQuery({
+  return withColdQuery(
+    {
       databaseUrl: options.databaseUrl,
       storage: options.storage,
       cacheDir: options.cacheDir,
@@ -160,31 +159,27 @@ async function fallbackCounts(
       from: utcDay(from),
       to: utcDay(to),
       tables: ['generations'],
-    });
-  } catch (error) {
-    if (error instanceof NoDataError) return [];
-    throw error;
-  }
-  try {
-    const { rows } = await session.query(`
-      SELECT task_type,
-        created_at < '${at.toISOString()}'::TIMESTAMPTZ AS before,
-        count(*) AS answered,
-        count(*) FILTER (WHERE fallback_reason IS NOT NULL) AS fallbacks
-      FROM generations
-      WHERE status = 'completed' AND cache_layer IS NULL
-        AND created_at >= '${from.toISOString()}'::TIMESTAMPTZ
-        AND created_at < '${to.toISOString()}'::TIMESTAMPTZ
-      GROUP BY ALL`);
-    return rows.map((r) => ({
-      taskType: String(r.task_type),
-      before: Boolean(r.before),
-      answered: Number(r.answered),
-      fallbacks: Number(r.fallbacks),
-    }));
-  } finally {
-    await session.close();
-  }
+    },
+    async (session) => {
+      const { rows } = await session.query(`
+        SELECT task_type,
+          created_at < '${at.toISOString()}'::TIMESTAMPTZ AS before,
+          count(*) AS answered,
+          count(*) FILTER (WHERE fallback_reason IS NOT NULL) AS fallbacks
+        FROM generations
+        WHERE status = 'completed' AND cache_layer IS NULL
+          AND created_at >= '${from.toISOString()}'::TIMESTAMPTZ
+          AND created_at < '${to.toISOString()}'::TIMESTAMPTZ
+        GROUP BY ALL`);
+      return rows.map((r) => ({
+        taskType: String(r.task_type),
+        before: Boolean(r.before),
+        answered: Number(r.answered),
+        fallbacks: Number(r.fallbacks),
+      }));
+    },
+    () => [],
+  );
 }
 
 /** Shadow comparisons and agreements per task type and side. */
