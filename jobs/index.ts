@@ -1,5 +1,6 @@
 import { defineCatalog, type QueueContract } from '../shared/queue/job-definition.ts';
 import { auditCacheJob } from './audit-cache/index.ts';
+import { checkAlertsJob } from './check-alerts/index.ts';
 import { deliverWebhookJob } from './deliver-webhook/index.ts';
 import { dispatchWebhooksJob } from './dispatch-webhooks/index.ts';
 import { exportColdJob } from './export-cold/index.ts';
@@ -10,6 +11,7 @@ import { maintainPartitions } from './maintain-partitions/index.ts';
 import { precomputeCacheJob } from './precompute-cache/index.ts';
 import { pruneLedgersJob } from './prune-ledgers/index.ts';
 import { rollupUsageJob } from './rollup-usage/index.ts';
+import { sendDigestJob } from './send-digest/index.ts';
 import { shadowCompareJob } from './shadow-compare/index.ts';
 
 /**
@@ -29,6 +31,8 @@ export const jobs = defineCatalog({
   'shadow-compare': shadowCompareJob,
   'rollup-usage': rollupUsageJob,
   'export-finetune': exportFinetuneJob,
+  'check-alerts': checkAlertsJob,
+  'send-digest': sendDigestJob,
 });
 
 export type Jobs = typeof jobs;

@@ -46,7 +46,7 @@ export async function startWorker(options: {
 }): Promise<RunningWorker> {
   const { config, catalog, log } = options;
   const selected = selectJobs(catalog, config.worker.queues);
-  const deps = await openDeps(config, log);
+  const deps = await openDeps(config, log, Object.keys(catalog));
   let server: Server | undefined;
   try {
     await redisPreflight(deps.redis, { env: config.env, log });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { dayLayers } from '../../shared/alerts/layer-shares.ts';
 import { utcDay } from '../../shared/db/partitions.ts';
 import { defineJob } from '../../shared/queue/job-definition.ts';
 import { rollupMetrics } from './metrics.ts';
@@ -49,7 +50,9 @@ export const rollupUsageJob = defineJob({
       },
       day,
     );
-    rollupMetrics(deps.metrics).record(result);
+    const metrics = rollupMetrics(deps.metrics);
+    metrics.record(result);
+    metrics.recordLayers((await dayLayers(deps.db, day, day))[0]);
     log.info(
       {
         day,

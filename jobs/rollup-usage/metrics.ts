@@ -1,10 +1,13 @@
 import { Gauge, type Registry } from 'prom-client';
+import type { DayLayers } from '../../shared/alerts/layer-shares.ts';
 import { oncePerRegistry } from '../../shared/metrics/registry.ts';
 import type { DayRollup } from './rollup-day.ts';
 
 export interface RollupMetrics {
   /** Sets the gauges to a rolled-up day's figures (the hourly run's: the day in progress). */
   record(rollup: DayRollup): void;
+  /** Sets the answer shares to a rolled-up day's (none: the day had no generations). */
+  recordLayers(layers: DayLayers | undefined): void;
 }
 
 /** The usage rollup's figures as gauges, registered once on the process's `/metrics` registry. */
@@ -38,7 +41,21 @@ export const rollupMetrics = oncePerRegistry((registry: Registry): RollupMetrics
     labelNames: ['component'],
     registers,
   });
+  const answers = new Gauge({
+    name: 'lowburn_answer_share',
+    help: 'Share (0–1) of the last rolled-up day’s generations by where the answer came from: each cache layer, the local model, the frontier fallback.',
+    labelNames: ['source'],
+    registers,
+  });
   return {
+    recordLayers(layers) {
+      const shares: Record<string, number> = {
+        ...(layers?.hitRates ?? {}),
+        local: layers?.localShare ?? 0,
+        fallback: layers?.fallbackShare ?? 0,
+      };
+      for (const [source, share] of Object.entries(shares)) answers.set({ source }, share);
+    },
     record({ cost: day, activeUsers: users }) {
       cpau.set(day.cpau ?? 0);
       activeUsers.set(users);

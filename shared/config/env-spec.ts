@@ -271,6 +271,51 @@ export const envSpec = {
     description:
       'The price sheet of the cost rollup, merged over its defaults: `fleetBoxUsdPerMonth` (20), `databaseUsdPerMonth` (0), `modelBox` `{usdPerMonth: 26, outputTokensPerSecond: 20, min: 1}`, `storage` `{usdPerGbMonth: 0.015, freeGb: 10, usdPerMillionWrites: 4.5, usdPerMillionReads: 0.36}`. Tokens are priced by `MODEL_PRICES`. See "Cost per active user".',
   }),
+  CPAU_TARGET_USD: v({
+    schema: z.coerce.number().positive(),
+    optional: true,
+    example: '0.05',
+    description:
+      "Top of the CPAU target band, in USD per active user per day: yesterday's CPAU above it fires the `cpau-above-target` alert. Unset: that alert is off.",
+  }),
+  ALERT_WEBHOOK_URL: v({
+    schema: url(['http', 'https']),
+    optional: true,
+    example: 'https://ops.example.com/hooks/lowburn',
+    description:
+      'Where `alert.triggered`, `alert.resolved` and `digest.daily` events go, signed (Standard Webhooks) with `ALERT_WEBHOOK_SECRET` through the webhook delivery (retries, dead letters, SSRF checks). Unset: alerts and the digest are log lines only.',
+  }),
+  ALERT_WEBHOOK_SECRET: v({
+    schema: z.string().regex(/^whsec_[A-Za-z0-9+/]{22,}={0,2}$/, {
+      message: 'must be whsec_ followed by the base64 of at least 16 random bytes',
+    }),
+    optional: true,
+    secret: true,
+    example: 'whsec_$(openssl rand -base64 32)',
+    description:
+      'The `whsec_` secret that signs operator events; required with `ALERT_WEBHOOK_URL`. Stored sealed (`SECRETS_KEY`) on the `lowburn operator alerts` system key, which never authenticates.',
+  }),
+  ALERT_CRON: v({
+    schema: cron(),
+    default: '* * * * *',
+    example: '*/5 * * * *',
+    description:
+      'When `check-alerts` evaluates the alert conditions, as a cron pattern in `SCHEDULE_TZ`.',
+  }),
+  ALERT_JOB_GRACE: v({
+    schema: duration(),
+    default: '15m',
+    example: '30m',
+    description:
+      'How long past its scheduled time a nightly job (export-cold, precompute-cache, export-finetune, rollup-usage) may wait for a worker before the `nightly-job` alert calls it missed.',
+  }),
+  DIGEST_CRON: v({
+    schema: cron(),
+    default: '0 8 * * *',
+    example: '30 7 * * 1-5',
+    description:
+      'When `send-digest` reports the last complete UTC day (CPAU, cost split, active users, hit rates, fallback share, alerts) as a log line and a `digest.daily` event, as a cron pattern in `SCHEDULE_TZ`.',
+  }),
   CACHE_TTL_EXACT: v({
     schema: duration(),
     default: '24h',

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '../errors/config-error.ts';
+import { type AlertsConfig, alertsConfig } from './alerts-config.ts';
 import { type CacheAuditConfig, cacheAuditConfig } from './cache-audit-config.ts';
 import type { CostsConfig } from './costs-config.ts';
 import { type EnvName, envSpec } from './env-spec.ts';
@@ -59,6 +60,8 @@ export interface Config {
   shadow: ShadowConfig;
   /** The price sheet of the cost rollup (`COSTS`). */
   costs: CostsConfig;
+  /** Operator alerts and the daily digest. */
+  alerts: AlertsConfig;
   webhooks: WebhookConfig;
   secrets: SecretsConfig;
 }
@@ -237,6 +240,7 @@ function assemble(raw: Raw, issues: ConfigIssue[]): Config {
     cacheAudit: cacheAuditConfig(raw),
     shadow: shadowConfig(raw, Boolean(raw.FRONTIER_URL && raw.FRONTIER_API_KEY)),
     costs: raw.COSTS,
+    alerts: alertsConfig(raw, issues),
     finetune: {
       cron: raw.FINETUNE_CRON,
       windowMs: raw.FINETUNE_WINDOW,

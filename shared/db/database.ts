@@ -279,6 +279,18 @@ export interface CacheAuditsTable {
   audited_at: DefaultTimestamp;
 }
 
+/** An operator alert: a condition that fired on a day, and when it resolved (migration 0015). */
+export interface AlertsTable {
+  condition: string;
+  day: Day;
+  fired_at: DefaultTimestamp;
+  details: ColumnType<Record<string, unknown>, string, string>;
+  triggered_sent_at: Timestamp | null;
+  resolved_at: Timestamp | null;
+  resolved_details: ColumnType<Record<string, unknown> | null, string | null, string | null>;
+  resolved_sent_at: Timestamp | null;
+}
+
 /** The typed schema kysely checks every query against. */
 export interface Database {
   telemetry: TelemetryTable;
@@ -298,4 +310,5 @@ export interface Database {
   shadow_comparisons: ShadowComparisonsTable;
   model_versions: ModelVersionsTable;
   cache_audits: CacheAuditsTable;
+  alerts: AlertsTable;
 }

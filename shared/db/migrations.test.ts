@@ -32,6 +32,7 @@ describe('migrations on a fresh database', () => {
     expect((await migrationStatus(db)).every((m) => m.executedAt instanceof Date)).toBe(true);
     expect(await tables(db)).toEqual(
       expect.arrayContaining([
+        'alerts',
         'api_keys',
         'cache_audits',
         'cost_daily',
@@ -67,6 +68,7 @@ describe('migrations on a fresh database', () => {
       '0011-retrain-loop',
       '0012-model-versions',
       '0013-usage-rollup',
+      '0015-alerts',
     ]);
   });
 });

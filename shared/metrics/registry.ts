@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { oldestWaitingMs } from '../queue/queue-lag.ts';
 
 /** The Prometheus metrics a worker process exposes on `/metrics`. */
 export interface WorkerMetrics {
@@ -47,6 +48,20 @@ export function createWorkerMetrics(): WorkerMetrics {
           for (const [state, count] of Object.entries(counts)) {
             this.set({ queue: queue.name, state }, count);
           }
+        }),
+      );
+    },
+  });
+  new Gauge({
+    name: 'lowburn_queue_oldest_waiting_seconds',
+    help: "Age of each queue's oldest job waiting for a worker (its lag), read from Redis at scrape time.",
+    labelNames: ['queue'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      await Promise.all(
+        watched.map(async (queue) => {
+          this.set({ queue: queue.name }, (await oldestWaitingMs(queue)) / 1000);
         }),
       );
     },

@@ -60,6 +60,8 @@ export interface JobDeps {
   webhookClient: WebhookHttpClient;
   /** The process's generation pipeline (caches, local model, paid fallback), opened at first use. */
   generation: GenerationPipeline;
+  /** Every queue of the catalog the process was started with (the alerts watch each one). */
+  queueNames: readonly string[];
   /** Enqueues another job by its definition; the payload is parsed first. */
   enqueue: <D extends QueueContract>(
     definition: D,

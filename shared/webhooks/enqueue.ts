@@ -1,4 +1,4 @@
-import { insertDelivery } from './delivery-insert.ts';
+import { insertDelivery, type NewDelivery } from './delivery-insert.ts';
 import { type DispatchDeps, dispatchAttempts } from './dispatch.ts';
 import {
   buildWebhookEvent,
@@ -52,18 +52,31 @@ export async function enqueueWebhook(
   deps: DispatchDeps,
   input: EnqueueWebhookInput,
 ): Promise<EnqueuedWebhook> {
-  const id = webhookIdFor(input.apiKeyId, input.jobId, input.event.type);
   const event = buildWebhookEvent(input.jobId, input.event);
-  const inserted = await insertDelivery(deps.db, {
-    id,
+  return enqueueDelivery(deps, {
+    id: webhookIdFor(input.apiKeyId, input.jobId, input.event.type),
     apiKeyId: input.apiKeyId,
     jobId: input.jobId,
     eventType: event.type,
     url: input.url,
     payload: serializeEvent(event),
   });
+}
+
+/**
+ * Records a delivery of an event already built and serialised, and queues its first attempt
+ * when its endpoint has a free slot: what {@link enqueueWebhook} does for a generation's event,
+ * for any event (the operator alerts of shared/alerts). Idempotent by `delivery.id`, which the
+ * caller derives from what the event is about, never from the clock.
+ */
+export async function enqueueDelivery(
+  deps: DispatchDeps,
+  delivery: NewDelivery,
+): Promise<EnqueuedWebhook> {
+  const { id, apiKeyId } = delivery;
+  const inserted = await insertDelivery(deps.db, delivery);
   if (inserted) {
-    const endpoint = { apiKeyId: input.apiKeyId, endpoint: inserted.endpoint };
+    const endpoint = { apiKeyId, endpoint: inserted.endpoint };
     await dispatchAttempts(deps, endpoint, [{ deliveryId: id, run: inserted.run, attempt: 0 }]);
     return { id, created: true, queued: true };
   }
@@ -76,7 +89,7 @@ export async function enqueueWebhook(
   // A retried caller: queue the attempt again if it is due (a no-op when its job exists); a
   // retry waiting for its time is the dispatcher's.
   if (existing.next_attempt_at && existing.next_attempt_at.getTime() <= Date.now()) {
-    const endpoint = { apiKeyId: input.apiKeyId, endpoint: existing.endpoint };
+    const endpoint = { apiKeyId, endpoint: existing.endpoint };
     const due = { deliveryId: id, run: existing.run, attempt: existing.run_attempts };
     await dispatchAttempts(deps, endpoint, [due]);
   }

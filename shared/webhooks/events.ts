@@ -4,6 +4,9 @@ import { toStorableJson } from '../json/storable-text.ts';
 /** The events lowburn sends. */
 export const webhookEventTypes = ['generation.completed', 'generation.failed'] as const;
 export type WebhookEventType = (typeof webhookEventTypes)[number];
+/** The events sent to the operator (`ALERT_WEBHOOK_URL`; shared/alerts), not to API keys' URLs. */
+export const operatorEventTypes = ['alert.triggered', 'alert.resolved', 'digest.daily'] as const;
+export type OperatorEventType = (typeof operatorEventTypes)[number];
 
 /** What the generation pipeline knows when a job ends; becomes the event's `data`. */
 export interface WebhookEventInput {
@@ -77,7 +80,11 @@ export function buildWebhookEvent(
  * job and the event type, so a generation retried after it enqueued its webhook (at-least-once)
  * finds the same delivery instead of creating a second one. 128 bits of SHA-256, hex.
  */
-export function webhookIdFor(apiKeyId: string, jobId: string, type: WebhookEventType): string {
+export function webhookIdFor(
+  apiKeyId: string,
+  jobId: string,
+  type: WebhookEventType | OperatorEventType,
+): string {
   const digest = createHash('sha256').update(`${apiKeyId}\n${jobId}\n${type}`).digest('hex');
   return `msg_${digest.slice(0, 32)}`;
 }

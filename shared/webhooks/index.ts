@@ -1,7 +1,15 @@
 export { type AttemptDeps, type AttemptResult, attemptDelivery } from './attempt.ts';
-export { type EnqueuedWebhook, type EnqueueWebhookInput, enqueueWebhook } from './enqueue.ts';
+export {
+  type EnqueuedWebhook,
+  type EnqueueWebhookInput,
+  enqueueDelivery,
+  enqueueWebhook,
+} from './enqueue.ts';
 export {
   buildWebhookEvent,
+  type OperatorEventType,
+  operatorEventTypes,
+  serializeEvent,
   type WebhookEvent,
   type WebhookEventInput,
   type WebhookEventType,

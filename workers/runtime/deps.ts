@@ -18,8 +18,15 @@ export interface ProcessDeps extends JobDeps {
   close(): Promise<void>;
 }
 
-/** Opens the clients a worker process passes to its jobs: one pool, one Redis, one storage. */
-export async function openDeps(config: Config, log: Logger): Promise<ProcessDeps> {
+/**
+ * Opens the clients a worker process passes to its jobs: one pool, one Redis, one storage.
+ * `queueNames` are the catalog's queues, all of them, whichever this process runs.
+ */
+export async function openDeps(
+  config: Config,
+  log: Logger,
+  queueNames: readonly string[],
+): Promise<ProcessDeps> {
   const storage = await createStorage(config.storage);
   const { db } = createDb({ url: config.database.url, poolMax: config.database.poolMax, log });
   const redis = createWorkerConnection(config.redis.url);
@@ -50,6 +57,7 @@ export async function openDeps(config: Config, log: Logger): Promise<ProcessDeps
     storage,
     log,
     queues,
+    queueNames,
     secrets: processKeyring(config, log),
     webhookClient,
     generation,
