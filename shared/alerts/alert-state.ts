@@ -129,7 +129,7 @@ export async function alertsOfDay(
     FROM alerts, d
     WHERE (fired_at >= d.start AND fired_at < d.start + interval '1 day')
        OR (resolved_at >= d.start AND resolved_at < d.start + interval '1 day')
-    ORDER BY fired_at`.execute(db);
+    ORDER BY fired_at, condition`.execute(db);
   return {
     fired: rows.filter((r) => r.fired).map((r) => r.condition),
     resolved: rows.filter((r) => r.resolved).map((r) => r.condition),
