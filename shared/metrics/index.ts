@@ -1,1 +1,6 @@
-export { createWorkerMetrics, oncePerRegistry, type WorkerMetrics } from './registry.ts';
+export {
+  createWorkerMetrics,
+  isMetricsFactory,
+  oncePerRegistry,
+  type WorkerMetrics,
+} from './registry.ts';

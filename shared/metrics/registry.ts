@@ -86,7 +86,7 @@ export function oncePerRegistry<T, A extends unknown[]>(
   create: (registry: Registry, ...args: A) => T,
 ): (registry: Registry, ...args: A) => T {
   const made = new WeakMap<Registry, T>();
-  return (registry, ...args) => {
+  const factory = (registry: Registry, ...args: A) => {
     let metrics = made.get(registry);
     if (metrics === undefined) {
       metrics = create(registry, ...args);
@@ -94,4 +94,17 @@ export function oncePerRegistry<T, A extends unknown[]>(
     }
     return metrics;
   };
+  metricsFactories.add(factory);
+  return factory;
+}
+
+type MetricsFactory = (registry: Registry, ...args: never[]) => unknown;
+const metricsFactories = new WeakSet<object>();
+
+/**
+ * Whether `value` registers metrics (was made by {@link oncePerRegistry}): lets a test build a
+ * process's whole registry from the metrics modules it imports, and check names against it.
+ */
+export function isMetricsFactory(value: unknown): value is MetricsFactory {
+  return typeof value === 'function' && metricsFactories.has(value);
 }
