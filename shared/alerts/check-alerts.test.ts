@@ -32,7 +32,7 @@ describe('checkAlerts, each condition over real Postgres and Redis', () => {
   const pg = useTestDatabase();
   const r = useRedis();
   let recorded = recordingLog();
-  const env = { CPAU_TARGET_USD: '0.05', ALERT_JOB_GRACE: '1s', TELEMETRY_BUFFER_CAP: '4' };
+  const env = { CPAU_TARGET_USD: '0.05', ALERT_JOB_GRACE: '3s', TELEMETRY_BUFFER_CAP: '4' };
 
   /** Runs one check of `conditions` at `now` (log lines only: no ALERT_WEBHOOK_URL). */
   async function check(
@@ -200,7 +200,7 @@ describe('checkAlerts, each condition over real Postgres and Redis', () => {
       await waitUntil(
         async () => {
           const next = (await queue.getJobScheduler('export-cold'))?.next ?? Date.now();
-          return Date.now() - next > 1_500;
+          return Date.now() - next > 3_500;
         },
         10_000,
         'the slot passed by more than ALERT_JOB_GRACE',
