@@ -56,11 +56,34 @@ describe('check-alerts on two workers, sending to ALERT_WEBHOOK_URL', () => {
   // The second worker shares the first one's queues: one fleet, two processes' worth of workers.
   const second = useJobWorker(database, catalog, () => ({ ...env(), QUEUE_PREFIX: first.prefix }));
 
-  /** Four checks queued at once, so both workers run some; resolves when all four ran. */
+  /** Checks this worker process completed, from its `/metrics`. */
+  const checksRunBy = async (worker: typeof first) =>
+    Number(
+      /lowburn_jobs_completed_total\{queue="check-alerts"\} (\d+)/.exec(
+        await worker.metrics(),
+      )?.[1] ?? 0,
+    );
+
+  /**
+   * Four checks queued at once, more until each worker has run some since the last call;
+   * resolves when all of them ran.
+   */
   async function checkTwiceOnEach() {
     const queue = first.queues.get(checkAlertsJob);
+    const before = await Promise.all([checksRunBy(first), checksRunBy(second)]);
     // Through the first worker's queues: the second's fixture queues sit under a prefix of its own.
     const jobs = await Promise.all([1, 2, 3, 4].map(() => first.queues.add(checkAlertsJob, {})));
+    await waitUntil(
+      async () => {
+        const now = await Promise.all([checksRunBy(first), checksRunBy(second)]);
+        if (now[0] > before[0] && now[1] > before[1]) return true;
+        jobs.push(await first.queues.add(checkAlertsJob, {}));
+        return false;
+      },
+      20_000,
+      'both workers ran a check',
+      { everyMs: 250 },
+    );
     await waitUntil(
       async () =>
         (await Promise.all(jobs.map((j) => queue.getJobState(j.id as string)))).every(
