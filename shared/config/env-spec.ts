@@ -271,6 +271,20 @@ export const envSpec = {
     description:
       'The price sheet of the cost rollup, merged over its defaults: `fleetBoxUsdPerMonth` (20), `databaseUsdPerMonth` (0), `modelBox` `{usdPerMonth: 26, outputTokensPerSecond: 20, min: 1}`, `storage` `{usdPerGbMonth: 0.015, freeGb: 10, usdPerMillionWrites: 4.5, usdPerMillionReads: 0.36}`. Tokens are priced by `MODEL_PRICES`. See "Cost per active user".',
   }),
+  USER_DAILY_BUDGET_USD: v({
+    schema: z.coerce.number().positive().max(1_000_000),
+    optional: true,
+    example: '0.50',
+    description:
+      'Soft daily budget of each end user\'s frontier (paid) token spend, in USD: past it their requests are answered by the local model only (a failed local answer fails the job, `fallback_reason` `budget`) and a warning is logged once that day. Days start at midnight in `SCHEDULE_TZ`. Unset: off. An API key may override it (`lowburn keys budget`). See "Budgets".',
+  }),
+  USER_DAILY_BUDGET_USD_HARD: v({
+    schema: z.coerce.number().positive().max(1_000_000),
+    optional: true,
+    example: '2',
+    description:
+      "Hard daily budget of each end user's frontier token spend, in USD: past it the API answers their `POST /v1/generations` with `429`, saying which budget and when it resets. Unset: off. An API key may override it.",
+  }),
   CACHE_TTL_EXACT: v({
     schema: duration(),
     default: '24h',
