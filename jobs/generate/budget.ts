@@ -1,5 +1,6 @@
 import type { GeneratePayload } from '../../shared/generation/schema.ts';
-import type { JobContext, JobDeps } from '../../shared/queue/job-definition.ts';
+import type { Logger } from '../../shared/log/logger.ts';
+import type { JobDeps } from '../../shared/queue/job-definition.ts';
 import { addSpend, budgetDay, budgetReached, readSpend } from '../../shared/usage/budgets.ts';
 
 /**
@@ -30,7 +31,7 @@ export function frontierGate(
  * not a budget applies, so a budget switched on mid-day starts from the day's real spend.
  */
 export async function recordSpend(
-  ctx: Pick<JobContext, 'deps' | 'log'>,
+  ctx: { deps: Pick<JobDeps, 'redis' | 'config'>; log: Logger },
   payload: GeneratePayload,
   costUsd: number,
 ): Promise<void> {
@@ -51,7 +52,15 @@ export async function recordSpend(
   for (const level of crossed) {
     const budgetUsd = level === 'soft' ? payload.budget?.softUsd : payload.budget?.hardUsd;
     ctx.log.warn(
-      { apiKeyId: payload.apiKeyId, userId: payload.userId, level, spentUsd, budgetUsd, day },
+      // `budget`, not `level`: pino's own field.
+      {
+        apiKeyId: payload.apiKeyId,
+        userId: payload.userId,
+        budget: level,
+        spentUsd,
+        budgetUsd,
+        day,
+      },
       level === 'soft'
         ? 'user reached their soft daily budget: local model only until the budget day resets'
         : 'user reached their hard daily budget: the API refuses their requests until the budget day resets',
