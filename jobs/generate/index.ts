@@ -148,7 +148,13 @@ export const generateJob = defineJob({
         latency_ms: latencyMs,
         fallback_reason: outcome.fallback ? fallbackReason(outcome.fallback.reason) : null,
       });
-      await recordSpend(ctx, payload, outcome.costUsd);
+      // The answer is recorded: a spend that cannot be counted must not fail it.
+      await recordSpend(ctx, payload, outcome.costUsd).catch((error: unknown) =>
+        ctx.log.warn(
+          { err: error },
+          'could not add the generation’s cost to its user’s budget spend',
+        ),
+      );
       metrics.observe(outcome, latencyMs, request, deps.config.inference);
       await sampleShadow(ctx, id, payload, outcome);
       await notify(ctx, payload, { type: 'generation.completed', result });
