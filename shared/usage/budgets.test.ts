@@ -20,6 +20,10 @@ describe('the budget day', () => {
     expect(budgetDay(new Date('2026-12-07T22:59:59.999Z'), 'Europe/Berlin')).toBe('2026-12-07');
     expect(budgetDay(new Date('2026-12-07T23:00:00Z'), 'Europe/Berlin')).toBe('2026-12-08');
     expect(budgetDay(new Date('2026-12-07T23:00:00Z'), 'UTC')).toBe('2026-12-07');
+    // The day is remembered per zone for speed: an earlier instant is not taken for it.
+    expect(budgetDay(new Date('2026-12-07T22:59:59.999Z'), 'Europe/Berlin')).toBe('2026-12-07');
+    expect(budgetDay(new Date('2026-12-08T22:59:59.999Z'), 'Europe/Berlin')).toBe('2026-12-08');
+    expect(budgetDay(new Date('2026-12-08T23:00:00Z'), 'Europe/Berlin')).toBe('2026-12-09');
     expect(budgetResetsAt(new Date('2026-12-07T12:00:00Z'), 'Europe/Berlin')).toEqual(
       new Date('2026-12-07T23:00:00Z'),
     );
