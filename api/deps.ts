@@ -13,6 +13,9 @@ export interface ApiKeyIdentity {
   scopes: readonly ApiScope[];
   /** Whose cached answers its generations share (`api_keys.cache_scope`, else its id). */
   cacheScope: string;
+  /** Its users' daily budgets in USD, when it overrides the settings (`lowburn keys budget`). */
+  dailyBudgetUsd?: number | null;
+  dailyBudgetUsdHard?: number | null;
 }
 
 /** Everything the API app needs, created once per process (or per serverless instance). */
@@ -34,6 +37,8 @@ export interface ApiDeps {
   /** Scheduled jobs an admin key may run now (`POST /v1/pipelines/:name/runs`). */
   pipelines: Record<string, QueueContract>;
   log: Logger;
+  /** The clock, in epoch ms: decides the budget day (tests move it). @defaultValue Date.now */
+  now?: () => number;
 }
 
 export interface ApiEnv {

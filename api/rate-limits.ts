@@ -29,6 +29,8 @@ function limited(what: string, limit: number, msBeforeNext: number): ApiError {
 // hour count, so tiers stay configuration, not Lua. The request is also counted for the usage
 // rollup (KEYS[1], a hash per hour: see shared/usage/api-usage.ts) in the same call, so usage
 // capture costs no round trip; it counts every authenticated request, refused ones included.
+// A user's budget spend (KEYS[5], see shared/usage/budgets.ts), when budgets apply, is read in
+// the same call too: checking budgets costs a GET, not a round trip.
 const CONSUME = `
 redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
 redis.call('EXPIREAT', KEYS[1], ARGV[3])
@@ -43,7 +45,8 @@ local kn, kt = hit(KEYS[2], 1000)
 if kn > tonumber(ARGV[1]) or #KEYS == 2 then return {kn, kt} end
 local un, ut = hit(KEYS[3], 60000)
 local hn = hit(KEYS[4], 3600000)
-return {kn, kt, un, ut, hn}`;
+if #KEYS == 4 then return {kn, kt, un, ut, hn} end
+return {kn, kt, un, ut, hn, tonumber(redis.call('GET', KEYS[5]) or '0')}`;
 
 type ConsumingRedis = Redis & {
   lowburnRateLimit(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<number[]>;
@@ -100,6 +103,20 @@ export class RateLimits {
     userId: string | undefined,
     route: string,
   ): Promise<Record<string, string>> {
+    return (await this.consumeReadingSpend(apiKeyId, userId, route)).headers;
+  }
+
+  /**
+   * {@link consume}, also reading the user's spend counter `spendKey` (micro-USD; 0 when
+   * absent) in the same call. The spend is read only for a request naming a user that passed
+   * the key's limit; otherwise `spentMicroUsd` is `undefined`.
+   */
+  async consumeReadingSpend(
+    apiKeyId: string,
+    userId: string | undefined,
+    route: string,
+    spendKey?: string,
+  ): Promise<{ headers: Record<string, string>; spentMicroUsd: number | undefined }> {
     this.assertKeyNotBlocked(apiKeyId);
     const p = this.#prefix;
     const now = new Date();
@@ -109,6 +126,7 @@ export class RateLimits {
           `${p}:key:${apiKeyId}`,
           `${p}:user-min:${apiKeyId}:${userId}`,
           `${p}:user-hour:${apiKeyId}:${userId}`,
+          ...(spendKey ? [spendKey] : []),
         ]
       : [`${p}:key:${apiKeyId}`];
     let counts: number[];
@@ -124,18 +142,20 @@ export class RateLimits {
     } catch (error) {
       throw unavailableIfUnreachable('the queue store', error);
     }
-    const [keyCount = 0, keyTtl = 1000, minute, minuteTtl = 60_000, hour = 1] = counts;
+    const [keyCount = 0, keyTtl = 1000, minute, minuteTtl = 60_000, hour = 1, spent] = counts;
     const keyLimit = this.#limits.perKeyPerSecond;
     if (keyCount > keyLimit) {
       this.#blockedUntil.set(apiKeyId, Date.now() + keyTtl);
       throw limited(`API key limit of ${keyLimit} requests per second reached`, keyLimit, keyTtl);
     }
-    if (minute === undefined) return headers(keyLimit, keyLimit - keyCount, keyTtl);
+    if (minute === undefined) {
+      return { headers: headers(keyLimit, keyLimit - keyCount, keyTtl), spentMicroUsd: undefined };
+    }
     const limit = this.userLimit(hour - 1);
     if (minute > limit) {
       throw limited(`user "${userId}" may send ${limit} requests per minute`, limit, minuteTtl);
     }
-    return headers(limit, limit - minute, minuteTtl);
+    return { headers: headers(limit, limit - minute, minuteTtl), spentMicroUsd: spent };
   }
 
   /** Throws 429 without any I/O while this process saw `apiKeyId` over its limit this window. */

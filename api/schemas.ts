@@ -20,6 +20,7 @@ export const errorCodes = [
   'not_found',
   'idempotency_conflict',
   'rate_limited',
+  'budget_exceeded',
   'unavailable',
   'internal',
 ] as const;

@@ -52,6 +52,9 @@ const CONNECTIONS = 50;
 const USERS = 1_000;
 // `BENCH_ONLY=api` skips the raw reference (for profiling the API alone).
 const ONLY = process.env.BENCH_ONLY;
+// `BENCH_BUDGET_USD=1` turns per-user daily budgets on (soft at that, hard at twice it): each
+// request then also reads its user's spend (none of the bench's users has any, so all pass).
+const BUDGET = process.env.BENCH_BUDGET_USD;
 const request = { taskType: 'summary', prompt: 'Summarise: the cat sat on the mat.' };
 // Users vary, so the per-user limiter touches 1,000 different keys as in production.
 const body = (n: number) => JSON.stringify({ ...request, userId: `user-${n % USERS}` });
@@ -201,6 +204,10 @@ async function main(): Promise<void> {
       LOG_LEVEL: 'warn',
       RATE_LIMIT_PER_KEY: '1000000',
       RATE_LIMIT_PER_USER: '1000000',
+      ...(BUDGET && {
+        USER_DAILY_BUDGET_USD: BUDGET,
+        USER_DAILY_BUDGET_USD_HARD: String(Number(BUDGET) * 2),
+      }),
     });
     const api = await startApi({ config, log, port: 0 });
     const created = await createApiKey(
@@ -264,6 +271,7 @@ async function main(): Promise<void> {
         raw_add_per_s: round(rawPerS, 0),
         ratio: rawPerS > 0 ? round(apiPerS / rawPerS) : null,
         non_2xx: max.non2xx + half.non2xx,
+        budgets: Boolean(BUDGET),
       }),
     );
   } finally {

@@ -24,9 +24,11 @@ export async function startApi(options: {
   config: Config;
   log: Logger;
   port?: number;
+  /** The API's clock (tests move it across a budget day's end). @defaultValue Date.now */
+  now?: () => number;
 }): Promise<{ port: number; server: Server; stop(): Promise<void> }> {
   const { config, log } = options;
-  const connection = connectApi(config, log);
+  const connection = connectApi(config, log, options.now ? { now: options.now } : {});
   const app = createApi(connection.deps, { version: pkg.version });
   const server = createServer(getRequestListener(app.fetch, { errorHandler: adapterError }));
   const port = await new Promise<number>((resolve) => {

@@ -47,6 +47,8 @@ describe('lowburn keys', () => {
       scopes: ['telemetry'],
       prefix: created.key.slice(0, 11),
       cacheScope: created.id,
+      dailyBudgetUsd: null,
+      dailyBudgetUsdHard: null,
       key: expect.stringMatching(KEY),
       webhookSecret: expect.stringMatching(/^whsec_/),
       createdAt: expect.any(String),
@@ -90,10 +92,10 @@ describe('lowburn keys', () => {
     const table = await keys('list');
     expect(table.code).toBe(0);
     expect(table.output).toMatch(
-      /^PREFIX\s+NAME\s+SCOPES\s+CREATED \(UTC\)\s+LAST USED\s+STATUS\s+ID$/m,
+      /^PREFIX\s+NAME\s+SCOPES\s+BUDGETS\s+CREATED \(UTC\)\s+LAST USED\s+STATUS\s+ID$/m,
     );
     expect(table.output).toMatch(
-      new RegExp(`^${created.prefix}\\s+listed\\s+admin\\s+.*active\\s+${created.id}$`, 'm'),
+      new RegExp(`^${created.prefix}\\s+listed\\s+admin\\s+-\\s+.*active\\s+${created.id}$`, 'm'),
     );
     const json = await keys('list', '--json');
     expect(JSON.parse(json.output)).toContainEqual({
@@ -102,6 +104,8 @@ describe('lowburn keys', () => {
       prefix: created.prefix,
       scopes: ['admin'],
       cacheScope: created.id,
+      dailyBudgetUsd: null,
+      dailyBudgetUsdHard: null,
       createdAt: created.createdAt,
       lastUsedAt: null,
       revokedAt: null,
@@ -111,6 +115,58 @@ describe('lowburn keys', () => {
       expect(output).not.toContain('whsec_');
     }
   });
+
+  it("sets, shows and clears a key's daily budgets, each level on its own", async () => {
+    const created = JSON.parse(
+      (await keys('create', '--name', 'budgeted', '--scopes', 'generate', '--json')).output,
+    );
+    const set = await keys('budget', created.prefix, '--daily', '0.5', '--hard', '2');
+    expect(set).toEqual({
+      code: 0,
+      output: expect.stringContaining(`budgets of ${created.prefix}: daily $0.5, hard $2`),
+    });
+    expect(await verifyApiKey(database.db, created.key)).toMatchObject({
+      dailyBudgetUsd: 0.5,
+      dailyBudgetUsdHard: 2,
+    });
+    expect((await keys('list')).output).toMatch(
+      new RegExp(`^${created.prefix}\\s+budgeted\\s+generate\\s+\\$0\\.5/\\$2\\s`, 'm'),
+    );
+    // Only the level given changes; `none` hands it back to the setting.
+    expect((await keys('budget', created.id, '--daily', 'none')).code).toBe(0);
+    expect(await verifyApiKey(database.db, created.key)).toMatchObject({
+      dailyBudgetUsd: null,
+      dailyBudgetUsdHard: 2,
+    });
+  }, 60_000);
+
+  it('refuses budgets it cannot use, naming the problem, and changes nothing', async () => {
+    const created = JSON.parse(
+      (await keys('create', '--name', 'refused', '--scopes', 'generate', '--json')).output,
+    );
+    // Checked before connecting: these run side by side.
+    const [below, word, negative, nothing, unknown] = await Promise.all([
+      keys('budget', created.prefix, '--daily', '3', '--hard', '1'),
+      keys('budget', created.prefix, '--daily', 'lots'),
+      keys('budget', created.prefix, '--hard', '-1'),
+      keys('budget', created.prefix),
+      keys('budget', 'lb_NOPE0000', '--daily', '1'),
+    ]);
+    expect(below.code).toBe(2);
+    expect(below.output).toContain('the hard daily budget ($1) is below the soft one ($3)');
+    expect(word.code).toBe(2);
+    expect(word.output).toContain('"lots" is not an amount of USD');
+    expect(negative.code).toBe(2);
+    expect(negative.output).toContain('a daily budget is an amount of USD from 0 to 1000000');
+    expect(nothing.code).toBe(2);
+    expect(nothing.output).toContain('give --daily <usd|none>, --hard <usd|none>, or both');
+    expect(unknown.code).toBe(1);
+    expect(unknown.output).toContain('no API key with id or prefix "lb_NOPE0000"');
+    expect(await verifyApiKey(database.db, created.key)).toMatchObject({
+      dailyBudgetUsd: null,
+      dailyBudgetUsdHard: null,
+    });
+  }, 60_000);
 
   it('revokes a key by prefix, after which it no longer verifies', async () => {
     const created = JSON.parse(

@@ -3,6 +3,7 @@ import {
   apiScopes,
   parseApiKeyName,
   parseApiScopes,
+  parseBudgetOverrides,
   parseCacheScope,
 } from '../shared/api-keys/api-key-input.ts';
 import type { ApiKeySummary, CreatedApiKey } from '../shared/api-keys/api-keys.ts';
@@ -12,7 +13,7 @@ import { processKeyring } from './process.ts';
 import { renderTable } from './text-table.ts';
 
 /**
- * Adds `lowburn keys create | list | revoke`. The key and webhook secret are printed once, at
+ * Adds `lowburn keys create | list | revoke | budget`. The key and webhook secret are printed once, at
  * creation: lowburn keeps only the key's hash.
  */
 export function registerKeysCommand(program: Command): void {
@@ -74,6 +75,53 @@ export function registerKeysCommand(program: Command): void {
         process.exitCode = 1;
       }
     });
+
+  registerBudgetCommand(keys);
+}
+
+/** `--daily 0.5` / `--daily none`: a budget in USD, or `null` to use the setting again. */
+function budgetArgument(value: string): number | null {
+  if (value.trim().toLowerCase() === 'none') return null;
+  const usd = Number(value);
+  if (value.trim() === '' || !Number.isFinite(usd)) {
+    throw new InvalidArgumentError(`"${value}" is not an amount of USD (like 0.5) or "none"`);
+  }
+  return usd;
+}
+
+function registerBudgetCommand(keys: Command): void {
+  keys
+    .command('budget')
+    .description(
+      "set or clear an API key's per-user daily budgets (overriding USER_DAILY_BUDGET_USD / _HARD)",
+    )
+    .argument('<id-or-prefix>', 'the key id, or its prefix as listed (lb_xxxxxxxx)')
+    .option('--daily <usd>', 'soft budget: past it, local model only; "none": use the setting')
+    .option('--hard <usd>', 'hard budget: past it, 429; "none": use the setting')
+    .action(async (idOrPrefix: string, opts: { daily?: string; hard?: string }) => {
+      if (opts.daily === undefined && opts.hard === undefined) {
+        throw new InvalidArgumentError('give --daily <usd|none>, --hard <usd|none>, or both');
+      }
+      const budgets = {
+        ...(opts.daily !== undefined && { dailyUsd: budgetArgument(opts.daily) }),
+        ...(opts.hard !== undefined && { dailyHardUsd: budgetArgument(opts.hard) }),
+      };
+      asArgumentError(() => parseBudgetOverrides(budgets));
+      const found = await withDb('keys', async (db) => {
+        const { setApiKeyBudgets } = await import('../shared/api-keys/api-keys.ts');
+        return setApiKeyBudgets(db, idOrPrefix, budgets);
+      });
+      if (!found) {
+        process.stderr.write(`lowburn: no API key with id or prefix "${idOrPrefix}"\n`);
+        process.exitCode = 1;
+        return;
+      }
+      const shown = (usd: number | null | undefined) =>
+        usd === undefined ? 'unchanged' : usd === null ? 'the setting' : `$${usd}`;
+      console.log(
+        `budgets of ${idOrPrefix}: daily ${shown(budgets.dailyUsd)}, hard ${shown(budgets.dailyHardUsd)} (the API applies them within API_KEY_CACHE_TTL)`,
+      );
+    });
 }
 
 function asArgumentError<T>(parse: () => T): T {
@@ -97,15 +145,23 @@ function describeCreated(key: CreatedApiKey): string {
   ].join('\n');
 }
 
+/** `$0.5/$2` (soft/hard), `-` for a level that follows the setting. */
+function budgets(k: ApiKeySummary): string {
+  if (k.dailyBudgetUsd === null && k.dailyBudgetUsdHard === null) return '-';
+  const usd = (v: number | null) => (v === null ? '-' : `$${v}`);
+  return `${usd(k.dailyBudgetUsd)}/${usd(k.dailyBudgetUsdHard)}`;
+}
+
 function renderKeys(list: ApiKeySummary[]): string {
   if (list.length === 0) return 'no API keys; create one with `lowburn keys create`';
   const time = (d: Date | null) => (d ? d.toISOString().slice(0, 19).replace('T', ' ') : '-');
   const rows = [
-    ['PREFIX', 'NAME', 'SCOPES', 'CREATED (UTC)', 'LAST USED', 'STATUS', 'ID'],
+    ['PREFIX', 'NAME', 'SCOPES', 'BUDGETS', 'CREATED (UTC)', 'LAST USED', 'STATUS', 'ID'],
     ...list.map((k) => [
       k.prefix,
       k.name,
       k.scopes.join(','),
+      budgets(k),
       time(k.createdAt),
       time(k.lastUsedAt),
       k.revokedAt ? `revoked ${time(k.revokedAt)}` : 'active',

@@ -14,6 +14,7 @@ const knownCodes: Record<ErrorCode, true> = {
   not_found: true,
   idempotency_conflict: true,
   rate_limited: true,
+  budget_exceeded: true,
   unavailable: true,
   internal: true,
 };

@@ -3,6 +3,7 @@ import { generateQueue } from '../../shared/generation/queue.ts';
 import { generateRequestSchema } from '../../shared/generation/schema.ts';
 import { unreachableAs } from '../api-error.ts';
 import { requireScope } from '../auth.ts';
+import { budgetCheck, judgeSpend } from '../budget-check.ts';
 import type { ApiDeps, ApiEnv } from '../deps.ts';
 import { idempotent, parseIdempotencyKey } from '../idempotency.ts';
 import { newJobId } from '../job-ids.ts';
@@ -16,22 +17,44 @@ export const GENERATIONS_PATH = '/v1/generations';
 const MAYBE_QUEUED =
   'the job may or may not have been queued; retry with an Idempotency-Key so it can only run once';
 
-/** `POST /v1/generations`: validate, rate-limit key and end user, enqueue, answer 202. */
+/**
+ * `POST /v1/generations`: validate, rate-limit key and end user, check the user's daily budget,
+ * enqueue, answer 202.
+ */
 export function generationRoutes(deps: ApiDeps, limits: RateLimits) {
   return new Hono<ApiEnv>().post('/generations', async (c) => {
     const key = c.get('apiKey');
     requireScope(key, 'generate');
     const idempotencyKey = parseIdempotencyKey(c.req.header('idempotency-key'));
     const request = await readJson(c, generateRequestSchema);
-    // Counts the key and the end user in one call (`authenticate` leaves this route's key count
-    // to it: see app.ts).
+    // Counts the key and the end user, and reads the user's budget spend, in one call
+    // (`authenticate` leaves this route's key count to it: see app.ts).
     c.set('counted', true);
-    const userHeaders = await limits.consume(key.id, request.userId, `POST ${GENERATIONS_PATH}`);
+    const budget = budgetCheck(deps, key, request.userId);
+    const counted = await limits.consumeReadingSpend(
+      key.id,
+      request.userId,
+      `POST ${GENERATIONS_PATH}`,
+      budget?.spendKey,
+    );
+    const userHeaders = counted.headers;
+    // Past the hard budget: 429; past the soft one: the job is marked local-only.
+    const mark =
+      budget && judgeSpend(budget, counted.spentMicroUsd ?? 0, deps.config.budgets.timeZone);
 
     const enqueue = async (seed?: string): Promise<Accepted> => {
       const jobId = newJobId(generateQueue.queue, key.id, seed?.slice(0, 22));
       await deps.queues
-        .add(generateQueue, { ...request, apiKeyId: key.id, cacheScope: key.cacheScope }, { jobId })
+        .add(
+          generateQueue,
+          {
+            ...request,
+            apiKeyId: key.id,
+            cacheScope: key.cacheScope,
+            ...(mark && { budget: mark }),
+          },
+          { jobId },
+        )
         .catch(unreachableAs('the queue', MAYBE_QUEUED));
       return { id: jobId, status: 'queued', statusUrl: `/v1/jobs/${jobId}` };
     };

@@ -10,12 +10,14 @@ import {
   UnresolvableRequestError,
 } from '../../shared/generation/resolve-request.ts';
 import type { GeneratePayload } from '../../shared/generation/schema.ts';
+import { FrontierBudgetError } from '../../shared/inference/frontier-budget-error.ts';
 import { isNoModelReachable } from '../../shared/inference/no-fallback-error.ts';
 import type { GenerationOutcome } from '../../shared/inference/pipeline.ts';
 import { normaliseText } from '../../shared/inference/request-keys.ts';
 import { toStorableJson } from '../../shared/json/storable-text.ts';
 import { defineJob, type JobContext } from '../../shared/queue/job-definition.ts';
 import { enqueueWebhook } from '../../shared/webhooks/enqueue.ts';
+import { frontierGate, recordSpend } from './budget.ts';
 import { generationMetrics } from './metrics.ts';
 import { precomputeAnswer } from './precompute-answer.ts';
 import { recordedGeneration, recordGeneration } from './record.ts';
@@ -113,7 +115,12 @@ export const generateJob = defineJob({
       const request = resolvePayload(payload);
       row.prompt = promptOf(request);
       row.prompt_hash = createHash('sha256').update(normaliseText(row.prompt)).digest('hex');
-      const outcome = await deps.generation.generate(request, signal);
+      const frontierAllowed = frontierGate(payload, deps);
+      const outcome = await deps.generation.generate(
+        request,
+        signal,
+        frontierAllowed ? { frontierAllowed } : {},
+      );
       const latencyMs = Math.round(performance.now() - started);
       const result: GenerationResult = {
         answer: outcome.answer,
@@ -141,6 +148,13 @@ export const generateJob = defineJob({
         latency_ms: latencyMs,
         fallback_reason: outcome.fallback ? fallbackReason(outcome.fallback.reason) : null,
       });
+      // The answer is recorded: a spend that cannot be counted must not fail it.
+      await recordSpend(ctx, payload, outcome.costUsd).catch((error: unknown) =>
+        ctx.log.warn(
+          { err: error },
+          'could not add the generation’s cost to its user’s budget spend',
+        ),
+      );
       metrics.observe(outcome, latencyMs, request, deps.config.inference);
       await sampleShadow(ctx, id, payload, outcome);
       await notify(ctx, payload, { type: 'generation.completed', result });
@@ -158,6 +172,8 @@ export const generateJob = defineJob({
           ...row,
           status: 'failed',
           error: message,
+          // The frontier fallback was withheld by the user's budget.
+          fallback_reason: error instanceof FrontierBudgetError ? 'budget' : null,
           latency_ms: Math.round(performance.now() - started),
         });
         await notify(ctx, payload, { type: 'generation.failed', error: message });

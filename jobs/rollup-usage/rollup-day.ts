@@ -172,7 +172,10 @@ function toRow(day: string, key: string, u: UserDay) {
     generations_by_layer: JSON.stringify(u.byLayer),
     cache_hits: JSON.stringify(cacheHits),
     local_calls: String(layer((l) => l === 'local')),
-    frontier_calls: String(layer((l) => l === 'frontier' || l.startsWith('fallback:'))),
+    // A `fallback:budget` generation never asked the frontier model.
+    frontier_calls: String(
+      layer((l) => l === 'frontier' || (l.startsWith('fallback:') && l !== 'fallback:budget')),
+    ),
     tokens_in: String(u.tokensIn),
     tokens_out: String(u.tokensOut),
     cost_usd: u.costUsd,

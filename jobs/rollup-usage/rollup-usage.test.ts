@@ -2,10 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { Insertable } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../shared/api-keys/api-keys.ts';
 import { costsSchema } from '../../shared/config/costs-config.ts';
 import type { Db } from '../../shared/db/create-db.ts';
+import type { GenerationsTable } from '../../shared/db/database.ts';
 import { ensurePartitions } from '../../shared/db/partitions.ts';
 import { FileStorage } from '../../shared/storage/file-storage.ts';
 import { apiUsageKeys } from '../../shared/usage/api-usage.ts';
@@ -247,5 +249,53 @@ describe('rollup-usage', () => {
     const result = await rollupDay(deps(), COLD);
     expect(result.apiCallsFrom).toBe('stored');
     expect(await rows(COLD)).toEqual(before);
+  });
+
+  it('counts a generation the budget kept from the frontier as fallback:budget, not a frontier call', async () => {
+    const day = '2026-11-21';
+    await ensurePartitions(database.db, { from: new Date(`${day}T00:00:00Z`), days: 1 });
+    type Fields = Pick<Insertable<GenerationsTable>, 'status'> &
+      Partial<Insertable<GenerationsTable>>;
+    const row = (n: number, fields: Fields): Insertable<GenerationsTable> => ({
+      id: randomUUID(),
+      created_at: `${day}T0${n}:00:00Z`,
+      api_key_id: keyId,
+      user_id: 'spender',
+      task_type: 'summary',
+      prompt: 'user: hi',
+      prompt_hash: 'h',
+      request: '{}',
+      latency_ms: 5,
+      ...fields,
+    });
+    await database.db
+      .insertInto('generations')
+      .values([
+        row(1, {
+          status: 'completed',
+          response: 'answer',
+          route: 'frontier',
+          model: GPT,
+          tokens_in: 100,
+          tokens_out: 200,
+          cost_usd: '0.00013500',
+          fallback_reason: 'error',
+        }),
+        row(2, {
+          status: 'failed',
+          error: 'local model: model crashed; the frontier fallback was not used because …',
+          fallback_reason: 'budget',
+        }),
+        row(3, { status: 'failed', error: 'local model: model crashed' }),
+      ])
+      .execute();
+    await rollupDay(deps(), day);
+    const [spender] = (await rows(day)).filter((r) => r.user_id === 'spender');
+    expect(spender).toMatchObject({
+      generations: '3',
+      generations_by_layer: { 'fallback:error': 1, 'fallback:budget': 1, failed: 1 },
+      frontier_calls: '1',
+      cost_usd: '0.00013500',
+    });
   });
 });

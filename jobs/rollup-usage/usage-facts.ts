@@ -29,8 +29,11 @@ export interface DayFacts {
 }
 
 // Where a generation's answer came from: its cache layer, else the model that answered —
-// `fallback:<reason>` when the frontier answered after the local model failed.
-const LAYER = `CASE WHEN status = 'failed' THEN 'failed'
+// `fallback:<reason>` when the frontier answered after the local model failed, and
+// `fallback:budget` when it failed and the user's daily budget kept the frontier from being
+// asked (a failed job, counted by its reason rather than as `failed`).
+const LAYER = `CASE WHEN fallback_reason = 'budget' THEN 'fallback:budget'
+  WHEN status = 'failed' THEN 'failed'
   WHEN cache_layer IS NOT NULL THEN cache_layer
   WHEN fallback_reason IS NOT NULL THEN 'fallback:' || fallback_reason
   WHEN route = 'frontier' THEN 'frontier' ELSE 'local' END`;

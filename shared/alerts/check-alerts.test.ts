@@ -15,7 +15,7 @@ describe('checkAlerts: the registry, the cost conditions, once a day', () => {
     const ids = alertConditions.map((c) => c.id);
     expect(new Set(ids).size).toBe(ids.length);
     for (const id of ids) expect(id).toMatch(/^[a-z]+(-[a-z]+)*$/);
-    expect(ids).toHaveLength(7);
+    expect(ids).toHaveLength(8);
   });
 
   it('takes a new condition as one more object, and one that throws does not stop the others', async () => {

@@ -1,5 +1,5 @@
 import type { ApiScope } from '../db/database.ts';
-import { InvalidApiKeyInputError } from './invalid-api-key-input-error.ts';
+import { type InvalidApiKeyField, InvalidApiKeyInputError } from './invalid-api-key-input-error.ts';
 
 export type { ApiScope };
 
@@ -86,4 +86,37 @@ export function parseCacheScope(input: string | undefined): string | undefined {
     );
   }
   return scope;
+}
+
+/**
+ * Checks a key's budget overrides (`lowburn keys budget`): each a finite USD amount ≥ 0, or
+ * `null` to clear it; a hard budget below the soft one given with it is refused. Returns the
+ * columns to set (levels left `undefined` are not touched).
+ *
+ * @throws {@link InvalidApiKeyInputError}
+ */
+export function parseBudgetOverrides(budgets: {
+  dailyUsd?: number | null;
+  dailyHardUsd?: number | null;
+}): { daily_budget_usd?: number | null; daily_budget_usd_hard?: number | null } {
+  const check = (field: InvalidApiKeyField, usd: number | null | undefined) => {
+    if (usd == null || (Number.isFinite(usd) && usd >= 0 && usd <= 1_000_000)) return;
+    throw new InvalidApiKeyInputError(
+      field,
+      `a daily budget is an amount of USD from 0 to 1000000, or "none" to use the setting (got ${usd})`,
+    );
+  };
+  check('dailyBudgetUsd', budgets.dailyUsd);
+  check('dailyBudgetUsdHard', budgets.dailyHardUsd);
+  const { dailyUsd: soft, dailyHardUsd: hard } = budgets;
+  if (soft != null && hard != null && hard < soft) {
+    throw new InvalidApiKeyInputError(
+      'dailyBudgetUsdHard',
+      `the hard daily budget ($${hard}) is below the soft one ($${soft}); the soft one would never apply`,
+    );
+  }
+  return {
+    ...(soft !== undefined && { daily_budget_usd: soft }),
+    ...(hard !== undefined && { daily_budget_usd_hard: hard }),
+  };
 }

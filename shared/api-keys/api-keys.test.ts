@@ -132,6 +132,8 @@ describe('API keys', () => {
         scopes: ['generate', 'read'],
         prefix: created.prefix,
         cacheScope: created.id,
+        dailyBudgetUsd: null,
+        dailyBudgetUsdHard: null,
       });
     });
 
@@ -205,6 +207,8 @@ describe('API keys', () => {
         prefix: created.prefix,
         scopes: ['admin'],
         cacheScope: created.id,
+        dailyBudgetUsd: null,
+        dailyBudgetUsdHard: null,
         createdAt: created.createdAt,
         lastUsedAt: expect.any(Date),
         revokedAt: null,

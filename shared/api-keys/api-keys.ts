@@ -1,6 +1,7 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
+import type { UpdateQueryBuilder } from 'kysely';
 import type { Db } from '../db/create-db.ts';
-import type { ApiScope } from '../db/database.ts';
+import type { ApiScope, Database } from '../db/database.ts';
 import type { SecretKeyring } from '../secrets/secret-keyring.ts';
 import { openWebhookSecret, sealWebhookSecret } from '../secrets/webhook-secret-seal.ts';
 import {
@@ -9,7 +10,13 @@ import {
   hashApiKey,
   parseApiKey,
 } from './api-key-format.ts';
-import { isApiScope, parseApiKeyName, parseApiScopes, parseCacheScope } from './api-key-input.ts';
+import {
+  isApiScope,
+  parseApiKeyName,
+  parseApiScopes,
+  parseBudgetOverrides,
+  parseCacheScope,
+} from './api-key-input.ts';
 
 /** What a request authenticated by a key knows about it. Never holds the key or its hash. */
 export interface ApiKeyRecord {
@@ -20,6 +27,10 @@ export interface ApiKeyRecord {
   readonly prefix: string;
   /** Whose cached answers its requests share: a name given at creation, else the key's id. */
   readonly cacheScope: string;
+  /** Its users' soft daily budget in USD (`lowburn keys budget`); null: `USER_DAILY_BUDGET_USD`. */
+  readonly dailyBudgetUsd: number | null;
+  /** Its users' hard daily budget in USD; null: `USER_DAILY_BUDGET_USD_HARD`. */
+  readonly dailyBudgetUsdHard: number | null;
 }
 
 /** A key just created: the only time `key` and `webhookSecret` are available. */
@@ -87,6 +98,8 @@ export async function createApiKey(
         scopes,
         prefix,
         cacheScope: cacheScope ?? row.id,
+        dailyBudgetUsd: null,
+        dailyBudgetUsdHard: null,
         key,
         webhookSecret,
         createdAt: row.created_at,
@@ -110,7 +123,17 @@ export async function verifyApiKey(
   if (!parsed) return undefined;
   const row = await db
     .selectFrom('api_keys')
-    .select(['id', 'name', 'scopes', 'prefix', 'key_hash', 'revoked_at', 'cache_scope'])
+    .select([
+      'id',
+      'name',
+      'scopes',
+      'prefix',
+      'key_hash',
+      'revoked_at',
+      'cache_scope',
+      'daily_budget_usd',
+      'daily_budget_usd_hard',
+    ])
     .where('prefix', '=', parsed.prefix)
     .executeTakeFirst();
   // An unknown prefix returns sooner than a wrong secret; that only tells an attacker whether a
@@ -126,6 +149,16 @@ export async function verifyApiKey(
     scopes: row.scopes.filter(isApiScope),
     prefix: row.prefix,
     cacheScope: row.cache_scope ?? row.id,
+    ...budgetsOf(row),
+  };
+}
+
+/** The key's budget overrides as numbers (numeric columns read as text). */
+function budgetsOf(row: { daily_budget_usd: string | null; daily_budget_usd_hard: string | null }) {
+  const usd = (value: string | null) => (value === null ? null : Number(value));
+  return {
+    dailyBudgetUsd: usd(row.daily_budget_usd),
+    dailyBudgetUsdHard: usd(row.daily_budget_usd_hard),
   };
 }
 
@@ -139,6 +172,8 @@ export async function listApiKeys(db: Db): Promise<ApiKeySummary[]> {
       'scopes',
       'prefix',
       'cache_scope',
+      'daily_budget_usd',
+      'daily_budget_usd_hard',
       'created_at',
       'last_used_at',
       'revoked_at',
@@ -152,6 +187,7 @@ export async function listApiKeys(db: Db): Promise<ApiKeySummary[]> {
     scopes: row.scopes.filter(isApiScope),
     prefix: row.prefix,
     cacheScope: row.cache_scope ?? row.id,
+    ...budgetsOf(row),
     createdAt: row.created_at,
     lastUsedAt: row.last_used_at,
     revokedAt: row.revoked_at,
@@ -165,12 +201,38 @@ export async function listApiKeys(db: Db): Promise<ApiKeySummary[]> {
  * @returns `true` when such a key exists (now revoked), `false` when none does.
  */
 export async function revokeApiKey(db: Db, idOrPrefix: string): Promise<boolean> {
-  const given = idOrPrefix.trim();
-  const prefix = /^[0-9A-Za-z]{8}$/.test(given) ? `lb_${given}` : given;
   const query = db
     .updateTable('api_keys')
     .set((eb) => ({ revoked_at: eb.fn.coalesce('revoked_at', eb.fn<Date>('now')) }))
     .returning('id');
+  return updatesOne(query, idOrPrefix);
+}
+
+/**
+ * Sets (a number of USD, 0 included) or clears (`null`: the setting applies again) the daily
+ * budgets of the key with this id or prefix, the levels given only. The API sees the change
+ * within its key cache's TTL (`API_KEY_CACHE_TTL`).
+ *
+ * @returns `true` when such a key exists, `false` when none does.
+ * @throws {@link InvalidApiKeyInputError} for a negative amount or a hard budget below the soft.
+ */
+export async function setApiKeyBudgets(
+  db: Db,
+  idOrPrefix: string,
+  budgets: { dailyUsd?: number | null; dailyHardUsd?: number | null },
+): Promise<boolean> {
+  const values = parseBudgetOverrides(budgets);
+  if (Object.keys(values).length === 0) return false;
+  return updatesOne(db.updateTable('api_keys').set(values).returning('id'), idOrPrefix);
+}
+
+/** Runs an `UPDATE api_keys … RETURNING id` on the key with this id or prefix. */
+async function updatesOne(
+  query: UpdateQueryBuilder<Database, 'api_keys', 'api_keys', { id: string }>,
+  idOrPrefix: string,
+): Promise<boolean> {
+  const given = idOrPrefix.trim();
+  const prefix = /^[0-9A-Za-z]{8}$/.test(given) ? `lb_${given}` : given;
   // Anything else cannot match, and a non-uuid compared with the uuid column is a query error.
   if (UUID.test(given)) return (await query.where('id', '=', given).execute()).length > 0;
   if (STORED_PREFIX.test(prefix))

@@ -11,6 +11,7 @@ export {
   isApiScope,
   parseApiKeyName,
   parseApiScopes,
+  parseBudgetOverrides,
   parseCacheScope,
 } from './api-key-input.ts';
 export {
@@ -21,6 +22,7 @@ export {
   getWebhookSecret,
   listApiKeys,
   revokeApiKey,
+  setApiKeyBudgets,
   touchApiKey,
   verifyApiKey,
 } from './api-keys.ts';

@@ -316,6 +316,20 @@ export const envSpec = {
     description:
       'When `send-digest` reports the last complete UTC day (CPAU, cost split, active users, hit rates, fallback share, alerts) as a log line and a `digest.daily` event, as a cron pattern in `SCHEDULE_TZ`.',
   }),
+  USER_DAILY_BUDGET_USD: v({
+    schema: z.coerce.number().positive().max(1_000_000),
+    optional: true,
+    example: '0.50',
+    description:
+      'Soft daily budget of each end user\'s frontier (paid) token spend, in USD: past it their requests are answered by the local model only (a failed local answer fails the job, `fallback_reason` `budget`) and a warning is logged once that day. Days start at midnight in `SCHEDULE_TZ`. Unset: off. An API key may override it (`lowburn keys budget`). See "Budgets".',
+  }),
+  USER_DAILY_BUDGET_USD_HARD: v({
+    schema: z.coerce.number().positive().max(1_000_000),
+    optional: true,
+    example: '2',
+    description:
+      "Hard daily budget of each end user's frontier token spend, in USD: past it the API answers their `POST /v1/generations` with `429`, saying which budget and when it resets. Unset: off. An API key may override it.",
+  }),
   CACHE_TTL_EXACT: v({
     schema: duration(),
     default: '24h',

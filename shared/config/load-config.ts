@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '../errors/config-error.ts';
 import { type AlertsConfig, alertsConfig } from './alerts-config.ts';
+import { type BudgetsConfig, budgetsConfig } from './budgets-config.ts';
 import { type CacheAuditConfig, cacheAuditConfig } from './cache-audit-config.ts';
 import type { CostsConfig } from './costs-config.ts';
 import { type EnvName, envSpec } from './env-spec.ts';
@@ -17,7 +18,14 @@ type Raw = {
     : z.output<Spec[K]['schema']>;
 };
 
-export type { CacheAuditConfig, CostsConfig, FinetuneConfig, SecretsConfig, ShadowConfig };
+export type {
+  BudgetsConfig,
+  CacheAuditConfig,
+  CostsConfig,
+  FinetuneConfig,
+  SecretsConfig,
+  ShadowConfig,
+};
 
 export type StorageConfig =
   | { driver: 'file'; root: string }
@@ -62,6 +70,8 @@ export interface Config {
   costs: CostsConfig;
   /** Operator alerts and the daily digest. */
   alerts: AlertsConfig;
+  /** Per-user daily budgets (the same object as `api.budgets`). */
+  budgets: BudgetsConfig;
   webhooks: WebhookConfig;
   secrets: SecretsConfig;
 }
@@ -140,6 +150,8 @@ export interface ApiConfig {
     userTiers: { afterPerHour: number; perMinute: number }[];
     authFailuresPerIp: number;
   };
+  /** Per-user daily budgets, checked on `POST /v1/generations`. */
+  budgets: BudgetsConfig;
 }
 
 /**
@@ -189,6 +201,7 @@ function assemble(raw: Raw, issues: ConfigIssue[]): Config {
       example: envSpec[missing].example,
     });
   }
+  const budgets = budgetsConfig(raw, issues);
   return {
     env: raw.NODE_ENV,
     logLevel: raw.LOG_LEVEL,
@@ -241,6 +254,7 @@ function assemble(raw: Raw, issues: ConfigIssue[]): Config {
     shadow: shadowConfig(raw, Boolean(raw.FRONTIER_URL && raw.FRONTIER_API_KEY)),
     costs: raw.COSTS,
     alerts: alertsConfig(raw, issues),
+    budgets,
     finetune: {
       cron: raw.FINETUNE_CRON,
       windowMs: raw.FINETUNE_WINDOW,
@@ -281,6 +295,7 @@ function assemble(raw: Raw, issues: ConfigIssue[]): Config {
           .sort((a, b) => a.afterPerHour - b.afterPerHour),
         authFailuresPerIp: raw.AUTH_FAILURES_PER_IP,
       },
+      budgets,
     },
     webhooks: {
       retryScheduleMs: raw.WEBHOOK_RETRY_SCHEDULE,

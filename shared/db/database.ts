@@ -45,13 +45,16 @@ export interface GenerationsTable {
   latency_ms: number | null;
   error: string | null;
   metadata: NullableJsonb<Record<string, unknown>>;
-  /** Why the local answer was not used when the frontier answered after it (migration 0011). */
-  fallback_reason: ColumnType<
-    'error' | 'timeout' | 'invalid' | null,
-    'error' | 'timeout' | 'invalid' | null | undefined,
-    'error' | 'timeout' | 'invalid' | null
-  >;
+  /**
+   * Why the local answer was not used when the frontier answered after it (migration 0011), or
+   * `budget`: the local answer failed and the user's soft daily budget kept the frontier model
+   * from being asked (a failed row; migration 0014).
+   */
+  fallback_reason: ColumnType<FallbackReason | null, FallbackReason | null | undefined>;
 }
+
+/** `generations.fallback_reason`. */
+export type FallbackReason = 'error' | 'timeout' | 'invalid' | 'budget';
 
 export type ExportState = 'pending' | 'written' | 'uploaded' | 'verified' | 'dropped' | 'failed';
 
@@ -86,6 +89,18 @@ export interface ApiKeysTable {
   webhook_secret_sealed: Uint8Array;
   /** Keys with the same scope share cached answers; NULL: a scope of this key's own. */
   cache_scope: string | null;
+  /** This key's users' soft daily budget in USD; NULL: `USER_DAILY_BUDGET_USD` (migration 0014). */
+  daily_budget_usd: ColumnType<
+    string | null,
+    string | number | null | undefined,
+    string | number | null
+  >;
+  /** The hard one; NULL: `USER_DAILY_BUDGET_USD_HARD`. */
+  daily_budget_usd_hard: ColumnType<
+    string | null,
+    string | number | null | undefined,
+    string | number | null
+  >;
   created_at: DefaultTimestamp;
   last_used_at: Timestamp | null;
   revoked_at: Timestamp | null;

@@ -88,6 +88,18 @@ export const generatePayloadSchema = z
     apiKeyId: z.uuid().describe('The API key that asked; its webhook secret signs the event.'),
     // Optional: jobs queued before cache scopes existed have none (their key's id stands in).
     cacheScope: z.string().max(100).optional().describe("The key's cache scope."),
+    // Optional: set by the API only when a daily budget applies to the request's user.
+    budget: z
+      .object({
+        softUsd: z.number().nonnegative().optional(),
+        hardUsd: z.number().nonnegative().optional(),
+        localOnly: z.boolean(),
+      })
+      .strict()
+      .optional()
+      .describe(
+        "The user's daily budgets in USD when the API took the request, and whether they were already past the soft one (then the frontier model is never asked).",
+      ),
     /** Set only by the nightly precompute (the API's request schema has no such field). */
     precompute: z
       .object({ run: z.string().min(1).max(200), allowFrontier: z.boolean() })

@@ -86,8 +86,21 @@ export interface PrecomputeOutcome {
   semantic: boolean;
 }
 
+/** How one generation may use the models. */
+export interface GenerateOptions {
+  /**
+   * Asked right before any frontier call (the user's daily budget, re-checked in the worker):
+   * `false` keeps the request on the local model. @defaultValue always allowed
+   */
+  frontierAllowed?: () => Promise<boolean>;
+}
+
 export interface GenerationPipeline {
-  generate(request: GenerationRequest, signal?: AbortSignal): Promise<GenerationOutcome>;
+  generate(
+    request: GenerationRequest,
+    signal?: AbortSignal,
+    options?: GenerateOptions,
+  ): Promise<GenerationOutcome>;
   /** The namespace and keys a request is cached under (the model's digest included). */
   keysOf(request: GenerationRequest): Promise<RequestKeys>;
   /**

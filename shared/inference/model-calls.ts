@@ -1,5 +1,6 @@
 import type { InferenceConfig } from '../config/load-config.ts';
 import type { Logger } from '../log/logger.ts';
+import { FrontierBudgetError } from './frontier-budget-error.ts';
 import { NoFallbackError } from './no-fallback-error.ts';
 import {
   answerProblem,
@@ -24,6 +25,12 @@ export interface ModelCallOptions {
   firstRoute?: Route;
   /** Ask the frontier model when the local one fails. @defaultValue true when one is configured */
   fallback?: boolean;
+  /**
+   * Asked right before any frontier call (a user's daily budget): `false` sends a request
+   * routed to the frontier to the local model instead, and fails a local answer that would
+   * have fallen back with a {@link FrontierBudgetError}. @defaultValue always allowed
+   */
+  frontierAllowed?: (() => Promise<boolean>) | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -36,6 +43,9 @@ export interface ModelCalls {
   /** What an answer cost in USD at the configured prices (the local model costs 0). */
   cost(answer: Pick<ModelAnswer, 'route' | 'model' | 'tokensIn' | 'tokensOut'>): number;
 }
+
+const frontierAllowed = (options: ModelCallOptions) =>
+  options.frontierAllowed ? options.frontierAllowed() : Promise.resolve(true);
 
 /**
  * The model half of the pipeline: route, ask, validate, fall back. An answer that fails its
@@ -68,14 +78,17 @@ export function createModelCalls(
     async call(request, options = {}) {
       const routed =
         options.firstRoute ?? routeFor(request.taskType, request.messages, config.route);
-      // Without a paid API everything the fleet can answer, it answers locally.
-      const first: Route = routed === 'frontier' && !config.frontier ? 'local' : routed;
+      // Without a paid API (or past the user's budget) everything the fleet can answer, it
+      // answers locally.
+      let first: Route = routed === 'frontier' && !config.frontier ? 'local' : routed;
+      if (first === 'frontier' && !(await frontierAllowed(options))) first = 'local';
       try {
         return { answer: await ask(first, request, options.signal) };
       } catch (error) {
         if (!(error instanceof ModelError) || first !== 'local') throw error;
         if (!config.frontier) throw new NoFallbackError(error);
         if (options.fallback === false) throw error;
+        if (!(await frontierAllowed(options))) throw new FrontierBudgetError(error);
         log.warn(
           { reason: error.reason, err: error.message },
           'local model failed; asking the frontier model',

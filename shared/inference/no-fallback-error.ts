@@ -1,3 +1,4 @@
+import { FrontierBudgetError } from './frontier-budget-error.ts';
 import { ModelError } from './model-error.ts';
 
 /** The local model failed and no frontier fallback is configured. */
@@ -14,9 +15,11 @@ export class NoFallbackError extends Error {
 /**
  * True when no model could be reached for a request: the server that was asked refused or
  * dropped the connection, and no other model answered (none is configured, or it is down too).
- * A model that answered badly or slowly is not this: that is the request's own failure.
+ * A model that answered badly or slowly is not this: that is the request's own failure. A user
+ * past their budget, for whom the frontier model is off, is in the first case too.
  */
 export function isNoModelReachable(error: unknown): boolean {
-  const failure = error instanceof NoFallbackError ? error.cause : error;
+  const failure =
+    error instanceof NoFallbackError || error instanceof FrontierBudgetError ? error.cause : error;
   return failure instanceof ModelError && failure.unreachable;
 }

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AnswerCache, type CachedAnswer, type CacheLayer, cacheLayers } from './answer-cache.ts';
 import { createEmbedBatcher, type EmbedBatcher } from './embed-batcher.ts';
 import type {
+  GenerateOptions,
   GenerationOutcome,
   GenerationPipeline,
   GenerationPipelineOptions,
@@ -15,8 +16,10 @@ import { embedTexts } from './providers.ts';
 import { exactKey, literalFacts, semanticText } from './request-keys.ts';
 import { templateKey } from './templates.ts';
 
+export { FrontierBudgetError } from './frontier-budget-error.ts';
 export type {
   CacheMode,
+  GenerateOptions,
   GenerationOutcome,
   GenerationPipeline,
   GenerationPipelineOptions,
@@ -73,10 +76,15 @@ export function createGenerationPipeline(options: GenerationPipelineOptions): Ge
     await index.add(namespace, { id: exact, vector, value: text }, ttlMs);
   }
 
-  const callModels = (request: GenerationRequest, signal?: AbortSignal) =>
+  const callModels = (
+    request: GenerationRequest,
+    signal: AbortSignal | undefined,
+    frontierAllowed: GenerateOptions['frontierAllowed'],
+  ) =>
     models.call(request, {
       ...(options.alwaysFrontier && { firstRoute: 'frontier' as const }),
       signal,
+      frontierAllowed,
     });
 
   async function keysOf(request: GenerationRequest): Promise<RequestKeys> {
@@ -106,6 +114,7 @@ export function createGenerationPipeline(options: GenerationPipelineOptions): Ge
   async function generate(
     request: GenerationRequest,
     signal?: AbortSignal,
+    generateOptions: GenerateOptions = {},
   ): Promise<GenerationOutcome> {
     const keys = await keysOf(request);
     const { namespace, exact, template } = keys;
@@ -148,7 +157,11 @@ export function createGenerationPipeline(options: GenerationPipelineOptions): Ge
 
     /** The model path, then every enabled cache filled with the validated answer. */
     const answerAndFill = async (): Promise<GenerationOutcome> => {
-      const { answer, fallback } = await callModels(request, signal);
+      const { answer, fallback } = await callModels(
+        request,
+        signal,
+        generateOptions.frontierAllowed,
+      );
       const cached: CachedAnswer = {
         answer: answer.text,
         model: answer.model,

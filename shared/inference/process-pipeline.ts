@@ -67,7 +67,8 @@ export function processGeneration(
     return pipeline;
   };
   return {
-    generate: async (request, signal) => (await opened()).generate(request, signal),
+    generate: async (request, signal, options) =>
+      (await opened()).generate(request, signal, options),
     keysOf: async (request) => (await opened()).keysOf(request),
     precompute: async (request, options) => (await opened()).precompute(request, options),
     async close() {

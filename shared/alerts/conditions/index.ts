@@ -1,4 +1,5 @@
 import type { AlertCondition } from '../alert-condition.ts';
+import { budgetCrossed } from './budget-conditions.ts';
 import { cacheHitRateDrop, cpauAboveTarget, fallbackShareHigh } from './cost-conditions.ts';
 import { deadLetters, nightlyJobs, queueLag, telemetryBufferHigh } from './fleet-conditions.ts';
 
@@ -15,4 +16,5 @@ export const alertConditions: readonly AlertCondition[] = [
   nightlyJobs,
   queueLag,
   telemetryBufferHigh,
+  budgetCrossed,
 ];

@@ -13,6 +13,7 @@ import * as cacheAudits from './0010-cache-audits.ts';
 import * as retrainLoop from './0011-retrain-loop.ts';
 import * as modelVersions from './0012-model-versions.ts';
 import * as usageRollup from './0013-usage-rollup.ts';
+import * as budgets from './0014-budgets.ts';
 import * as alerts from './0015-alerts.ts';
 
 /** What migrations need from the process: the keys that seal secrets (0006). */
@@ -40,6 +41,7 @@ export function migrations(context: MigrationContext = {}): Record<string, Migra
     '0011-retrain-loop': retrainLoop,
     '0012-model-versions': modelVersions,
     '0013-usage-rollup': usageRollup,
+    '0014-budgets': budgets,
     '0015-alerts': alerts,
   };
 }
