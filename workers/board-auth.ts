@@ -19,7 +19,9 @@ const READY_WAIT_MS = 1_500;
 const READING_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** Redis did not answer the login limiter: no sign-in is checked without it. */
-class LimiterUnavailable extends Error {}
+class LimiterUnavailable extends Error {
+  override name = 'LimiterUnavailable';
+}
 
 /**
  * Failed sign-ins per client IP, in Redis under the queue prefix (so every board replica
