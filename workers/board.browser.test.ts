@@ -40,6 +40,8 @@ describe('the board in a real browser', () => {
    */
   async function newPage(url: string) {
     const context = await chromium.context();
+    // Closed first, so the page stops polling the board before the board stops.
+    cleanups.push(() => context.close());
     // Hermetic: the board's own origin only (Bull Board's page also asks Google Fonts, which a
     // slow resolver could keep the page's load event waiting on).
     await context.route(
