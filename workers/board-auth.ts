@@ -1,4 +1,5 @@
 import type { Context, Hono, MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import type { Redis } from 'ioredis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { clientIp } from '../api/client-ip.ts';
@@ -109,7 +110,8 @@ export function mountLogin(
   const { board, limiter, home } = options;
   const key = sessionKey(board);
   app.get('/login', (c) => c.html(loginPage({ next: localPath(c.req.query('next'), home) })));
-  app.post('/login', async (c) => {
+  // A user name and a password: anything larger is not a sign-in.
+  app.post('/login', bodyLimit({ maxSize: 16 * 1024 }), async (c) => {
     const form = await c.req.parseBody();
     const field = (name: string) => (typeof form[name] === 'string' ? form[name] : '');
     const next = localPath(field('next'), home);

@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../shared/log/logger.ts';
 import { Queues } from '../shared/queue/queues.ts';
+import { createProducerConnection } from '../shared/redis/connections.ts';
 import { testConfig } from '../test/fixtures/config.ts';
 import { useRedis } from '../test/fixtures/redis.ts';
 import { echo, testJobs } from '../test/fixtures/test-jobs.ts';
@@ -252,6 +253,31 @@ describe('the board', () => {
     });
     const body = (await api.json()) as { queues: { readOnlyMode: boolean }[] };
     expect(body.queues.every((q) => q.readOnlyMode)).toBe(true);
+  });
+
+  it('refuses sign-ins with 503 while Redis does not answer, and oversized forms with 413', async () => {
+    const config = testConfig({ QUEUE_PREFIX: r.prefix, BOARD_PASSWORD: OPERATOR[1] });
+    // Nothing listens on port 1: the limiter cannot count, so no password is checked.
+    const redis = createProducerConnection('redis://127.0.0.1:1');
+    redis.on('error', () => {});
+    const queues = new Queues({ connection: r.redis, prefix: r.prefix });
+    const app = createBoardApp({ config, catalog: testJobs, queues, redis, log });
+    try {
+      const form = new URLSearchParams({ username: OPERATOR[0], password: OPERATOR[1] });
+      const res = await app.request('/login', { method: 'POST', body: form });
+      expect(res.status).toBe(503);
+      expect(await res.text()).toContain('Sign-in is unavailable: Redis is down.');
+      expect(res.headers.get('set-cookie')).toBeNull();
+      const script = await app.request(`${BOARD_PATH}/api/queues`, {
+        headers: { authorization: basic(...OPERATOR) },
+      });
+      expect(script.status).toBe(503);
+      const huge = new URLSearchParams({ username: 'admin', password: 'x'.repeat(20_000) });
+      expect((await app.request('/login', { method: 'POST', body: huge })).status).toBe(413);
+    } finally {
+      await queues.close();
+      redis.disconnect();
+    }
   });
 
   it('puts routes mounted after it behind the sign-in, with the role', async () => {
