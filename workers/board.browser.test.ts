@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import type { Page, Response } from 'playwright-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../shared/log/logger.ts';
+import { OPERATOR, VIEWER } from '../test/fixtures/board.ts';
 import { ARTIFACTS_DIR, useBrowser } from '../test/fixtures/browser.ts';
 import { testConfig } from '../test/fixtures/config.ts';
 import { useRedis } from '../test/fixtures/redis.ts';
@@ -12,8 +13,6 @@ import { waitUntil } from '../test/fixtures/wait-until.ts';
 import { BOARD_PATH, startBoard } from './board.ts';
 
 const log = createLogger({ level: 'silent' });
-const OPERATOR = ['admin', 'correct-horse-battery'] as const;
-const VIEWER = ['viewer', 'viewer-staple-battery'] as const;
 
 describe('the board in a real browser', () => {
   const r = useRedis();
