@@ -109,7 +109,7 @@ program
 
 program
   .command('board')
-  .description('serve Bull Board (basic auth) on BOARD_PORT')
+  .description('serve Bull Board on BOARD_PORT behind the operator and viewer logins')
   .action(() =>
     serve('board', async (config, log) => {
       const { startBoard } = await import('./board.ts');

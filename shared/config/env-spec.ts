@@ -763,7 +763,7 @@ export const envSpec = {
     schema: z.string().min(1),
     default: 'admin',
     example: 'ops',
-    description: 'HTTP basic auth user for the board.',
+    description: "The board operator's user name (full control of the queues).",
   }),
   BOARD_PASSWORD: v({
     schema: z.string().min(12, { message: 'must be at least 12 characters' }),
@@ -771,13 +771,49 @@ export const envSpec = {
     secret: true,
     example: 'a-long-random-password',
     description:
-      'HTTP basic auth password for the board; required by `lowburn board` (only) in production.',
+      "The board operator's password; required by `lowburn board` (only) in production. Unset outside production: no sign-in, everyone is an operator (with a warning).",
+  }),
+  BOARD_VIEWER_USERNAME: v({
+    schema: z.string().min(1),
+    default: 'viewer',
+    example: 'support',
+    description: "The board's read-only user name; must differ from `BOARD_USERNAME`.",
+  }),
+  BOARD_VIEWER_PASSWORD: v({
+    schema: z.string().min(12, { message: 'must be at least 12 characters' }),
+    optional: true,
+    secret: true,
+    example: 'another-long-random-password',
+    description:
+      "The board's read-only login: sees every queue, cannot retry, remove, pause, clean, promote or add (the server answers 403). Unset: no viewer login. Must differ from `BOARD_PASSWORD`.",
+  }),
+  BOARD_SESSION_SECRET: v({
+    schema: z.string().min(32, { message: 'must be at least 32 characters' }),
+    optional: true,
+    secret: true,
+    example: '$(openssl rand -base64 32)',
+    description:
+      "Signs the board's session cookies (HMAC-SHA256). Unset: a key derived from the board's passwords, so changing a password signs everyone out.",
+  }),
+  BOARD_SESSION_TTL: v({
+    schema: duration(),
+    default: '12h',
+    example: '8h',
+    description: 'How long a board sign-in lasts.',
+  }),
+  BOARD_LOGIN_FAILURES_PER_IP: v({
+    schema: z.coerce.number().int().min(1),
+    default: '10',
+    example: '5',
+    description:
+      'Failed board sign-ins one client IP may make per 15 minutes before 429 (a success does not reset the count).',
   }),
   BOARD_READ_ONLY: v({
     schema: flag(),
     default: 'false',
     example: 'true',
-    description: 'Show queues without retry/remove/pause buttons.',
+    description:
+      'Read-only for everyone, the operator too: queues without retry/remove/pause buttons.',
   }),
 } satisfies Record<string, EnvVar>;
 

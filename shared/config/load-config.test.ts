@@ -167,6 +167,27 @@ describe('loadConfig', () => {
     expect(() => assertProcessRequirements(withPassword, 'board')).not.toThrow();
   });
 
+  it('wants a viewer login that differs from the operator’s and an operator to go with it', () => {
+    const viewer = { BOARD_VIEWER_PASSWORD: 'a-viewer-password-here' };
+    expect(problems({ ...base, ...viewer })).toContain(
+      'BOARD_PASSWORD: is required when BOARD_VIEWER_PASSWORD is set',
+    );
+    const operator = { BOARD_PASSWORD: 'a-long-random-password' };
+    expect(
+      problems({ ...base, ...operator, BOARD_VIEWER_PASSWORD: 'a-long-random-password' }),
+    ).toContain('BOARD_VIEWER_PASSWORD: must differ from BOARD_PASSWORD');
+    expect(problems({ ...base, ...operator, ...viewer, BOARD_VIEWER_USERNAME: 'admin' })).toContain(
+      'BOARD_VIEWER_USERNAME: must differ from BOARD_USERNAME ("admin")',
+    );
+    const board = loadConfig({ ...base, ...operator, ...viewer }).board;
+    expect(board).toMatchObject({
+      viewerUsername: 'viewer',
+      viewerPassword: 'a-viewer-password-here',
+      sessionTtlMs: 12 * 3_600_000,
+      loginFailuresPerIp: 10,
+    });
+  });
+
   it('splits WORKER_QUEUES into names', () => {
     const config = loadConfig({ ...base, WORKER_QUEUES: 'flush-telemetry, export-cold' });
     expect(config.worker.queues).toEqual(['flush-telemetry', 'export-cold']);

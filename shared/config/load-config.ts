@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '../errors/config-error.ts';
 import { type AlertsConfig, alertsConfig } from './alerts-config.ts';
+import { type BoardConfig, boardConfig } from './board-config.ts';
 import { type BudgetsConfig, budgetsConfig } from './budgets-config.ts';
 import { type CacheAuditConfig, cacheAuditConfig } from './cache-audit-config.ts';
 import type { CostsConfig } from './costs-config.ts';
@@ -57,7 +58,7 @@ export interface Config {
     healthPort: number;
     partitionDaysAhead: number;
   };
-  board: { port: number; username: string; password: string | undefined; readOnly: boolean };
+  board: BoardConfig;
   api: ApiConfig;
   telemetry: TelemetryConfig;
   cold: ColdConfig;
@@ -311,12 +312,7 @@ function assemble(raw: Raw, issues: ConfigIssue[]): Config {
       dispatchEveryMs: raw.WEBHOOK_DISPATCH_EVERY,
     },
     secrets: secretsConfig(raw),
-    board: {
-      port: raw.BOARD_PORT,
-      username: raw.BOARD_USERNAME,
-      password: raw.BOARD_PASSWORD,
-      readOnly: raw.BOARD_READ_ONLY,
-    },
+    board: boardConfig(raw, issues),
   };
 }
 

@@ -248,6 +248,21 @@ describe('the lowburn services', () => {
     expect(config.storage.driver).toBe('s3');
   });
 
+  it('give the board an operator and a viewer login, with passwords Coolify generates', () => {
+    const generated = {
+      SERVICE_PASSWORD_BOARD: 'generated-operator-1',
+      SERVICE_PASSWORD_BOARDVIEWER: 'generated-viewer-1',
+    };
+    const board = loadConfig(resolvedAppEnv(generated)).board;
+    expect(board).toMatchObject({
+      username: 'admin',
+      password: 'generated-operator-1',
+      viewerUsername: 'viewer',
+      viewerPassword: 'generated-viewer-1',
+    });
+    expect(() => assertProcessRequirements(loadConfig(resolvedAppEnv()), 'board')).not.toThrow();
+  });
+
   it('share one image, built from the Dockerfile by docker compose', () => {
     for (const name of lowburnServices) {
       expect(service(name).image).toBe(`\${LOWBURN_IMAGE:-lowburn:local}`);
