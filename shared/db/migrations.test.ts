@@ -67,6 +67,7 @@ describe('migrations on a fresh database', () => {
       '0011-retrain-loop',
       '0012-model-versions',
       '0013-usage-rollup',
+      '0016-day-usage',
     ]);
   });
 });

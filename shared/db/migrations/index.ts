@@ -13,6 +13,7 @@ import * as cacheAudits from './0010-cache-audits.ts';
 import * as retrainLoop from './0011-retrain-loop.ts';
 import * as modelVersions from './0012-model-versions.ts';
 import * as usageRollup from './0013-usage-rollup.ts';
+import * as dayUsage from './0016-day-usage.ts';
 
 /** What migrations need from the process: the keys that seal secrets (0006). */
 export interface MigrationContext {
@@ -39,5 +40,6 @@ export function migrations(context: MigrationContext = {}): Record<string, Migra
     '0011-retrain-loop': retrainLoop,
     '0012-model-versions': modelVersions,
     '0013-usage-rollup': usageRollup,
+    '0016-day-usage': dayUsage,
   };
 }
