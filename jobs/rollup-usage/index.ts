@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { utcDay } from '../../shared/db/partitions.ts';
 import { defineJob } from '../../shared/queue/job-definition.ts';
+import { recordSizeSample, sampleSizes } from '../../shared/usage/size-samples.ts';
 import { rollupMetrics } from './metrics.ts';
 
 /**
@@ -50,6 +51,13 @@ export const rollupUsageJob = defineJob({
       day,
     );
     rollupMetrics(deps.metrics).record(result);
+    // The dashboard's headroom projects the database's and Redis's growth from these samples.
+    await recordSizeSample(
+      deps.redis,
+      config.queuePrefix,
+      utcDay(new Date()),
+      await sampleSizes(deps.db, deps.redis),
+    );
     log.info(
       {
         day,

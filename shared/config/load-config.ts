@@ -59,6 +59,8 @@ export interface Config {
   shadow: ShadowConfig;
   /** The price sheet of the cost rollup (`COSTS`). */
   costs: CostsConfig;
+  /** `CPAU_TARGET_USD`: the top of the CPAU band. */
+  cpauTargetUsd: number;
   webhooks: WebhookConfig;
   secrets: SecretsConfig;
 }
@@ -237,6 +239,7 @@ function assemble(raw: Raw, issues: ConfigIssue[]): Config {
     cacheAudit: cacheAuditConfig(raw),
     shadow: shadowConfig(raw, Boolean(raw.FRONTIER_URL && raw.FRONTIER_API_KEY)),
     costs: raw.COSTS,
+    cpauTargetUsd: raw.CPAU_TARGET_USD,
     finetune: {
       cron: raw.FINETUNE_CRON,
       windowMs: raw.FINETUNE_WINDOW,
