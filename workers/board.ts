@@ -5,12 +5,15 @@ import { type ServerType, serve } from '@hono/node-server';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { Hono } from 'hono';
 import { basicAuth } from 'hono/basic-auth';
+import type { Redis } from 'ioredis';
 import type { Config } from '../shared/config/load-config.ts';
 import { assertProcessRequirements } from '../shared/config/process-requirements.ts';
+import { createDb, type Db } from '../shared/db/create-db.ts';
 import type { Logger } from '../shared/log/logger.ts';
 import type { QueueContract } from '../shared/queue/job-definition.ts';
 import { Queues } from '../shared/queue/queues.ts';
 import { createWorkerConnection } from '../shared/redis/connections.ts';
+import { dashboardApp } from './dashboard/index.ts';
 
 export const BOARD_PATH = '/queues';
 
@@ -23,6 +26,9 @@ export function createBoardApp(options: {
   catalog: Record<string, QueueContract>;
   queues: Queues;
   log: Logger;
+  /** The dashboard's reads: the rollup's tables and ledgers, Redis's counts and sizes. */
+  db: Db;
+  redis: Redis;
 }): Hono {
   const { config, queues } = options;
   const app = new Hono();
@@ -47,8 +53,22 @@ export function createBoardApp(options: {
     options: { uiConfig: { boardTitle: 'lowburn' } },
   });
   app.route(BOARD_PATH, adapter.registerPlugin());
+  app.route('/dashboard', dashboardApp(dashboardDeps(options)));
   app.get('/', (c) => c.redirect(BOARD_PATH));
   return app;
+}
+
+function dashboardDeps(options: Parameters<typeof createBoardApp>[0]) {
+  const { config } = options;
+  return {
+    db: options.db,
+    redis: options.redis,
+    prefix: config.queuePrefix,
+    queues: new Map(Object.values(options.catalog).map((j) => [j.queue, options.queues.get(j)])),
+    costs: config.costs,
+    cpauTargetUsd: config.cpauTargetUsd,
+    telemetryBufferCap: config.telemetry.bufferCap,
+  };
 }
 
 /** Starts the board process's HTTP server. */
@@ -64,7 +84,13 @@ export async function startBoard(options: {
   const connection = createWorkerConnection(config.redis.url);
   connection.on('error', (error) => log.warn({ err: error }, 'redis connection error'));
   const queues = new Queues({ connection, prefix: config.queuePrefix });
-  const app = createBoardApp({ ...options, queues });
+  const { db } = createDb({
+    url: config.database.url,
+    poolMax: 4,
+    log,
+    applicationName: 'lowburn-board',
+  });
+  const app = createBoardApp({ ...options, queues, db, redis: connection });
   const { server, port } = await new Promise<{ server: ServerType; port: number }>((resolve) => {
     const s = serve(
       { fetch: app.fetch, port: options.port ?? config.board.port, hostname: '0.0.0.0' },
@@ -77,6 +103,7 @@ export async function startBoard(options: {
     async stop() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await queues.close();
+      await db.destroy();
       await connection.quit().catch(() => connection.disconnect());
     },
   };

@@ -1,0 +1,150 @@
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { CostsConfig } from '../../shared/config/costs-config.ts';
+import type { Db } from '../../shared/db/create-db.ts';
+import { utcDay } from '../../shared/db/partitions.ts';
+import { readSizeSamples, sampleSizes } from '../../shared/usage/size-samples.ts';
+import { type HeadroomLine, headroom } from './headroom.ts';
+import {
+  type JobRun,
+  lastRun,
+  type QueueState,
+  queueStates,
+  redisMaxMemory,
+  telemetryBuffer,
+} from './live-state.ts';
+import {
+  auditDays,
+  type CostDay,
+  costDays,
+  deadLetters,
+  type ExportDay,
+  lastRollup,
+  latestExports,
+  type PrecomputeRun,
+  precomputeRuns,
+  type TopUser,
+  topUsers,
+} from './queries.ts';
+
+/** What the dashboard reads: the board's clients and the settings it shows against. */
+export interface DashboardDeps {
+  db: Db;
+  redis: Redis;
+  /** The queue prefix (Redis keys of telemetry and the size samples live under it). */
+  prefix: string;
+  /** Every queue of the catalog, by name. */
+  queues: Map<string, Queue>;
+  costs: CostsConfig;
+  cpauTargetUsd: number;
+  telemetryBufferCap: number;
+  /** @defaultValue `() => new Date()` */
+  now?: () => Date;
+}
+
+/** The scheduled jobs whose last run the dashboard reports, in the order it lists them. */
+export const NIGHTLY_QUEUES = [
+  'export-cold',
+  'precompute-cache',
+  'export-finetune',
+  'rollup-usage',
+];
+
+/** Days the charts cover, ending yesterday (the last complete day). */
+export const DAYS = 30;
+
+/** Everything one render shows, read in one go. */
+export interface DashboardFacts {
+  today: string;
+  yesterday: string;
+  /** The charted days, oldest first, ending yesterday; a day the rollup missed is absent. */
+  days: CostDay[];
+  todaySoFar: CostDay | undefined;
+  cpauTargetUsd: number;
+  topUsers: TopUser[];
+  precompute: PrecomputeRun[];
+  audits: { day: string; judged: number; falseHits: number }[];
+  exports: ExportDay[];
+  deadLetters: { total: number; lastDay: number };
+  rollup: { day: string; at: Date } | undefined;
+  queues: QueueState[];
+  nightly: (JobRun & { inCatalog: boolean })[];
+  telemetry: { depth: number; cap: number; oldestAgeMs: number };
+  headroom: HeadroomLine[];
+}
+
+/**
+ * Reads what the dashboard shows, every source at once: `cost_daily` (30 small rows and this
+ * month's), one day of `usage_daily` for the top users, the nightly ledgers, BullMQ's counts
+ * and schedulers, Redis and the database's sizes.
+ */
+export async function loadFacts(deps: DashboardDeps): Promise<DashboardFacts> {
+  const now = deps.now?.() ?? new Date();
+  const today = utcDay(now);
+  const yesterday = utcDay(now, -1);
+  const from = utcDay(now, -DAYS);
+  const monthStart = `${today.slice(0, 7)}-01`;
+  const firstRead = monthStart < from ? monthStart : from;
+  const queues = [...deps.queues.values()];
+  const [read, top, precompute, audits, exports, dead, rollup, states, nightly, telemetry, sizes] =
+    await Promise.all([
+      costDays(deps.db, firstRead, today),
+      topUsers(deps.db, yesterday),
+      precomputeRuns(deps.db, from, today),
+      auditDays(deps.db, from, yesterday),
+      latestExports(deps.db),
+      deadLetters(deps.db, now),
+      lastRollup(deps.db),
+      queueStates(queues, now.getTime()),
+      nightlyRuns(deps.queues),
+      telemetryBuffer(deps.redis, deps.prefix, deps.telemetryBufferCap),
+      Promise.all([
+        sampleSizes(deps.db, deps.redis),
+        redisMaxMemory(deps.redis),
+        readSizeSamples(deps.redis, deps.prefix),
+      ]),
+    ]);
+  const [current, redisMaxBytes, samples] = sizes;
+  return {
+    today,
+    yesterday,
+    days: read.filter((d) => d.day >= from && d.day <= yesterday),
+    todaySoFar: read.find((d) => d.day === today),
+    cpauTargetUsd: deps.cpauTargetUsd,
+    topUsers: top,
+    precompute,
+    audits,
+    exports,
+    deadLetters: dead,
+    rollup,
+    queues: states,
+    nightly,
+    telemetry,
+    headroom: headroom({
+      today,
+      costs: deps.costs,
+      now: { ...current, redisMaxBytes },
+      samples: samples.map((s) => ({ day: s.day, ...s.sample })),
+      days: read,
+    }),
+  };
+}
+
+async function nightlyRuns(queues: Map<string, Queue>) {
+  return Promise.all(
+    NIGHTLY_QUEUES.map(async (name) => {
+      const queue = queues.get(name);
+      if (!queue) {
+        return {
+          queue: name,
+          lastAt: null,
+          outcome: 'never run' as const,
+          detail: 'not in this fleet',
+          nextAt: null,
+          inCatalog: false,
+        };
+      }
+      return { ...(await lastRun(queue)), inCatalog: true };
+    }),
+  );
+}
