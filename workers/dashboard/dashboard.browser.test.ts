@@ -136,6 +136,20 @@ describe('the dashboard in a real browser', () => {
       if (response.status() >= 400 && !response.url().endsWith('/favicon.ico'))
         errors.push(`${response.status()} ${response.url()}`);
     });
+    page.on('console', (m) => {
+      if (m.text().includes('Content Security Policy')) errors.push(m.text());
+    });
+    // The CSP the board's pages are to carry: any inline script or style would be refused.
+    await page.route(`${url}/dashboard`, async (route) => {
+      const response = await route.fetch();
+      await route.fulfill({
+        response,
+        headers: {
+          ...response.headers(),
+          'content-security-policy': "default-src 'self'; script-src 'self'; style-src 'self'",
+        },
+      });
+    });
     await page.goto(`${url}/dashboard`);
     const canvases = page.locator('canvas[data-chart]');
     const ids = await canvases.evaluateAll((all) =>

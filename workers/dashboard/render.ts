@@ -20,7 +20,7 @@ function chart(id: string, spec: ChartSpec | undefined, caption?: string): Html 
 }
 
 function table(name: TableName, t: Table, open = true): Html {
-  const body = html`<table class="data" id="table-${name}">
+  const body = html`<div class="scroll"><table class="data" id="table-${name}">
       <thead><tr>${t.columns.map((c) => html`<th class="${c.format}">${c.label}</th>`)}</tr></thead>
       <tbody>
         ${t.rows.map(
@@ -30,7 +30,7 @@ function table(name: TableName, t: Table, open = true): Html {
             )}</tr>`,
         )}
       </tbody>
-    </table>`;
+    </table></div>`;
   const csv = html`<a class="csv" href="/dashboard/${name}.csv" download>CSV</a>`;
   return open
     ? html`<div class="table-head"><h3>${t.title}</h3>${csv}</div>${body}`
@@ -90,7 +90,7 @@ ${table('per-user', tables['per-user'], false)}</section>
 <div class="tiles">
 ${tile('Precompute coverage', share(run && run.candidates > 0 ? run.covered / run.candidates : null), run ? `${run.day}: ${run.covered} of ${run.candidates} keys` : 'no run yet')}
 ${tile('Audit false-hit rate', share(audit && audit.judged > 0 ? audit.falseHits / audit.judged : null), audit ? `${audit.day}: ${audit.falseHits} of ${audit.judged} judged` : 'no audit yet')}
-</div>${chart('cache', charts.cache)}${table('cache', tables.cache, false)}</section>
+</div>${chart('cache', charts.cache)}${table('cache', tables.cache)}</section>
 <section class="panel" id="panel-top-users"><h2>5 · Top users by cost</h2>${chart('top-users', charts['top-users'])}${table('top-users', tables['top-users'])}</section>
 <section class="panel span-2" id="panel-operations"><h2>6 · Failures, queues and the nightly jobs</h2>
 <div class="tiles">
