@@ -53,22 +53,9 @@ export function createBoardApp(options: {
     options: { uiConfig: { boardTitle: 'lowburn' } },
   });
   app.route(BOARD_PATH, adapter.registerPlugin());
-  app.route('/dashboard', dashboardApp(dashboardDeps(options)));
+  app.route('/dashboard', dashboardApp(options));
   app.get('/', (c) => c.redirect(BOARD_PATH));
   return app;
-}
-
-function dashboardDeps(options: Parameters<typeof createBoardApp>[0]) {
-  const { config } = options;
-  return {
-    db: options.db,
-    redis: options.redis,
-    prefix: config.queuePrefix,
-    queues: new Map(Object.values(options.catalog).map((j) => [j.queue, options.queues.get(j)])),
-    costs: config.costs,
-    cpauTargetUsd: config.cpauTargetUsd,
-    telemetryBufferCap: config.telemetry.bufferCap,
-  };
 }
 
 /** Starts the board process's HTTP server. */

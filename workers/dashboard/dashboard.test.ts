@@ -101,6 +101,43 @@ describe('the dashboard', () => {
     expect(storage?.reached).toBe(utcDay(new Date(`${TODAY}T00:00:00Z`), 70));
   });
 
+  it('reads a day of top users again once the rollup has rewritten it, not before', async () => {
+    const deps = {
+      db: database.db,
+      redis: r.redis,
+      prefix: r.prefix,
+      queues: new Map(),
+      costs: costsSchema.parse({}),
+      cpauTargetUsd: 0.05,
+      telemetryBufferCap: 1000,
+    };
+    expect((await loadFacts(deps)).topUsers[1]?.userId).toBe('user-30');
+    const raise = () =>
+      database.db
+        .updateTable('usage_daily')
+        .set({ cost_usd: '0.001' })
+        .where('day', '=', YESTERDAY)
+        .where('user_id', '=', 'user-1')
+        .execute();
+    await raise();
+    // The rows changed behind the rollup's back: the day's stamp did not, so neither does the
+    // table (the rollup is the only writer of usage_daily).
+    expect((await loadFacts(deps)).topUsers[1]?.userId).toBe('user-30');
+    // As the rollup does in the transaction that rewrites the day.
+    await database.db
+      .updateTable('cost_daily')
+      .set({ updated_at: new Date() })
+      .where('day', '=', YESTERDAY)
+      .execute();
+    expect((await loadFacts(deps)).topUsers[1]).toMatchObject({ userId: 'user-1', costUsd: 0.001 });
+    await database.db
+      .updateTable('usage_daily')
+      .set({ cost_usd: '0.00001' })
+      .where('day', '=', YESTERDAY)
+      .where('user_id', '=', 'user-1')
+      .execute();
+  });
+
   it("reports a queue's waiting jobs and how long the oldest has waited", async () => {
     const queue = new Queue('echo', { connection: r.redis, prefix: r.prefix });
     queues.push(queue);

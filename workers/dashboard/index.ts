@@ -2,6 +2,11 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Hono } from 'hono';
+import type { Redis } from 'ioredis';
+import type { Config } from '../../shared/config/load-config.ts';
+import type { Db } from '../../shared/db/create-db.ts';
+import type { QueueContract } from '../../shared/queue/job-definition.ts';
+import type { Queues } from '../../shared/queue/queues.ts';
 import { buildCharts } from './charts.ts';
 import { tableCsv } from './csv.ts';
 import { type DashboardDeps, loadFacts } from './load.ts';
@@ -28,9 +33,25 @@ function assets(): Record<string, { body: string; type: string }> {
  * `/dashboard`: the cost dashboard, server-rendered from the rollup's tables, the ledgers and
  * the queues on every request; `/dashboard/<table>.csv` each table; `/dashboard/assets/*` the
  * chart library and our drawing code, served from the image (never a CDN). Mounted behind the
- * board's login.
+ * board's login, over the board's clients and catalog.
  */
-export function dashboardApp(deps: DashboardDeps): Hono {
+export function dashboardApp(board: {
+  config: Config;
+  catalog: Record<string, QueueContract>;
+  queues: Queues;
+  db: Db;
+  redis: Redis;
+}): Hono {
+  const { config } = board;
+  const deps: DashboardDeps = {
+    db: board.db,
+    redis: board.redis,
+    prefix: config.queuePrefix,
+    queues: new Map(Object.values(board.catalog).map((j) => [j.queue, board.queues.get(j)])),
+    costs: config.costs,
+    cpauTargetUsd: config.cpauTargetUsd,
+    telemetryBufferCap: config.telemetry.bufferCap,
+  };
   const files = assets();
   const app = new Hono();
   app.get('/', async (c) => {

@@ -21,6 +21,8 @@ export interface CostDay {
   storageBytes: number;
   localOutputTokens: number;
   usage: DayUsage;
+  /** When the rollup last wrote the day. */
+  updatedAt: Date;
 }
 
 /** The `cost_daily` rows of `[from, to]`, oldest first: one small row a day. */
@@ -49,6 +51,7 @@ export async function costDays(db: Db, from: string, to: string): Promise<CostDa
     storageBytes: Number(r.storage_bytes),
     localOutputTokens: Number(r.local_output_tokens),
     usage: { ...emptyDayUsage(), ...r.usage },
+    updatedAt: r.updated_at,
   }));
 }
 
