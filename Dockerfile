@@ -34,6 +34,9 @@ COPY --from=deps /app/node_modules ./node_modules
 # build/ holds the compiled api/, jobs/, shared/ and workers/ (no tests: tsconfig.build.json
 # leaves them out, and .dockerignore keeps them out of the context).
 COPY --from=build /app/build ./build
+# The dashboard's own script and stylesheet, served beside its compiled module (Chart.js comes
+# from node_modules above).
+COPY --from=build /app/workers/dashboard/assets ./build/workers/dashboard/assets
 COPY package.json ./
 RUN mkdir -p /app/data && chown node:node /app/data
 USER node

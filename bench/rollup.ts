@@ -3,7 +3,10 @@
 // Redis for the last day): every day but the last two exported to cold Parquet, as the nightly
 // export leaves them. Measures what the hourly run does (rebuild the hot day in progress), one
 // cold day's rebuild (`lowburn usage rollup`), and in the same run the reference: the same
-// per-user figures by one GROUP BY over the hot day's raw `generations` rows in Postgres.
+// per-user figures by one GROUP BY over the hot day's raw `generations` rows in Postgres. Then
+// the dashboard (`bench/dashboard-render.ts`): every day rolled up, `/dashboard` rendered
+// BENCH_RENDERS (50) times after a warm-up, its p95. The days end yesterday, so the dashboard
+// (which shows the 30 days before today) shows all of them.
 
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -19,12 +22,13 @@ import { ensurePartitions, utcDay } from '../shared/db/partitions.ts';
 import { createLogger } from '../shared/log/logger.ts';
 import { FileStorage } from '../shared/storage/file-storage.ts';
 import { apiUsageKeys } from '../shared/usage/api-usage.ts';
+import { measureDashboard } from './dashboard-render.ts';
 import { benchDatabase, deletePrefix, REDIS_URL, round } from './support.ts';
 
 const DAYS = Number(process.env.BENCH_DAYS ?? 30);
 const USERS = Number(process.env.BENCH_USERS ?? 10_000);
 const PER_USER = Number(process.env.BENCH_GENERATIONS ?? 5);
-const FIRST = '2026-01-01';
+const FIRST = utcDay(new Date(), -DAYS);
 const day = (i: number) => utcDay(new Date(`${FIRST}T00:00:00Z`), i);
 const LAST = day(DAYS - 1);
 const seconds = async (run: () => Promise<unknown>) => {
@@ -131,6 +135,16 @@ try {
     .selectFrom('usage_daily')
     .select(db.fn.countAll().as('n'))
     .executeTakeFirst();
+  const dashboard = await measureDashboard({
+    db,
+    databaseUrl: url,
+    prefix,
+    first: FIRST,
+    last: LAST,
+  });
+  console.error(
+    `dashboard: usage_daily ${dashboard.rows} rows (${dashboard.filledDays} days copied from ${LAST}'s rollup); first render ${dashboard.firstMs} ms, then ${dashboard.renders} renders p50 ${dashboard.p50Ms} ms p95 ${dashboard.p95Ms} ms; per-day totals summed from usage_daily instead: ${dashboard.usageGroupByMs} ms; ${dashboard.restampedRenders} renders each after the last day was restamped: p95 ${dashboard.restampedP95Ms} ms`,
+  );
   console.error(
     `seeded and exported ${DAYS} days × ${USERS} users (${USERS * PER_USER} generations a day) in ${round(seedS, 1)} s; usage_daily rows: ${rows?.n}`,
   );
@@ -143,6 +157,12 @@ try {
       hour_s: round(hourS, 2),
       day_s: round(dayS, 2),
       raw_groupby_s: round(rawS, 2),
+      dashboard_p95_ms: dashboard.p95Ms,
+      dashboard_p50_ms: dashboard.p50Ms,
+      dashboard_first_ms: dashboard.firstMs,
+      dashboard_restamped_p95_ms: dashboard.restampedP95Ms,
+      dashboard_renders: dashboard.renders,
+      usage_daily_rows: dashboard.rows,
     }),
   );
 } finally {

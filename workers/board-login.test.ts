@@ -12,7 +12,7 @@ import { SESSION_COOKIE, sessionKey } from './board-session.ts';
 const log = createLogger({ level: 'silent' });
 
 describe('signing in to the board', () => {
-  const { r, board } = useBoard();
+  const { r, pg, board } = useBoard();
 
   it('signs the operator in with a signed, HttpOnly, SameSite=Strict cookie that expires', async () => {
     const { url } = await board({ BOARD_SESSION_TTL: '2h' });
@@ -124,7 +124,7 @@ describe('signing in to the board', () => {
     const redis = createProducerConnection('redis://127.0.0.1:1');
     redis.on('error', () => {});
     const queues = new Queues({ connection: r.redis, prefix: r.prefix });
-    const app = createBoardApp({ config, catalog: testJobs, queues, redis, log });
+    const app = createBoardApp({ config, catalog: testJobs, queues, redis, db: pg.db, log });
     try {
       const form = new URLSearchParams({ username: OPERATOR[0], password: OPERATOR[1] });
       const res = await app.request('/login', { method: 'POST', body: form });

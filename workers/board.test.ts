@@ -11,7 +11,7 @@ const log = createLogger({ level: 'silent' });
 const html = { accept: 'text/html,application/xhtml+xml' };
 
 describe('the board', () => {
-  const { r, board } = useBoard();
+  const { r, pg, board } = useBoard();
   let stop: (() => Promise<void>) | undefined;
   afterEach(async () => {
     await stop?.();
@@ -137,12 +137,12 @@ describe('the board', () => {
     });
     const redis = new Redis(r.url);
     const queues = new Queues({ connection: r.redis, prefix: r.prefix });
-    const app = createBoardApp({ config, catalog: testJobs, queues, redis, log });
-    app.get('/dashboard', (c) => c.text(c.get('role')));
+    const app = createBoardApp({ config, catalog: testJobs, queues, redis, db: pg.db, log });
+    app.get('/after', (c) => c.text(c.get('role')));
     try {
-      expect((await app.request('/dashboard')).status).toBe(401);
+      expect((await app.request('/after')).status).toBe(401);
       const as = (who: readonly [string, string]) =>
-        app.request('/dashboard', { headers: { authorization: basic(...who) } });
+        app.request('/after', { headers: { authorization: basic(...who) } });
       expect(await (await as(OPERATOR)).text()).toBe('operator');
       expect(await (await as(VIEWER)).text()).toBe('viewer');
     } finally {

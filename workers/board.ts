@@ -8,12 +8,14 @@ import { secureHeaders } from 'hono/secure-headers';
 import type { Redis } from 'ioredis';
 import type { Config } from '../shared/config/load-config.ts';
 import { assertProcessRequirements } from '../shared/config/process-requirements.ts';
+import { createDb, type Db } from '../shared/db/create-db.ts';
 import type { Logger } from '../shared/log/logger.ts';
 import type { QueueContract } from '../shared/queue/job-definition.ts';
 import { Queues } from '../shared/queue/queues.ts';
 import { createProducerConnection, createWorkerConnection } from '../shared/redis/connections.ts';
 import { LoginLimiter, mountLogin, requireSignIn, viewersOnlyRead } from './board-auth.ts';
 import type { BoardEnv, BoardRole } from './board-session.ts';
+import { dashboardApp } from './dashboard/index.ts';
 
 export const BOARD_PATH = '/queues';
 export type { BoardEnv, BoardRole };
@@ -81,8 +83,10 @@ export function createBoardApp(options: {
   config: Config;
   catalog: Record<string, QueueContract>;
   queues: Queues;
-  /** A fail-fast connection for the login limiter. */
+  /** A fail-fast connection: the login limiter's, and the dashboard's counts and sizes. */
   redis: Redis;
+  /** The dashboard's reads: the rollup's tables and ledgers. */
+  db: Db;
   log: Logger;
 }): Hono<BoardEnv> {
   const { config, queues, catalog } = options;
@@ -129,6 +133,7 @@ export function createBoardApp(options: {
   const toBoard = (c: Context<BoardEnv>) => boards[c.get('role')].fetch(c.req.raw, c.env);
   app.all(BOARD_PATH, toBoard);
   app.all(`${BOARD_PATH}/*`, toBoard);
+  app.route('/dashboard', dashboardApp(options));
   app.get('/', (c) => c.redirect(BOARD_PATH));
   return app;
 }
@@ -148,7 +153,13 @@ export async function startBoard(options: {
   const redis = createProducerConnection(config.redis.url, { connectionName: 'lowburn-board' });
   redis.on('error', () => {});
   const queues = new Queues({ connection, prefix: config.queuePrefix });
-  const app = createBoardApp({ ...options, queues, redis });
+  const { db } = createDb({
+    url: config.database.url,
+    poolMax: 4,
+    log,
+    applicationName: 'lowburn-board',
+  });
+  const app = createBoardApp({ ...options, queues, redis, db });
   const { server, port } = await new Promise<{ server: ServerType; port: number }>((resolve) => {
     const s = serve(
       { fetch: app.fetch, port: options.port ?? config.board.port, hostname: '0.0.0.0' },
@@ -162,6 +173,7 @@ export async function startBoard(options: {
     async stop() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await queues.close();
+      await db.destroy();
       await connection.quit().catch(() => connection.disconnect());
       await redis.quit().catch(() => redis.disconnect());
     },

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDuckDb } from '../shared/duckdb/duckdb.ts';
 import { testEnv } from '../test/fixtures/config.ts';
 import { recordAsk } from '../test/fixtures/generations.ts';
 import { useTestDatabase } from '../test/fixtures/postgres.ts';
@@ -34,14 +35,14 @@ describe('lowburn usage rollup', () => {
     await rm(cacheDir, { recursive: true, force: true });
   });
 
-  const run = async (args: string[]) => {
+  const run = async (args: string[], command = 'rollup') => {
     const env = testEnv({
       DATABASE_URL: database.url,
       COLD_CACHE_DIR: cacheDir,
       QUEUE_PREFIX: randomPrefix(),
       COSTS: '{"modelBox":{"min":0}}',
     });
-    const cli = spawnNode('lowburn usage', 'workers/cli.ts', ['usage', 'rollup', ...args], env);
+    const cli = spawnNode('lowburn usage', 'workers/cli.ts', ['usage', command, ...args], env);
     const { code } = await cli.exited;
     return { code, output: cli.output() };
   };
@@ -80,5 +81,60 @@ describe('lowburn usage rollup', () => {
     const { code, output } = await run(['--from', '2026-11-21', '--to', '2026-11-20']);
     expect(code).toBe(2);
     expect(output).toContain('--from 2026-11-21 is after --to 2026-11-20');
+  });
+
+  describe('lowburn usage export', () => {
+    it('writes the range of usage_daily as zstd Parquet that DuckDB reads back', async () => {
+      // The rollup test above rolled up 2026-11-20 (2 users) and 2026-11-21 (none).
+      const out = path.join(cacheDir, 'usage.parquet');
+      const { code, output } = await run(
+        ['--from', '2026-11-20', '--to', '2026-11-21', '--out', out],
+        'export',
+      );
+      expect(code, output).toBe(0);
+      expect(output).toContain(`${out}  2 rows`);
+      const duck = await openDuckDb({
+        memoryLimit: '128MB',
+        threads: 1,
+        tempDirectory: path.join(cacheDir, 'duck'),
+      });
+      try {
+        const read = await duck.connection.runAndReadAll(
+          `SELECT day::VARCHAR AS day, user_id, api_key_id, generations, cost_usd::VARCHAR AS cost,
+             generations_by_layer::VARCHAR AS layers
+           FROM read_parquet('${out}') ORDER BY user_id`,
+        );
+        expect(read.getRowObjectsJson()).toEqual([
+          {
+            day: '2026-11-20',
+            user_id: 'user-1',
+            api_key_id: KEY,
+            generations: '2',
+            cost: '0.00200000',
+            layers: '{"frontier": 2}',
+          },
+          {
+            day: '2026-11-20',
+            user_id: 'user-2',
+            api_key_id: KEY,
+            generations: '1',
+            cost: '0.00100000',
+            layers: '{"frontier": 1}',
+          },
+        ]);
+        const codecs = await duck.connection.runAndReadAll(
+          `SELECT DISTINCT compression FROM parquet_metadata('${out}')`,
+        );
+        expect(codecs.getRowObjectsJson()).toEqual([{ compression: 'ZSTD' }]);
+      } finally {
+        duck.close();
+      }
+    });
+
+    it('refuses an output that is not a .parquet file', async () => {
+      const { code, output } = await run(['--out', 'usage.csv'], 'export');
+      expect(code).toBe(2);
+      expect(output).toContain('--out must name a .parquet file (got "usage.csv")');
+    });
   });
 });

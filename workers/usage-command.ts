@@ -59,4 +59,36 @@ export function registerUsageCommand(program: Command): void {
         }),
       );
     });
+  usage
+    .command('export')
+    .description('write usage_daily (a range of days, or all) to a zstd Parquet file')
+    .option('--from <day>', 'first UTC day, YYYY-MM-DD (default: the first kept)', day('--from'))
+    .option('--to <day>', 'last UTC day, inclusive (default: the last kept)', day('--to'))
+    .option('--out <file>', 'the Parquet file to write', 'usage_daily.parquet')
+    .action(async (opts: { from?: string; to?: string; out: string }) => {
+      if (opts.from && opts.to && opts.from > opts.to) {
+        throw new InvalidArgumentError(`--from ${opts.from} is after --to ${opts.to}`);
+      }
+      if (!opts.out.endsWith('.parquet')) {
+        throw new InvalidArgumentError(`--out must name a .parquet file (got "${opts.out}")`);
+      }
+      const [{ exportUsageParquet }, { bootConfig }] = await Promise.all([
+        import('./usage-export.ts'),
+        import('./process.ts'),
+      ]);
+      const config = bootConfig('cli');
+      const result = await exportUsageParquet({
+        databaseUrl: config.database.url,
+        from: opts.from,
+        to: opts.to,
+        out: opts.out,
+        duckdb: config.cold.duckdb,
+      });
+      const range = `${opts.from ?? 'the first day'} to ${opts.to ?? 'the last day'}`;
+      console.log(
+        result.file
+          ? `${result.file}  ${result.rows} rows  ${result.bytes} bytes (usage_daily, ${range})`
+          : `no usage_daily rows from ${range}: nothing written`,
+      );
+    });
 }

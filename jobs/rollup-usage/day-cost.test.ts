@@ -44,6 +44,7 @@ describe("a day's cost from the price sheet", () => {
         usdPerMillionWrites: 4.5,
         usdPerMillionReads: 0.36,
       },
+      limits: { postgresGb: 40, redisMb: 1024 },
     });
     expect(() => costsSchema.parse({ fleetBox: 20 })).toThrow();
   });

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { dayLayers } from '../../shared/alerts/layer-shares.ts';
 import { utcDay } from '../../shared/db/partitions.ts';
 import { defineJob } from '../../shared/queue/job-definition.ts';
+import { recordSizeSample, sampleSizes } from '../../shared/usage/size-samples.ts';
 import { rollupMetrics } from './metrics.ts';
 
 /**
@@ -53,6 +54,13 @@ export const rollupUsageJob = defineJob({
     const metrics = rollupMetrics(deps.metrics);
     metrics.record(result);
     metrics.recordLayers((await dayLayers(deps.db, day, day))[0]);
+    // The dashboard's headroom projects the database's and Redis's growth from these samples.
+    await recordSizeSample(
+      deps.redis,
+      config.queuePrefix,
+      utcDay(new Date()),
+      await sampleSizes(deps.db, deps.redis),
+    );
     log.info(
       {
         day,

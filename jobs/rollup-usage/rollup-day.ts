@@ -4,6 +4,7 @@ import type { CostsConfig } from '../../shared/config/load-config.ts';
 import type { Db } from '../../shared/db/create-db.ts';
 import { utcDay } from '../../shared/db/partitions.ts';
 import { readApiUsageDay } from '../../shared/usage/api-usage.ts';
+import { type DayUsage, sumDayUsage } from '../../shared/usage/day-usage.ts';
 import { type DayCost, dayCost } from './day-cost.ts';
 import { storageUse } from './storage-use.ts';
 import { type ColdSource, dayFacts, emptyFacts, type GeneratedFacts } from './usage-facts.ts';
@@ -139,6 +140,7 @@ export async function rollupDay(deps: RollupDeps, day: string): Promise<DayRollu
       storage_bytes: storage.bytes,
       storage_writes: storage.writes,
       costs: JSON.stringify(deps.costs),
+      usage: JSON.stringify(dayUsage(users.values())),
     };
     await trx
       .insertInto('cost_daily')
@@ -147,6 +149,18 @@ export async function rollupDay(deps: RollupDeps, day: string): Promise<DayRollu
       .execute();
   });
   return { day, rows: rows.length, activeUsers, cost, apiCallsFrom };
+}
+
+/** The day's totals over every row, for the dashboard (`cost_daily.usage`). */
+function dayUsage(users: Iterable<UserDay>): DayUsage {
+  return sumDayUsage(
+    Array.from(users, (u) => ({
+      ...u,
+      apiCalls: Object.values(u.apiCalls).reduce((a, b) => a + b, 0),
+      byRoute: u.apiCalls,
+      dbWrites: u.telemetryPings + u.generations + u.ledgerRows,
+    })),
+  );
 }
 
 function toRow(day: string, key: string, u: UserDay) {

@@ -208,6 +208,22 @@ describe('rollup-usage', () => {
     });
     expect(Number(day.cpau_usd)).toBeCloseTo(1.51321377 / 3, 8);
     expect(Number(day.storage_bytes)).toBeGreaterThan(0);
+    // The day's totals the dashboard draws: 6 generations, 4 pings, 1 delivery (a ledger row).
+    expect(day.usage).toEqual({
+      apiCalls: 8,
+      generations: 6,
+      tokensIn: 1140,
+      tokensOut: 1260,
+      dbWrites: 11,
+      telemetryPings: 4,
+      webhookDeliveries: 1,
+      byLayer: { local: 2, exact: 1, 'fallback:timeout': 1, frontier: 1, semantic: 1 },
+      byRoute: { 'POST /v1/generations': 5, 'GET /v1/jobs/:id': 3 },
+      byModel: {
+        'llama3.2:3b': { in: 40, out: 60, usd: 0 },
+        [GPT]: { in: 1100, out: 1200, usd: 0.000885 },
+      },
+    });
   });
 
   it('gives identical rows when rerun', async () => {

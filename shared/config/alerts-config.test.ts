@@ -8,9 +8,9 @@ const base = {
 const secret = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
 
 describe('the alert settings', () => {
-  it('default to a check every minute, a digest at 08:00, log lines only and no CPAU band', () => {
+  it('default to a check every minute, a digest at 08:00, log lines only and the seeds’ CPAU band top', () => {
     expect(loadConfig(base).alerts).toEqual({
-      cpauTargetUsd: undefined,
+      cpauTargetUsd: 0.01,
       webhook: undefined,
       cron: '* * * * *',
       jobGraceMs: 15 * 60_000,

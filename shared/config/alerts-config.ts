@@ -3,8 +3,8 @@ import { envSpec } from './env-spec.ts';
 
 /** Operator alerts and the daily digest (`check-alerts`, `send-digest`, shared/alerts). */
 export interface AlertsConfig {
-  /** `CPAU_TARGET_USD`: the top of the CPAU band; `undefined` turns that condition off. */
-  cpauTargetUsd: number | undefined;
+  /** `CPAU_TARGET_USD`: the top of the CPAU band (the dashboard draws it too). */
+  cpauTargetUsd: number;
   /** Where operator events go, and the `whsec_` secret that signs them; unset: log lines only. */
   webhook: { url: string; secret: string } | undefined;
   /** `ALERT_CRON`: when the conditions are evaluated. */
@@ -18,7 +18,7 @@ export interface AlertsConfig {
 /** The alerts section of the config; a URL without its secret (or the reverse) is an issue. */
 export function alertsConfig(
   raw: {
-    CPAU_TARGET_USD: number | undefined;
+    CPAU_TARGET_USD: number;
     ALERT_WEBHOOK_URL: string | undefined;
     ALERT_WEBHOOK_SECRET: string | undefined;
     ALERT_CRON: string;

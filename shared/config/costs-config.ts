@@ -37,6 +37,20 @@ export const costsSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * What the plans hold, for the dashboard's headroom: the fleet box's share for Postgres and
+     * Redis (a 2 vCPU box with 4 GB of memory and an 80 GB disk). Object storage's line is
+     * `storage.freeGb`, the tokens' the model boxes' monthly output.
+     */
+    limits: z
+      .object({
+        /** Postgres on the fleet box's disk, beside the OS, images and the export's work. @defaultValue 40 */
+        postgresGb: z.number().positive().default(40),
+        /** Redis in the fleet box's memory, beside the processes. @defaultValue 1024 */
+        redisMb: z.number().positive().default(1024),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 
@@ -55,3 +69,9 @@ export const costsField = () =>
       }
     })
     .pipe(costsSchema);
+
+/** `CPAU_TARGET_USD`: the top of the CPAU band, in USD per active user per day. */
+export const cpauTargetField = () =>
+  z.coerce
+    .number({ error: 'must be a number of US dollars, like 0.01' })
+    .positive({ error: 'must be above 0 (US dollars per active user per day)' });

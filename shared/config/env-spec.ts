@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { addressList, retrySchedule } from '../webhooks/config-fields.ts';
-import { costsField } from './costs-config.ts';
+import { costsField, cpauTargetField } from './costs-config.ts';
 import { cron, duration, flag, jsonRecord, port, secretKey, timeZone, url } from './fields.ts';
 import { includeList, scrubPatterns } from './finetune-config.ts';
 
@@ -269,14 +269,14 @@ export const envSpec = {
     default: '{}',
     example: '{"fleetBoxUsdPerMonth":40,"modelBox":{"min":2}}',
     description:
-      'The price sheet of the cost rollup, merged over its defaults: `fleetBoxUsdPerMonth` (20), `databaseUsdPerMonth` (0), `modelBox` `{usdPerMonth: 26, outputTokensPerSecond: 20, min: 1}`, `storage` `{usdPerGbMonth: 0.015, freeGb: 10, usdPerMillionWrites: 4.5, usdPerMillionReads: 0.36}`. Tokens are priced by `MODEL_PRICES`. See "Cost per active user".',
+      'The price sheet of the cost rollup, merged over its defaults: `fleetBoxUsdPerMonth` (20), `databaseUsdPerMonth` (0), `modelBox` `{usdPerMonth: 26, outputTokensPerSecond: 20, min: 1}`, `storage` `{usdPerGbMonth: 0.015, freeGb: 10, usdPerMillionWrites: 4.5, usdPerMillionReads: 0.36}`, and the plan limits the dashboard measures headroom against, `limits` `{postgresGb: 40, redisMb: 1024}`. Tokens are priced by `MODEL_PRICES`. See "Cost per active user".',
   }),
   CPAU_TARGET_USD: v({
-    schema: z.coerce.number().positive(),
-    optional: true,
-    example: '0.05',
+    schema: cpauTargetField(),
+    default: '0.01',
+    example: '0.005',
     description:
-      "Top of the CPAU target band, in USD per active user per day: yesterday's CPAU above it fires the `cpau-above-target` alert. Unset: that alert is off.",
+      'The top of the CPAU band, in USD per active user per day (default: the top of the seeds\' $0.003–0.01 band): the dashboard shows a day above it in red, and yesterday\'s CPAU above it fires the `cpau-above-target` alert. See "The dashboard" and "Alerts".',
   }),
   ALERT_WEBHOOK_URL: v({
     schema: url(['http', 'https']),

@@ -1,4 +1,5 @@
 import type { ColumnType, Generated, GeneratedAlways } from 'kysely';
+import type { DayUsage } from '../usage/day-usage.ts';
 
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
 type DefaultTimestamp = ColumnType<Date, Date | string | undefined, Date | string>;
@@ -271,6 +272,8 @@ export interface CostDailyTable {
   /** The price sheet the day was costed by. */
   costs: Json;
   updated_at: DefaultTimestamp;
+  /** The day's usage summed over its `usage_daily` rows (migration 0016). */
+  usage: ColumnType<DayUsage, string | undefined, string>;
 }
 
 /** One audited day and task type of the semantic cache (see migration 0010). */

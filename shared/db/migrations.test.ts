@@ -70,6 +70,7 @@ describe('migrations on a fresh database', () => {
       '0013-usage-rollup',
       '0014-budgets',
       '0015-alerts',
+      '0016-day-usage',
     ]);
   });
 });

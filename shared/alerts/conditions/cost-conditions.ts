@@ -6,7 +6,7 @@ const round = (n: number, digits = 4) => Number(n.toFixed(digits));
 
 /**
  * Yesterday's CPAU (the last complete UTC day of `cost_daily`, which `rollup-usage` finishes
- * within an hour of midnight) above `CPAU_TARGET_USD`. Off while that setting is unset.
+ * within an hour of midnight) above `CPAU_TARGET_USD`.
  */
 export const cpauAboveTarget: AlertCondition = {
   id: 'cpau-above-target',
@@ -14,7 +14,6 @@ export const cpauAboveTarget: AlertCondition = {
   async evaluate({ db, config, now }) {
     const target = config.alerts.cpauTargetUsd;
     const day = utcDay(now, -1);
-    if (target === undefined) return { firing: false, details: { day, targetUsd: null } };
     const row = await db
       .selectFrom('cost_daily')
       .select(['cpau_usd', 'total_usd', 'active_users'])

@@ -15,6 +15,7 @@ import * as modelVersions from './0012-model-versions.ts';
 import * as usageRollup from './0013-usage-rollup.ts';
 import * as budgets from './0014-budgets.ts';
 import * as alerts from './0015-alerts.ts';
+import * as dayUsage from './0016-day-usage.ts';
 
 /** What migrations need from the process: the keys that seal secrets (0006). */
 export interface MigrationContext {
@@ -43,5 +44,6 @@ export function migrations(context: MigrationContext = {}): Record<string, Migra
     '0013-usage-rollup': usageRollup,
     '0014-budgets': budgets,
     '0015-alerts': alerts,
+    '0016-day-usage': dayUsage,
   };
 }
