@@ -44,6 +44,8 @@ export interface ClientResult {
   originEpochMs: number;
   compression: number;
   wallS: number;
+  /** The client's own CPU-seconds from its start to the end of its day. */
+  cpuS: number;
   generations: SentSummary & {
     /** [index among the run's requests, job id] of every 202. */
     accepted: [number, string][];
@@ -167,6 +169,7 @@ async function runClient(
     originEpochMs,
     compression: c,
     wallS: (performance.now() - origin) / 1000,
+    cpuS: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
     generations: { ...gens, accepted: accepted.sort((a, b) => a[0] - b[0]) },
     pings: { ...sentPings, batches, accepted: batches.reduce((n, b) => n + b.count, 0) },
   };
