@@ -30,8 +30,12 @@ function load(d: DayCollected): Section {
         `${round(c.generations.lag.p50Ms)} / ${round(c.generations.lag.p99Ms)} / ${round(c.generations.lag.maxMs)}`,
       ],
       [
-        'API p99 (ms): generations / telemetry',
-        `${round(c.generations.p99Ms)} / ${round(c.pings.p99Ms)}`,
+        'API p50 / p99 (ms, sent → answered): generations',
+        `${round(c.generations.p50Ms)} / ${round(c.generations.p99Ms)}`,
+      ],
+      [
+        'API p50 / p99 (ms): telemetry batches',
+        `${round(c.pings.p50Ms)} / ${round(c.pings.p99Ms)}`,
       ],
       ['load wall / drain after it (s)', `${round(d.loadWallS)} / ${round(d.drainedS)}`],
     ],
