@@ -39,6 +39,7 @@ describe('the day client, as its own process against the real API', () => {
     const requests = dayWorkload({ users: USERS, seed: SEED }).filter((r) => r.at >= 0);
     expect(result.generations.lag).toMatchObject({ started: requests.length, late: 0 });
     expect(result.generations.statuses).toEqual({ 202: requests.length });
+    expect(result.generations.dropped + result.pings.dropped).toBe(0);
     expect(result.generations.accepted.map(([i]) => i)).toEqual(requests.map((_, i) => i));
     const queue = t.queue('generate');
     for (const [i, id] of result.generations.accepted) {

@@ -39,7 +39,8 @@ export function startSampler(
       busy = false;
     }
   };
-  const timer = setInterval(() => void sample(), 1_000);
+  // A sample that fails (Redis going away at the end) is skipped, not fatal.
+  const timer = setInterval(() => void sample().catch(() => {}), 1_000).unref();
   return {
     stop() {
       clearInterval(timer);

@@ -54,7 +54,8 @@ export function triggerNightly(
           );
       },
       Math.max(0, originEpochMs + at / compression - Date.now()),
-    ),
+      // A run that fails does not wait for the rest of the day's schedule.
+    ).unref(),
   );
   return { triggered, stop: () => timers.forEach(clearTimeout) };
 }

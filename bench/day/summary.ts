@@ -84,7 +84,12 @@ export async function dayFigures(d: DayCollected): Promise<DayFigures> {
     bench: 'day',
     users: s.users,
     compression: s.compression,
-    late_arrivals: d.client.generations.lag.late + d.client.pings.lag.late,
+    // A dropped arrival (never sent) is as late as one can be.
+    late_arrivals:
+      d.client.generations.lag.late +
+      d.client.pings.lag.late +
+      d.client.generations.dropped +
+      d.client.pings.dropped,
     lost: generations.lost + webhooks.lost + pings.lost,
     duplicated: generations.duplicated + webhooks.duplicated + pings.duplicated,
     cpu_share: round(fleetCpuS / (d.wallS * CORES), 4),

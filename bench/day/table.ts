@@ -22,6 +22,10 @@ function load(d: DayCollected): Section {
       ['ping batches by status', json(c.pings.statuses)],
       ['pings accepted', c.pings.accepted],
       [
+        'dropped (in-flight cap): generations / ping batches',
+        `${c.generations.dropped} / ${c.pings.dropped}`,
+      ],
+      [
         'late arrivals (> 1 s): generations / ping batches',
         `${c.generations.lag.late} / ${c.pings.lag.late}`,
       ],
