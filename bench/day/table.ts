@@ -61,8 +61,8 @@ function verification(d: DayCollected): Section {
         `${w.delivered} / ${w.verified} / ${w.invalid} / ${w.deadLettered} / ${w.pending}`,
       ],
       [
-        'pings: accepted / stored / lost / duplicated',
-        `${p.accepted} / ${p.stored} / ${p.lost} / ${p.duplicated}`,
+        'pings: accepted / stored / lost / duplicated / stored unacknowledged',
+        `${p.accepted} / ${p.stored} / ${p.lost} / ${p.duplicated} / ${p.unacknowledged}`,
       ],
       [
         'exports (table day state)',
@@ -79,6 +79,12 @@ function fleet(d: DayCollected, f: DayFigures): Section {
     'fleet',
     [
       ['CPU-seconds (client, receiver, bench apart)', rounded(d.cpu)],
+      [
+        'Postgres CPU',
+        (d.cpu.postgres ?? 0) < 0
+          ? 'not measured: backends ended during the run; left out of the fleet figures'
+          : 'a lower bound: the backends alive at the end (any that ended took their CPU with them)',
+      ],
       ['fleet (API, workers, Redis, Postgres) share of 2 cores', pct(Number(f.line.cpu_share))],
       [
         'CPU-s per user-day / users per box at 50 %',

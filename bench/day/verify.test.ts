@@ -59,6 +59,7 @@ describe("the day's verification", () => {
       accepted: 4,
       stored: 3,
       lost: 1,
+      unacknowledged: 0,
       duplicated: 1,
     });
   });

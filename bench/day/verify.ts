@@ -88,8 +88,13 @@ export async function checkWebhooks(
 export interface PingCheck {
   accepted: number;
   stored: number;
-  /** Accepted and not stored. */
+  /**
+   * Accepted and not stored: by count, so exact only while `unacknowledged` is 0 (a batch the
+   * client gave up on may still have been stored, and would hide a lost one).
+   */
   lost: number;
+  /** Stored beyond the accepted count: batches answered after the client's timeout. */
+  unacknowledged: number;
   /** Stored more than once. */
   duplicated: number;
 }
@@ -114,6 +119,7 @@ export async function checkPings(db: Db, seed: number, accepted: number): Promis
     accepted,
     stored: distinct,
     lost: Math.max(0, accepted - distinct),
+    unacknowledged: Math.max(0, distinct - accepted),
     duplicated: n - distinct,
   };
 }
