@@ -10,7 +10,6 @@
 // still be live in the morning, so this is the precompute's effect on a cold cache.
 
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { precomputeCacheJob } from '../jobs/precompute-cache/index.ts';
@@ -29,7 +28,7 @@ import { createStorage } from '../shared/storage/create-storage.ts';
 import { startOllamaServer } from '../test/fixtures/model-servers.ts';
 import { imageNodeArgs } from './idle-worker.ts';
 import { recordDay } from './recorded-day.ts';
-import { benchDatabase, deletePrefix, REDIS_URL, round } from './support.ts';
+import { benchDatabase, deletePrefix, REDIS_URL, round, rssMb } from './support.ts';
 import { startWorkerProcess } from './webhook-processes.ts';
 import { type WorkloadAsk, zipfWorkload } from './zipf-workload.ts';
 
@@ -85,12 +84,6 @@ await recordDay(db, day1, apiKeyId);
 say(
   `day 1: ${PER_DAY.toLocaleString('en')} asks of ${DISTINCT.toLocaleString('en')} prompts by ${USERS} users recorded`,
 );
-
-/** VmRSS of a process, in MB. */
-function rssMb(pid: number | undefined): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-}
 
 /**
  * The night: a real precompute-cache job on a real `lowburn worker` process, run with the image's

@@ -6,9 +6,15 @@ import type { WorkloadAsk } from './zipf-workload.ts';
 
 /**
  * Writes a day of asks to `generations` as the generate job records them (one row each, the
- * payload as `request`), spread over the 24 hours before now, 1,000 rows a statement.
+ * payload as `request`), spread over the 24 hours before now (or each at `at(i)`), 1,000 rows a
+ * statement.
  */
-export async function recordDay(db: Db, asks: WorkloadAsk[], apiKeyId: string): Promise<void> {
+export async function recordDay(
+  db: Db,
+  asks: WorkloadAsk[],
+  apiKeyId: string,
+  at?: (i: number) => Date,
+): Promise<void> {
   const now = Date.now();
   const rows = asks.map((ask, i) => {
     const content = ask.request.messages[0]?.content ?? '';
@@ -21,9 +27,9 @@ export async function recordDay(db: Db, asks: WorkloadAsk[], apiKeyId: string): 
     const prompt = `user: ${content}`;
     return {
       id: randomUUID(),
-      created_at: new Date(
-        now - 60_000 - Math.floor(((asks.length - i) / asks.length) * 23 * 3_600_000),
-      ),
+      created_at:
+        at?.(i) ??
+        new Date(now - 60_000 - Math.floor(((asks.length - i) / asks.length) * 23 * 3_600_000)),
       api_key_id: apiKeyId,
       user_id: ask.userId,
       task_type: payload.taskType,

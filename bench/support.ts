@@ -86,6 +86,12 @@ function processCpuMicros(pid: number | string): number {
   }
 }
 
+/** VmRSS of a process, in MB. */
+export function rssMb(pid: number | undefined): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+}
+
 /** Which `postgres` and `redis-server` processes a {@link cpuSnapshot} counts. */
 export interface CpuScope {
   /**

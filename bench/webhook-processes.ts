@@ -1,20 +1,35 @@
 import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-/** A receiver child (`bench/webhook-receiver.ts`); `maxOpen` is what a hanging one held at most. */
-export async function startReceiverProcess(mode: 'answer' | 'hang' = 'answer'): Promise<{
+/** What a `verify` receiver received: [webhook-id, job id, verified, ms from the event]. */
+export type ReceivedWebhook = [string, string, boolean, number];
+
+/**
+ * A receiver child (`bench/webhook-receiver.ts`); `maxOpen` is what a hanging one held at most.
+ * A `verify` one checks signatures with `secret` and writes what it received to `out`.
+ */
+export async function startReceiverProcess(
+  mode: 'answer' | 'hang' | 'verify' = 'answer',
+  verifying: { secret: string; out: string } = { secret: '', out: '/dev/null' },
+): Promise<{
   url: string;
   pid?: number;
   readonly maxOpen: number;
   /** A hanging receiver answers from now on, the requests it holds included. */
   recover(): void;
+  /** A `verify` receiver's deliveries so far. */
+  received(): Promise<ReceivedWebhook[]>;
   stop(): void;
 }> {
   const child = spawn(
     process.execPath,
-    [path.join(import.meta.dirname, 'webhook-receiver.ts'), mode],
-    { stdio: ['ignore', 'pipe', 'inherit'], env: { PATH: process.env.PATH ?? '' } },
+    [path.join(import.meta.dirname, 'webhook-receiver.ts'), mode, verifying.out],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { PATH: process.env.PATH ?? '', WEBHOOK_SECRET: verifying.secret },
+    },
   );
   let maxOpen = 0;
   const port = await new Promise<number>((resolve, reject) => {
@@ -32,15 +47,32 @@ export async function startReceiverProcess(mode: 'answer' | 'hang' = 'answer'): 
       return maxOpen;
     },
     recover: () => child.kill('SIGUSR1'),
+    received: async () => {
+      const written = new Promise<void>((resolve) => {
+        const onData = (chunk: Buffer) => {
+          if (!String(chunk).includes('written')) return;
+          child.stdout.off('data', onData);
+          resolve();
+        };
+        child.stdout.on('data', onData);
+      });
+      child.kill('SIGUSR2');
+      await written;
+      return JSON.parse(await readFile(verifying.out, 'utf8')) as ReceivedWebhook[];
+    },
     stop: () => child.kill(),
   };
 }
 
-/** `lowburn worker` for the webhook queues, as deployed, ready to take jobs. */
+/**
+ * `lowburn worker` (the queues of WORKER_QUEUES), as deployed, ready to take jobs; or, with
+ * `command` 'api', `lowburn api` ready to serve. Needs LOG_LEVEL info or finer for its "ready".
+ */
 export async function startWorkerProcess(
   env: Record<string, string>,
+  command: 'worker' | 'api' = 'worker',
 ): Promise<{ pid?: number; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, ['workers/cli.ts', 'worker'], {
+  const child = spawn(process.execPath, ['workers/cli.ts', command], {
     cwd: path.resolve(import.meta.dirname, '..'),
     stdio: ['ignore', 'pipe', 'inherit'],
     // NODE_OPTIONS passes through so the worker can be profiled (`--cpu-prof`) like the bench.
@@ -51,11 +83,11 @@ export async function startWorkerProcess(
   await new Promise<void>((resolve, reject) => {
     child.stdout.on('data', (chunk: Buffer) => {
       output += chunk;
-      if (output.includes('"worker ready"')) resolve();
+      if (output.includes(`"${command} ready"`)) resolve();
       // Only the start is needed; the rest would grow without bound over a long phase.
       if (output.length > 100_000) output = output.slice(-10_000);
     });
-    exited.then((code) => reject(new Error(`worker exited with ${code}:\n${output}`)));
+    exited.then((code) => reject(new Error(`${command} exited with ${code}:\n${output}`)));
   });
   return {
     pid: child.pid,

@@ -13,7 +13,7 @@ export function rng(seed: number) {
   };
 }
 
-const subjects = [
+export const subjects = [
   'red shoes',
   'solar panels',
   'the quarterly report',
@@ -54,6 +54,20 @@ const kinds: [
   ],
 ];
 
+/**
+ * Prompt number `rank` (0, 1, 2, … each a different question), as first asked or reworded the
+ * way another user would ask: the two embed alike and share every number.
+ */
+export function promptOf(
+  rank: number,
+  reworded: boolean,
+): { taskType: GenerationRequest['taskType']; content: string } {
+  const [taskType, ask, reword] = kinds[rank % kinds.length] as (typeof kinds)[number];
+  const subject = subjects[Math.floor(rank / kinds.length) % subjects.length] as string;
+  const n = Math.floor(rank / (kinds.length * subjects.length));
+  return { taskType, content: reworded ? reword(subject, n) : ask(subject, n) };
+}
+
 /** One request of the workload: which prompt (its Zipf rank) and who asked. */
 export interface WorkloadAsk {
   request: GenerationRequest;
@@ -93,10 +107,7 @@ export function zipfWorkload(options: {
       if ((cumulative[mid] ?? 1) < u) lo = mid + 1;
       else hi = mid;
     }
-    const [taskType, ask, reword] = kinds[lo % kinds.length] as (typeof kinds)[number];
-    const subject = subjects[Math.floor(lo / kinds.length) % subjects.length] as string;
-    const n = Math.floor(lo / (kinds.length * subjects.length));
-    const content = random() < options.paraphrased ? reword(subject, n) : ask(subject, n);
+    const { taskType, content } = promptOf(lo, random() < options.paraphrased);
     // Drawn only when asked for, so a workload without users is the one earlier runs measured.
     const userId = options.users ? `user-${Math.floor(random() * options.users)}` : 'user-0';
     return { request: { taskType, messages: [{ role: 'user', content }] }, rank: lo, userId };

@@ -1,0 +1,189 @@
+// The day's table, section by section.
+
+import { round } from '../support.ts';
+import { pct } from './report.ts';
+import type { DayCollected, DayFigures } from './summary.ts';
+
+type Section = [string, [string, string | number][]];
+const json = (v: unknown) => JSON.stringify(v);
+const rounded = (r: Record<string, number>) =>
+  json(Object.fromEntries(Object.entries(r).map(([k, v]) => [k, round(v, 1)])));
+
+function load(d: DayCollected): Section {
+  const c = d.client;
+  return [
+    'load (open model, from the client process)',
+    [
+      [
+        'generations sent / accepted',
+        `${c.generations.lag.started} / ${c.generations.accepted.length}`,
+      ],
+      ['generation answers by status', json(c.generations.statuses)],
+      ['ping batches by status', json(c.pings.statuses)],
+      ['pings accepted', c.pings.accepted],
+      [
+        'dropped (in-flight cap): generations / ping batches',
+        `${c.generations.dropped} / ${c.pings.dropped}`,
+      ],
+      [
+        'late arrivals (> 1 s): generations / ping batches',
+        `${c.generations.lag.late} / ${c.pings.lag.late}`,
+      ],
+      [
+        'client lag p50 / p99 / max (ms)',
+        `${round(c.generations.lag.p50Ms)} / ${round(c.generations.lag.p99Ms)} / ${round(c.generations.lag.maxMs)}`,
+      ],
+      [
+        'API p50 / p99 (ms, sent → answered): generations',
+        `${round(c.generations.p50Ms)} / ${round(c.generations.p99Ms)}`,
+      ],
+      [
+        'API p50 / p99 (ms): telemetry batches',
+        `${round(c.pings.p50Ms)} / ${round(c.pings.p99Ms)}`,
+      ],
+      ['load wall / drain after it (s)', `${round(d.loadWallS)} / ${round(d.drainedS)}`],
+    ],
+  ];
+}
+
+function verification(d: DayCollected): Section {
+  const { generations: g, webhooks: w, pings: p, exports: e } = d.checks;
+  return [
+    'verification',
+    [
+      [
+        'generations: accepted / lost / duplicated / failed',
+        `${g.accepted} / ${g.lost} / ${g.duplicated} / ${g.failed}`,
+      ],
+      ['webhooks: expected / lost / duplicated', `${w.expected} / ${w.lost} / ${w.duplicated}`],
+      [
+        'webhooks: delivered / verified / invalid / dead / pending',
+        `${w.delivered} / ${w.verified} / ${w.invalid} / ${w.deadLettered} / ${w.pending}`,
+      ],
+      [
+        'pings: accepted / stored / lost / duplicated / stored unacknowledged',
+        `${p.accepted} / ${p.stored} / ${p.lost} / ${p.duplicated} / ${p.unacknowledged}`,
+      ],
+      [
+        'exports (table day state)',
+        e.runs.map((r) => `${r.table} ${r.day} ${r.state}`).join(', ') || 'none',
+      ],
+      ['exports not dropped', e.unfinished],
+      ['cold bytes per day', json(e.bytesPerDay)],
+    ],
+  ];
+}
+
+function fleet(d: DayCollected, f: DayFigures): Section {
+  return [
+    'fleet',
+    [
+      ['CPU-seconds (client, receiver, bench apart)', rounded(d.cpu)],
+      [
+        'Postgres CPU',
+        (d.cpu.postgres ?? 0) < 0
+          ? 'not measured: backends ended during the run; left out of the fleet figures'
+          : 'a lower bound: the backends alive at the end (any that ended took their CPU with them)',
+      ],
+      ['fleet (API, workers, Redis, Postgres) share of 2 cores', pct(Number(f.line.cpu_share))],
+      [
+        'CPU-s per user-day / users per box at 50 %',
+        `${f.line.cpu_s_per_user_day} / ${f.line.users_per_box}`,
+      ],
+      ['peak RSS (MB)', json(d.measured.peakRssMb)],
+      ['Redis peak memory (MB)', round(f.redisPeakMb, 1)],
+      ['Postgres hot size (MB)', json(f.sizes)],
+      ['queue lag p99 (ms)', json(d.measured.queueLagP99Ms)],
+      [
+        'webhook enqueue → 2xx p50 / p99 (ms)',
+        `${d.checks.webhooks.p50Ms} / ${d.checks.webhooks.p99Ms}`,
+      ],
+      ['scheduled jobs the bench enqueued', json(countBy(d.nightly.map((t) => t.job)))],
+    ],
+  ];
+}
+
+function generations(d: DayCollected, f: DayFigures): Section {
+  const { o } = f;
+  const misses = Math.max(1, o.requests - o.hits);
+  const all = Math.max(1, o.requests);
+  return [
+    'generations',
+    [
+      [
+        'hit rate / oracle (cold start) / oracle (warm)',
+        `${pct(o.hits / all)} / ${pct(d.oracle.rate)} / ${pct(d.oracleWarm.rate)}`,
+      ],
+      ['hits by layer', json(o.byLayer)],
+      ['oracle hits by layer', json(d.oracle.byLayer)],
+      [
+        'local / fallback / frontier direct / failed',
+        `${o.local} / ${o.fallback} / ${o.frontierDirect} / ${o.failed}`,
+      ],
+      ['local share: of all / of misses', `${pct(o.local / all)} / ${pct(o.local / misses)}`],
+      [
+        'fallback share: of all / of misses',
+        `${pct(o.fallback / all)} / ${pct(o.fallback / misses)}`,
+      ],
+      ['tokens by route', json(o.tokensByRoute)],
+    ],
+  ];
+}
+
+function cost(f: DayFigures): Section {
+  const c = f.cost;
+  return [
+    'cost (cost_daily from rollup-usage, default price sheet)',
+    [
+      [
+        'model boxes: busiest hour / average hour',
+        `${f.modelBoxes.busiest} / ${f.modelBoxes.average}`,
+      ],
+      ['rollup model boxes (the whole day ÷ 24 h)', c?.model_boxes ?? 'no row'],
+      ['active users', c?.active_users ?? 'no row'],
+      [
+        'cost by component (USD a day)',
+        c
+          ? json({
+              tokens: c.token_usd,
+              fleet: c.fleet_usd,
+              database: c.database_usd,
+              model: c.model_usd,
+              storage: c.storage_usd,
+              requests: c.requests_usd,
+            })
+          : 'no row',
+      ],
+      ['total (USD a day) / CPAU', c ? `${c.total_usd} / ${c.cpau_usd}` : 'no row'],
+    ],
+  ];
+}
+
+function countBy(xs: string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const x of xs) out[x] = (out[x] ?? 0) + 1;
+  return out;
+}
+
+export function daySections(d: DayCollected, f: DayFigures): Section[] {
+  return [
+    load(d),
+    verification(d),
+    fleet(d, f),
+    generations(d, f),
+    cost(f),
+    [
+      'not on a compressed clock yet',
+      [
+        [
+          'scheduled jobs',
+          'enqueued by the bench at their simulated times through the queue entry the scheduler uses; the workers’ own schedulers run on the real clock',
+        ],
+        [
+          'rollup and export "today"',
+          'the real UTC day: the previous day is loaded as yesterday, the run is today',
+        ],
+      ],
+    ],
+  ];
+}
