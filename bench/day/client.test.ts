@@ -20,6 +20,8 @@ describe('the day client, as its own process against the real API', () => {
   it('sends every request and ping batch when due and records what the API accepted', async () => {
     const { key } = await t.api.key(['generate', 'telemetry']);
     const out = path.join(tmpdir(), `lowburn-day-client-${process.pid}-${Date.now()}.json`);
+    // The run's real start, as the bench gives it (the day's 00:00 on the fleet's clock).
+    const startAt = Date.now() + 3_000;
     const client = spawnNode('day client', 'bench/day/client.ts', [], {
       DAY_CLIENT: JSON.stringify({
         api: t.api.url,
@@ -30,11 +32,14 @@ describe('the day client, as its own process against the real API', () => {
         compression: COMPRESSION,
         webhookUrl: 'http://127.0.0.1:9/hooks',
         out,
+        startAt,
       }),
     });
     await client.waitFor('done', 30_000);
     const result = JSON.parse(await readFile(out, 'utf8')) as ClientResult;
     await rm(out);
+    expect(result.originEpochMs).toBe(startAt);
+    expect(client.output()).toContain(`start ${startAt}`);
 
     const requests = dayWorkload({ users: USERS, seed: SEED }).filter((r) => r.at >= 0);
     expect(result.generations.lag).toMatchObject({ started: requests.length, late: 0 });

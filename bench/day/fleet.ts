@@ -1,7 +1,7 @@
-// The fleet of the day, as deployed: `lowburn api` and two `lowburn worker`s as processes, a
-// private redis-server (so its memory and CPU are the day's alone), the bench's own Postgres
-// database (emptied first), object storage on disk, the model servers and a receiver that
-// verifies every webhook's signature.
+// The fleet of the day, as deployed: `lowburn api` and two `lowburn worker`s as processes (started
+// by `startProcesses` once the day's clock is known), a private redis-server (so its memory and
+// CPU are the day's alone), the bench's own Postgres database (emptied first), object storage on
+// disk, the model servers and a receiver that verifies every webhook's signature.
 
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -17,6 +17,7 @@ import { devKeyring } from '../../test/fixtures/secrets.ts';
 import { benchDatabase } from '../support.ts';
 import { startReceiverProcess, startWorkerProcess } from '../webhook-processes.ts';
 import { type DayModels, startDayModels } from './model-servers.ts';
+import { clockEnv, type DayClock } from './scheduled.ts';
 import type { DaySettings } from './settings.ts';
 
 export const DAY_PREFIX = 'lbday';
@@ -32,6 +33,8 @@ export interface DayFleet {
   receiver: Awaited<ReturnType<typeof startReceiverProcess>>;
   webhookUrl: string;
   pids: Record<string, number | undefined>;
+  /** Starts `lowburn api` and the two workers on the day's compressed clock. */
+  startProcesses(clock: DayClock): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -39,7 +42,7 @@ export interface DayFleet {
 const realMs = (ms: number) => `${Math.max(1, Math.round(ms))}ms`;
 
 /**
- * The settings the compressed clock changes: the cache TTLs (a simulated 24 h and 1 h), the hot
+ * The settings scaled by the compression because they do not run on the clock yet: the cache TTLs (a simulated 24 h and 1 h), the hot
  * retention, and the per-user rate limits (a user's simulated minute is 60 / compression real
  * seconds).
  */
@@ -108,8 +111,9 @@ export async function startFleet(s: DaySettings): Promise<DayFleet> {
     MALLOC_ARENA_MAX: '2',
     ...compressedEnv(s),
   };
-  const api = await startWorkerProcess(env, 'api');
-  const workers = [await startWorkerProcess(env), await startWorkerProcess(env)];
+  type Process = Awaited<ReturnType<typeof startWorkerProcess>>;
+  const processes: Process[] = [];
+  const pids: Record<string, number | undefined> = {};
   return {
     env,
     databaseUrl,
@@ -120,10 +124,21 @@ export async function startFleet(s: DaySettings): Promise<DayFleet> {
     apiKey: { id: created.id, key: created.key },
     receiver,
     webhookUrl: receiver.url,
-    pids: { api: api.pid, worker1: workers[0]?.pid, worker2: workers[1]?.pid },
+    pids,
+    async startProcesses(clock) {
+      Object.assign(env, clockEnv(clock));
+      for (const [name, command] of [
+        ['api', 'api'],
+        ['worker1', 'worker'],
+        ['worker2', 'worker'],
+      ] as const) {
+        const started = await startWorkerProcess(env, command);
+        processes.push(started);
+        pids[name] = started.pid;
+      }
+    },
     async stop() {
-      await api.stop();
-      for (const w of workers) await w.stop();
+      for (const p of processes) await p.stop();
       receiver.stop();
       await models.close();
       await db.destroy();

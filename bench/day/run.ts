@@ -21,9 +21,9 @@ import { databaseOf, drained } from '../support.ts';
 import type { ClientResult } from './client-run.ts';
 import { DAY_PREFIX, startFleet } from './fleet.ts';
 import { cpuSeconds, cpuSnapshot, startSampler } from './measure.ts';
-import { triggerNightly } from './nightly.ts';
 import { oracleHitRate } from './oracle.ts';
 import { loadPreviousDay } from './previous-day.ts';
+import { type DayClock, scheduledRuns } from './scheduled.ts';
 import { daySettings } from './settings.ts';
 import { summarise } from './summary.ts';
 import { checkExports, checkGenerations, checkPings, checkWebhooks } from './verify.ts';
@@ -42,21 +42,31 @@ const queues = new Queues({ connection, prefix: DAY_PREFIX });
 const out = path.join(tmpdir(), `lowburn-day-client-${process.pid}.json`);
 let client: ReturnType<typeof spawnNode> | undefined;
 try {
+  let t = performance.now();
   const requests = dayWorkload({ users: s.users, seed: s.seed, days: s.days });
+  const workloadMs = performance.now() - t;
   const ttls = { exactMs: DAY_MS, semanticMs: 3_600_000 };
   const oracle = oracleHitRate(requests, ttls, { from: 0 });
   const oracleWarm = oracleHitRate(requests, ttls, { from: 0, warm: true });
-  let t = performance.now();
+  t = performance.now();
+  const dayStartMs = Date.parse(`${utcDay(new Date())}T00:00:00Z`);
   const previous = await loadPreviousDay(fleet.db, {
     requests,
     users: s.users,
     apiKeyId: fleet.apiKey.id,
-    runStart: Date.parse(`${utcDay(new Date())}T00:00:00Z`),
+    runStart: dayStartMs,
   });
   say(
     `previous day bulk-loaded: ${previous.generations.toLocaleString('en')} generations, ${previous.pings.toLocaleString('en')} pings in ${Math.round((performance.now() - t) / 1000)} s`,
   );
 
+  // The run's real start (the day's 00:00 on the processes' clock), far enough ahead for the
+  // client to build its workload (as long as the bench took, twice over) and the fleet to boot.
+  const clock: DayClock = {
+    startedAtMs: Math.round(Date.now() + 20_000 + 2 * workloadMs),
+    dayStartMs,
+    compression: s.compression,
+  };
   client = spawnNode('day client', 'bench/day/client.ts', [], {
     DAY_CLIENT: JSON.stringify({
       api: fleet.apiUrl,
@@ -67,9 +77,14 @@ try {
       compression: s.compression,
       webhookUrl: fleet.webhookUrl,
       out,
+      startAt: clock.startedAtMs,
     }),
   });
-  await client.waitFor('start ', 120_000);
+  await fleet.startProcesses(clock);
+  if (Date.now() > clock.startedAtMs) {
+    throw new Error(`the fleet booted ${Date.now() - clock.startedAtMs} ms after the run's start`);
+  }
+  await client.waitFor('start ', clock.startedAtMs - Date.now() + 120_000);
   const originEpochMs = Number(/start (\d+)/.exec(client.output())?.[1]);
   // The client's CPU comes from the client itself: it has exited by the second snapshot.
   const pids = { ...fleet.pids, receiver: fleet.receiver.pid };
@@ -80,11 +95,9 @@ try {
     generate: queues.get(generateQueue),
     'deliver-webhook': queues.get(deliverWebhookJob),
   });
-  const nightly = triggerNightly(queues, originEpochMs, s.compression, s.days);
   const loadS = (s.days * DAY_MS) / s.compression / 1000;
   say(`the day is running (${Math.round(loadS)} s)…`);
   await client.waitFor('done', (loadS + 600) * 1000);
-  nightly.stop();
   const loadWallS = (performance.now() - t) / 1000;
   const result = JSON.parse(await readFile(out, 'utf8')) as ClientResult;
   say(
@@ -123,7 +136,7 @@ try {
     drainedS,
     originEpochMs,
     ids,
-    nightly: nightly.triggered,
+    scheduled: await scheduledRuns(queues, clock, s.days),
   });
 } finally {
   client?.kill();

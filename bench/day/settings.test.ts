@@ -24,6 +24,8 @@ describe("bench:day's settings", () => {
     expect(() => daySettings({ DAY_USERS: '0' })).toThrow('DAY_USERS must be a whole number ≥ 1');
     expect(() => daySettings({ DAY_COMPRESSION: '0.5' })).toThrow('DAY_COMPRESSION must be ≥ 1');
     expect(() => daySettings({ DAY_LOCAL_FAILURE: '5' })).toThrow('between 0 and 1');
-    expect(() => daySettings({ DAY_DAYS: '2' })).toThrow('needs the compressed clock');
+    expect(() => daySettings({ DAY_DAYS: '2' })).toThrow(
+      'needs the timestamps, the rollup and the export on the compressed clock',
+    );
   });
 });

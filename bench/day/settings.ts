@@ -37,8 +37,11 @@ export function daySettings(env: Record<string, string | undefined>): DaySetting
   whole('DAY_SEED', s.seed, 0);
   whole('DAY_DAYS', s.days, 1);
   if (s.days > 1) {
-    // Timestamps are real: two simulated days would land in one real day of the rollup.
-    throw new Error('DAY_DAYS > 1 needs the compressed clock, which is not built yet: use 1');
+    // The schedules run on the compressed clock, but the timestamps, the rollup's and the
+    // export's "today" are still real: two simulated days would land in one real day.
+    throw new Error(
+      'DAY_DAYS > 1 needs the timestamps, the rollup and the export on the compressed clock, which is not built yet: use 1',
+    );
   }
   if (s.compression < 1) throw new Error('DAY_COMPRESSION must be ≥ 1 (24: a day in an hour)');
   if (s.localTokensPerS <= 0) throw new Error('DAY_LOCAL_TOKENS_PER_S must be > 0');

@@ -9,9 +9,9 @@ import { round } from '../support.ts';
 import type { ClientResult } from './client-run.ts';
 import type { DayFleet } from './fleet.ts';
 import { type Outcomes, outcomes, postgresSizes } from './measure.ts';
-import type { Triggered } from './nightly.ts';
 import type { OracleResult } from './oracle.ts';
 import { publish } from './report.ts';
+import type { ScheduledRuns } from './scheduled.ts';
 import type { DaySettings } from './settings.ts';
 import { daySections } from './table.ts';
 import type { ExportCheck, GenerationCheck, PingCheck, WebhookCheck } from './verify.ts';
@@ -38,7 +38,8 @@ export interface DayCollected {
   drainedS: number;
   originEpochMs: number;
   ids: string[];
-  nightly: Triggered[];
+  /** The scheduled runs of the day, from the workers' job schedulers on the compressed clock. */
+  scheduled: ScheduledRuns;
 }
 
 /** What the fleet box runs: its CPU is the fleet's. */
@@ -135,7 +136,7 @@ export async function summarise(d: DayCollected): Promise<void> {
       redisPeakMb: f.redisPeakMb,
       sizes: f.sizes,
       cost: f.cost,
-      nightly: d.nightly,
+      scheduled: d.scheduled,
       client: {
         ...c,
         generations: { ...c.generations, accepted: c.generations.accepted.length },

@@ -98,7 +98,10 @@ function fleet(d: DayCollected, f: DayFigures): Section {
         'webhook enqueue → 2xx p50 / p99 (ms)',
         `${d.checks.webhooks.p50Ms} / ${d.checks.webhooks.p99Ms}`,
       ],
-      ['scheduled jobs the bench enqueued', json(countBy(d.nightly.map((t) => t.job)))],
+      ...Object.entries(d.scheduled).map(([queue, r]): [string, string] => [
+        `scheduled ${queue}: completed / failed / unfinished in the day (+ outside it)`,
+        `${r.completed} / ${r.failed} / ${r.unfinished} (+ ${r.outside})${r.completed + r.failed + r.unfinished <= 30 ? ` at ${r.at.join(' ')}` : ''}${r.failedReason ? `; failed: ${r.failedReason.slice(0, 160)}` : ''}`,
+      ]),
     ],
   ];
 }
@@ -159,12 +162,6 @@ function cost(f: DayFigures): Section {
   ];
 }
 
-function countBy(xs: string[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const x of xs) out[x] = (out[x] ?? 0) + 1;
-  return out;
-}
-
 export function daySections(d: DayCollected, f: DayFigures): Section[] {
   return [
     load(d),
@@ -173,16 +170,17 @@ export function daySections(d: DayCollected, f: DayFigures): Section[] {
     generations(d, f),
     cost(f),
     [
-      'not on a compressed clock yet',
+      'the compressed clock',
       [
         [
-          'scheduled jobs',
-          'enqueued by the bench at their simulated times through the queue entry the scheduler uses; the workers’ own schedulers run on the real clock',
+          'on the clock (CLOCK_RATE = compression)',
+          'the workers’ cron schedules: export, precompute, rollup, fine-tune (daily here), alerts, digest',
         ],
         [
-          'rollup and export "today"',
+          'rollup and export "today", timestamps',
           'the real UTC day: the previous day is loaded as yesterday, the run is today',
         ],
+        ['TTLs, hot retention, rate limits', 'real settings scaled by the compression'],
       ],
     ],
   ];

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { addressList, retrySchedule } from '../webhooks/config-fields.ts';
+import { instantField } from './clock-config.ts';
 import { costsField, cpauTargetField } from './costs-config.ts';
 import { cron, duration, flag, jsonRecord, port, secretKey, timeZone, url } from './fields.ts';
 import { includeList, scrubPatterns } from './finetune-config.ts';
@@ -164,6 +165,29 @@ export const envSpec = {
     example: 'Europe/Berlin',
     description:
       'Time zone of cron schedules that do not pin their own (e.g. the 3 AM precompute).',
+  }),
+  CLOCK_RATE: v({
+    schema: z.coerce
+      .number({ error: 'must be a number of simulated seconds per real second, like 24' })
+      .positive({ error: 'must be above 0 (1: the real clock)' }),
+    default: '1',
+    example: '24',
+    description:
+      'Benchmarks and tests only, refused when NODE_ENV=production: runs the compressed clock, `CLOCK_RATE` simulated seconds per real second (24: a day in an hour), so every cron schedule fires at its simulated time (each becomes a fixed interval of its period ÷ the rate; crons without a fixed period are refused). Requires `CLOCK_ORIGIN` and `CLOCK_STARTED_AT`. 1: the real clock.',
+  }),
+  CLOCK_ORIGIN: v({
+    schema: instantField(),
+    optional: true,
+    example: '2027-03-01T00:00:00Z',
+    description:
+      'Benchmarks and tests only: the simulated instant at `CLOCK_STARTED_AT`, when `CLOCK_RATE` is not 1.',
+  }),
+  CLOCK_STARTED_AT: v({
+    schema: instantField(),
+    optional: true,
+    example: '2027-03-01T09:00:00Z',
+    description:
+      'Benchmarks and tests only: the real instant that maps to `CLOCK_ORIGIN`, when `CLOCK_RATE` is not 1. Give every process of a run the same value.',
   }),
   SHUTDOWN_GRACE: v({
     schema: duration(),

@@ -5,6 +5,7 @@ import { type AlertsConfig, alertsConfig } from './alerts-config.ts';
 import { type BoardConfig, boardConfig } from './board-config.ts';
 import { type BudgetsConfig, budgetsConfig } from './budgets-config.ts';
 import { type CacheAuditConfig, cacheAuditConfig } from './cache-audit-config.ts';
+import { type ClockConfig, clockConfig } from './clock-config.ts';
 import type { CostsConfig } from './costs-config.ts';
 import { type EnvName, envSpec } from './env-spec.ts';
 import type { FinetuneConfig } from './finetune-config.ts';
@@ -22,6 +23,7 @@ type Raw = {
 export type {
   BudgetsConfig,
   CacheAuditConfig,
+  ClockConfig,
   CostsConfig,
   FinetuneConfig,
   SecretsConfig,
@@ -67,6 +69,8 @@ export interface Config {
   inference: InferenceConfig;
   cacheAudit: CacheAuditConfig;
   shadow: ShadowConfig;
+  /** The compressed clock (benchmarks and tests only); rate 1 is the real clock. */
+  clock: ClockConfig;
   /** The price sheet of the cost rollup (`COSTS`). */
   costs: CostsConfig;
   /** Operator alerts and the daily digest. */
@@ -253,6 +257,7 @@ function assemble(raw: Raw, issues: ConfigIssue[]): Config {
     precompute: precomputeConfig(raw),
     cacheAudit: cacheAuditConfig(raw),
     shadow: shadowConfig(raw, Boolean(raw.FRONTIER_URL && raw.FRONTIER_API_KEY)),
+    clock: clockConfig(raw, issues),
     costs: raw.COSTS,
     alerts: alertsConfig(raw, issues),
     budgets,

@@ -1,8 +1,10 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { type Clock, createClock } from '../../shared/clock.ts';
 import type { Config } from '../../shared/config/load-config.ts';
 import type { Logger } from '../../shared/log/logger.ts';
 import { type AnyJobDefinition, resolveSchedule } from '../../shared/queue/job-definition.ts';
+import { compressedRepeat } from './compressed-schedule.ts';
 
 /** The scheduler id of a job: one scheduler per job, named after its queue. */
 const schedulerId = (definition: AnyJobDefinition) => definition.queue;
@@ -11,6 +13,8 @@ const schedulerId = (definition: AnyJobDefinition) => definition.queue;
  * Makes Redis hold exactly the schedules the catalog defines. Upserting a BullMQ job scheduler
  * is idempotent, so every worker can run this at boot and a cron still fires once per fleet.
  * Schedulers of jobs that no longer exist (or no longer have a schedule) are removed.
+ * On the compressed clock (`CLOCK_RATE` ≠ 1, benchmarks and tests only) each cron runs at its
+ * simulated times instead (see compressed-schedule.ts); at rate 1 the schedules are the cron.
  */
 export async function syncSchedulers(options: {
   connection: Redis;
@@ -22,6 +26,7 @@ export async function syncSchedulers(options: {
   const { connection, prefix, log } = options;
   const upserted: string[] = [];
   const removed: string[] = [];
+  const clock = createClock(options.config.clock);
   const known = new Map(options.jobs.map((job) => [job.queue, job]));
   const queueNames = new Set([
     ...known.keys(),
@@ -44,7 +49,7 @@ export async function syncSchedulers(options: {
         const { payload = {}, ...when } = schedule;
         const repeat =
           'cron' in when
-            ? { pattern: when.cron, tz: when.tz ?? options.config.worker.scheduleTz }
+            ? cronRepeat(name, when.cron, when.tz ?? options.config.worker.scheduleTz, clock)
             : { every: when.every };
         await queue.upsertJobScheduler(wanted, repeat, { name, data: payload });
         upserted.push(name);
@@ -55,6 +60,11 @@ export async function syncSchedulers(options: {
   }
   if (removed.length > 0) log.info({ removed }, 'removed schedules of jobs that no longer exist');
   return { upserted, removed };
+}
+
+/** A cron's repeat options: the pattern itself, or its simulated times on the compressed clock. */
+function cronRepeat(job: string, pattern: string, tz: string, clock: Clock) {
+  return clock.rate === 1 ? { pattern, tz } : compressedRepeat(job, pattern, tz, clock);
 }
 
 /** Queue names under `prefix` that have a job-scheduler set in Redis. */
