@@ -1,4 +1,5 @@
 import type { CostsConfig } from '../../shared/config/load-config.ts';
+import type { DayUsage } from '../../shared/usage/day-usage.ts';
 
 /** A month's price as a day's share: a year of 12 months over its 365 days. */
 export const DAY_SHARE_OF_MONTH = 12 / 365;
@@ -63,5 +64,34 @@ export function dayCost(use: DayUse, costs: CostsConfig): DayCost {
     modelBoxes,
     total,
     cpau: use.activeUsers > 0 ? round8(total / use.activeUsers) : null,
+  };
+}
+
+/** A day's `cost_daily` row: what it used, what that cost under `costs`, and its usage totals. */
+export function costDailyRow(
+  day: string,
+  use: DayUse,
+  cost: DayCost,
+  costs: CostsConfig,
+  usage: DayUsage,
+) {
+  const c = cost.components;
+  return {
+    day,
+    active_users: use.activeUsers,
+    token_usd: c.tokens,
+    fleet_usd: c.fleet,
+    database_usd: c.database,
+    model_usd: c.model,
+    storage_usd: c.storage,
+    requests_usd: c.requests,
+    total_usd: cost.total,
+    cpau_usd: cost.cpau,
+    model_boxes: cost.modelBoxes,
+    local_output_tokens: use.localOutputTokens,
+    storage_bytes: use.storageBytes,
+    storage_writes: use.storageWrites,
+    costs: JSON.stringify(costs),
+    usage: JSON.stringify(usage),
   };
 }

@@ -5,7 +5,7 @@ import type { Db } from '../../shared/db/create-db.ts';
 import { utcDay } from '../../shared/db/partitions.ts';
 import { readApiUsageDay } from '../../shared/usage/api-usage.ts';
 import { type DayUsage, sumDayUsage } from '../../shared/usage/day-usage.ts';
-import { type DayCost, dayCost } from './day-cost.ts';
+import { costDailyRow, type DayCost, dayCost } from './day-cost.ts';
 import { storageUse } from './storage-use.ts';
 import { type ColdSource, dayFacts, emptyFacts, type GeneratedFacts } from './usage-facts.ts';
 
@@ -104,17 +104,15 @@ export async function rollupDay(deps: RollupDeps, day: string): Promise<DayRollu
   const keys = [...users.keys()].sort();
   const rows = keys.map((key) => toRow(day, key, users.get(key) as UserDay));
   const activeUsers = new Set(rows.map((r) => r.user_id).filter((u) => u !== '')).size;
-  const cost = dayCost(
-    {
-      activeUsers,
-      tokenUsd: facts.tokenUsd,
-      localOutputTokens: facts.localOutputTokens,
-      storageBytes: storage.bytes,
-      storageWrites: storage.writes,
-      storageReads: 0,
-    },
-    deps.costs,
-  );
+  const use = {
+    activeUsers,
+    tokenUsd: facts.tokenUsd,
+    localOutputTokens: facts.localOutputTokens,
+    storageBytes: storage.bytes,
+    storageWrites: storage.writes,
+    storageReads: 0,
+  };
+  const cost = dayCost(use, deps.costs);
   await deps.db.transaction().execute(async (trx) => {
     await trx.deleteFrom('usage_daily').where('day', '=', day).execute();
     for (let i = 0; i < rows.length; i += INSERT_BATCH) {
@@ -123,25 +121,7 @@ export async function rollupDay(deps: RollupDeps, day: string): Promise<DayRollu
         .values(rows.slice(i, i + INSERT_BATCH))
         .execute();
     }
-    const c = cost.components;
-    const values = {
-      day,
-      active_users: activeUsers,
-      token_usd: c.tokens,
-      fleet_usd: c.fleet,
-      database_usd: c.database,
-      model_usd: c.model,
-      storage_usd: c.storage,
-      requests_usd: c.requests,
-      total_usd: cost.total,
-      cpau_usd: cost.cpau,
-      model_boxes: cost.modelBoxes,
-      local_output_tokens: facts.localOutputTokens,
-      storage_bytes: storage.bytes,
-      storage_writes: storage.writes,
-      costs: JSON.stringify(deps.costs),
-      usage: JSON.stringify(dayUsage(users.values())),
-    };
+    const values = costDailyRow(day, use, cost, deps.costs, dayUsage(users.values()));
     await trx
       .insertInto('cost_daily')
       .values(values)

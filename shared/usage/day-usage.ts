@@ -33,19 +33,8 @@ export const emptyDayUsage = (): DayUsage => ({
   byModel: {},
 });
 
-/** One `usage_daily` row's figures, as the rollup builds them. */
-export interface UsageRowFigures {
-  apiCalls: number;
-  generations: number;
-  tokensIn: number;
-  tokensOut: number;
-  dbWrites: number;
-  telemetryPings: number;
-  webhookDeliveries: number;
-  byLayer: Record<string, number>;
-  byRoute: Record<string, number>;
-  byModel: Record<string, { in: number; out: number; usd: number }>;
-}
+/** One `usage_daily` row's figures, as the rollup builds them: a day's shape, for one user. */
+export type UsageRowFigures = DayUsage;
 
 const addInto = (into: Record<string, number>, from: Record<string, number>) => {
   for (const [k, n] of Object.entries(from)) into[k] = (into[k] ?? 0) + n;
