@@ -18,14 +18,16 @@ export interface DayLayers {
 
 /**
  * Each day's layer shares from `from` to `to` (inclusive), oldest first; days without
- * generations are left out. Summed over users and keys from the rollup's per-user rows.
+ * generations are left out. Read from the day's totals the rollup keeps on its `cost_daily` row
+ * (`usage.byLayer`, summed over its users and keys): one row a day, not one per user, for a
+ * check that runs every minute.
  */
 export async function dayLayers(db: Db, from: string, to: string): Promise<DayLayers[]> {
   const { rows } = await sql<{ day: string; layer: string; n: string }>`
-    SELECT u.day::text AS day, l.key AS layer, sum(l.value::bigint)::text AS n
-    FROM usage_daily u, jsonb_each_text(u.generations_by_layer) l
-    WHERE u.day BETWEEN ${from}::date AND ${to}::date
-    GROUP BY 1, 2 ORDER BY 1`.execute(db);
+    SELECT c.day::text AS day, l.key AS layer, l.value AS n
+    FROM cost_daily c, jsonb_each_text(c.usage -> 'byLayer') l
+    WHERE c.day BETWEEN ${from}::date AND ${to}::date
+    ORDER BY 1`.execute(db);
   const byDay = new Map<string, Map<string, number>>();
   for (const row of rows) {
     const layers = byDay.get(row.day) ?? new Map<string, number>();
