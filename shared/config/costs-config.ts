@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { json } from './fields.ts';
 
 const usd = () => z.number().nonnegative();
 
@@ -57,18 +58,7 @@ export const costsSchema = z
 export type CostsConfig = z.infer<typeof costsSchema>;
 
 /** `COSTS`: JSON text to a complete price sheet. */
-export const costsField = () =>
-  z
-    .string()
-    .transform((text, ctx) => {
-      try {
-        return JSON.parse(text) as unknown;
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'is not valid JSON' });
-        return z.NEVER;
-      }
-    })
-    .pipe(costsSchema);
+export const costsField = () => json(costsSchema);
 
 /** `CPAU_TARGET_USD`: the top of the CPAU band, in USD per active user per day. */
 export const cpauTargetField = () =>

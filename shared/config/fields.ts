@@ -64,8 +64,8 @@ export const cron = () =>
     { message: 'must be a cron pattern such as "30 0 * * *"' },
   );
 
-/** A JSON object whose values match `value`, e.g. a price table. */
-export const jsonRecord = <V extends z.ZodType>(value: V) =>
+/** JSON text whose parsed value matches `schema`. */
+export const json = <S extends z.ZodType>(schema: S) =>
   z
     .string()
     .transform((text, ctx) => {
@@ -76,7 +76,10 @@ export const jsonRecord = <V extends z.ZodType>(value: V) =>
         return z.NEVER;
       }
     })
-    .pipe(z.record(z.string(), value));
+    .pipe(schema);
+
+/** A JSON object whose values match `value`, e.g. a price table. */
+export const jsonRecord = <V extends z.ZodType>(value: V) => json(z.record(z.string(), value));
 
 /** An encryption key: the base64 of exactly 32 bytes, decoded (`openssl rand -base64 32`). */
 export const secretKey = () =>
