@@ -309,6 +309,25 @@ export interface AlertsTable {
   resolved_sent_at: Timestamp | null;
 }
 
+/** A request to erase one user everywhere (migration 0017): the erasure ledger. */
+export interface ErasuresTable {
+  id: string;
+  /** In clear while work is left; NULL once `done` (only `user_hash` stays). */
+  user_id: string | null;
+  user_hash: string;
+  device_ids: ColumnType<string[], string[] | undefined, string[]>;
+  status: ColumnType<
+    'pending' | 'hot-done' | 'done',
+    'pending' | undefined,
+    'pending' | 'hot-done' | 'done'
+  >;
+  requested_by: string | null;
+  requested_at: DefaultTimestamp;
+  hot_done_at: Timestamp | null;
+  cold_done_at: Timestamp | null;
+  counts: ColumnType<Record<string, unknown>, string | undefined, string>;
+}
+
 /** The typed schema kysely checks every query against. */
 export interface Database {
   telemetry: TelemetryTable;
@@ -329,4 +348,5 @@ export interface Database {
   model_versions: ModelVersionsTable;
   cache_audits: CacheAuditsTable;
   alerts: AlertsTable;
+  erasures: ErasuresTable;
 }

@@ -71,6 +71,7 @@ describe('migrations on a fresh database', () => {
       '0014-budgets',
       '0015-alerts',
       '0016-day-usage',
+      '0017-erasures',
     ]);
   });
 });

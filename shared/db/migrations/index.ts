@@ -16,6 +16,7 @@ import * as usageRollup from './0013-usage-rollup.ts';
 import * as budgets from './0014-budgets.ts';
 import * as alerts from './0015-alerts.ts';
 import * as dayUsage from './0016-day-usage.ts';
+import * as erasures from './0017-erasures.ts';
 
 /** What migrations need from the process: the keys that seal secrets (0006). */
 export interface MigrationContext {
@@ -45,5 +46,6 @@ export function migrations(context: MigrationContext = {}): Record<string, Migra
     '0014-budgets': budgets,
     '0015-alerts': alerts,
     '0016-day-usage': dayUsage,
+    '0017-erasures': erasures,
   };
 }
