@@ -75,7 +75,7 @@ export type Autocannon = (options: {
 }>;
 
 /** CPU time (user + system, µs) of process `pid` and its threads so far; 0 once it is gone. */
-function processCpuMicros(pid: number | string): number {
+export function processCpuMicros(pid: number | string): number {
   try {
     // Fields after the command name: utime and stime are the 12th and 13th, in clock ticks
     // (100 per second on Linux).
@@ -107,18 +107,16 @@ export interface CpuScope {
 /** The database name of a `postgres://…/name` URL: the scope of a bench's Postgres CPU. */
 export const databaseOf = (url: string) => new URL(url).pathname.slice(1);
 
-/**
- * CPU time so far (µs) of the named processes and of the local `postgres` and `redis-server`
- * processes (every one, or those of `scope`), read from /proc (Linux): for a bench to report the
- * cost of one operation in each process — a figure this noisy 2-core VM keeps far steadier than
- * throughput.
- */
-export function cpuSnapshot(
-  pids: Readonly<Record<string, number | undefined>>,
-  scope: CpuScope = {},
-): Record<string, number> {
-  const out: Record<string, number> = { postgres: 0, redis: 0 };
-  for (const [name, pid] of Object.entries(pids)) out[name] = pid ? processCpuMicros(pid) : 0;
+/** One local `postgres` or `redis-server` process and its CPU time so far (µs). */
+export interface ServerProcess {
+  pid: string;
+  kind: 'postgres' | 'redis';
+  micros: number;
+}
+
+/** The local `postgres` and `redis-server` processes (every one, or those of `scope`), from /proc. */
+export function serverProcesses(scope: CpuScope = {}): ServerProcess[] {
+  const out: ServerProcess[] = [];
   let entries: string[] = [];
   try {
     entries = readdirSync('/proc');
@@ -133,17 +131,34 @@ export function cpuSnapshot(
       const comm = readFileSync(`/proc/${pid}/comm`, 'utf8');
       if (comm.startsWith('postgres')) {
         if (scope.database && !words(pid).includes(scope.database)) continue;
-        out.postgres = (out.postgres ?? 0) + processCpuMicros(pid);
+        out.push({ pid, kind: 'postgres', micros: processCpuMicros(pid) });
       } else if (comm.startsWith('redis-server')) {
         if (scope.redisPort && !words(pid).some((w) => w.endsWith(`:${scope.redisPort}`))) {
           continue;
         }
-        out.redis = (out.redis ?? 0) + processCpuMicros(pid);
+        out.push({ pid, kind: 'redis', micros: processCpuMicros(pid) });
       }
     } catch {
       // The process ended meanwhile.
     }
   }
+  return out;
+}
+
+/**
+ * CPU time so far (µs) of the named processes and of the local `postgres` and `redis-server`
+ * processes (every one, or those of `scope`), read from /proc (Linux): for a bench to report the
+ * cost of one operation in each process — a figure this noisy 2-core VM keeps far steadier than
+ * throughput. A backend that exits between two snapshots takes its CPU with it: a long run samples
+ * with `bench/day/measure.ts`'s `startCpuTracker` instead.
+ */
+export function cpuSnapshot(
+  pids: Readonly<Record<string, number | undefined>>,
+  scope: CpuScope = {},
+): Record<string, number> {
+  const out: Record<string, number> = { postgres: 0, redis: 0 };
+  for (const [name, pid] of Object.entries(pids)) out[name] = pid ? processCpuMicros(pid) : 0;
+  for (const p of serverProcesses(scope)) out[p.kind] = (out[p.kind] ?? 0) + p.micros;
   return out;
 }
 

@@ -4,7 +4,14 @@
 import type { Queue } from 'bullmq';
 import { sql } from 'kysely';
 import type { Db } from '../../shared/db/create-db.ts';
-import { cpuSnapshot, percentile, rssMb } from '../support.ts';
+import {
+  type CpuScope,
+  percentile,
+  processCpuMicros,
+  rssMb,
+  type ServerProcess,
+  serverProcesses,
+} from '../support.ts';
 
 export interface Sampler {
   stop(): { peakRssMb: Record<string, number>; queueLagP99Ms: Record<string, number> };
@@ -62,13 +69,50 @@ export function startSampler(
   };
 }
 
-/** CPU-seconds per process between two {@link cpuSnapshot}s. */
-export const cpuSeconds = (before: Record<string, number>, after: Record<string, number>) =>
-  Object.fromEntries(
-    Object.keys(after).map((k) => [k, ((after[k] ?? 0) - (before[k] ?? 0)) / 1e6]),
-  );
+export interface CpuTracker {
+  /** CPU-seconds since the start: each named process, and `postgres` and `redis` summed. */
+  stop(): Record<string, number>;
+}
 
-export { cpuSnapshot };
+/**
+ * CPU-seconds per process over a run, sampled every second so that a Postgres backend that
+ * exits mid-run (a pool closing an idle connection) keeps what it used: each server process
+ * counts from its CPU at the start (0 when it was born later) to its last sample. Two snapshots
+ * would drop an exited backend's whole CPU and could even come out negative. What a backend uses
+ * in its last second before exiting is still lost; the server-wide WAL writer and checkpointer
+ * are not counted (they serve every database on the server).
+ */
+export function startCpuTracker(
+  pids: Readonly<Record<string, number | undefined>>,
+  scope: CpuScope,
+): CpuTracker {
+  const before: Record<string, number> = {};
+  for (const [name, pid] of Object.entries(pids)) before[name] = pid ? processCpuMicros(pid) : 0;
+  const first = new Map<string, number>();
+  const last = new Map<string, ServerProcess>();
+  const sample = (atStart: boolean) => {
+    for (const p of serverProcesses(scope)) {
+      if (!first.has(p.pid)) first.set(p.pid, atStart ? p.micros : 0);
+      last.set(p.pid, p);
+    }
+  };
+  sample(true);
+  const timer = setInterval(() => sample(false), 1_000).unref();
+  return {
+    stop() {
+      clearInterval(timer);
+      sample(false);
+      const out: Record<string, number> = { postgres: 0, redis: 0 };
+      for (const [name, pid] of Object.entries(pids)) {
+        out[name] = ((pid ? processCpuMicros(pid) : 0) - (before[name] ?? 0)) / 1e6;
+      }
+      for (const [pid, p] of last) {
+        out[p.kind] = (out[p.kind] ?? 0) + (p.micros - (first.get(pid) ?? 0)) / 1e6;
+      }
+      return out;
+    },
+  };
+}
 
 export interface Outcomes {
   requests: number;

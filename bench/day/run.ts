@@ -20,7 +20,7 @@ import { spawnNode } from '../../test/fixtures/processes.ts';
 import { databaseOf, drained } from '../support.ts';
 import type { ClientResult } from './client-run.ts';
 import { DAY_PREFIX, startFleet } from './fleet.ts';
-import { cpuSeconds, cpuSnapshot, startSampler } from './measure.ts';
+import { startCpuTracker, startSampler } from './measure.ts';
 import { oracleHitRate } from './oracle.ts';
 import { loadPreviousDay } from './previous-day.ts';
 import { type DayClock, scheduledRuns } from './scheduled.ts';
@@ -89,7 +89,7 @@ try {
   // The client's CPU comes from the client itself: it has exited by the second snapshot.
   const pids = { ...fleet.pids, receiver: fleet.receiver.pid };
   const scope = { database: databaseOf(fleet.databaseUrl), redisPort: fleet.redis.port };
-  const cpuBefore = cpuSnapshot({ ...pids, bench: process.pid }, scope);
+  const cpu = startCpuTracker({ ...pids, bench: process.pid }, scope);
   t = performance.now();
   const sampler = startSampler(pids, {
     generate: queues.get(generateQueue),
@@ -104,7 +104,7 @@ try {
     `load done in ${Math.round(loadWallS)} s; draining the queues, the telemetry buffer, the webhooks…`,
   );
   const drainedS = await drain();
-  const cpuAfter = cpuSnapshot({ ...pids, bench: process.pid }, scope);
+  const cpuS = cpu.stop();
   const measured = sampler.stop();
   const wallS = (performance.now() - t) / 1000;
 
@@ -129,7 +129,7 @@ try {
     checks,
     oracle,
     oracleWarm,
-    cpu: { ...cpuSeconds(cpuBefore, cpuAfter), client: result.cpuS },
+    cpu: { ...cpuS, client: result.cpuS },
     measured,
     wallS,
     loadWallS,
