@@ -72,9 +72,9 @@ export async function dayFigures(d: DayCollected): Promise<DayFigures> {
   const redisInfo = await d.redis.info('memory');
   const redisPeakMb = Number(/used_memory_peak:(\d+)/.exec(redisInfo)?.[1] ?? 0) / 1_048_576;
   const prices = costsSchema.parse({});
-  // Postgres backends that end during the run take their CPU with them (the sum over the live
-  // ones can even fall): such a figure is left out of the fleet's, and the table says so.
-  const fleetCpuS = FLEET.reduce((n, k) => n + Math.max(0, d.cpu[k] ?? 0), 0);
+  // Sampled every second (`startCpuTracker`): a Postgres backend that ends mid-run keeps what it
+  // used up to its last sample.
+  const fleetCpuS = FLEET.reduce((n, k) => n + (d.cpu[k] ?? 0), 0);
   const cpuPerUserDay = fleetCpuS / (s.users * s.days);
   const boxes = (hourTokens: number) =>
     Math.max(

@@ -81,9 +81,7 @@ function fleet(d: DayCollected, f: DayFigures): Section {
       ['CPU-seconds (client, receiver, bench apart)', rounded(d.cpu)],
       [
         'Postgres CPU',
-        (d.cpu.postgres ?? 0) < 0
-          ? 'not measured: backends ended during the run; left out of the fleet figures'
-          : 'a lower bound: the backends alive at the end (any that ended took their CPU with them)',
+        "the run database's backends and autovacuum, sampled every second (the server-wide WAL writer and checkpointer apart)",
       ],
       ['fleet (API, workers, Redis, Postgres) share of 2 cores', pct(Number(f.line.cpu_share))],
       [
