@@ -69,6 +69,28 @@ export interface ColdQuery {
   close(): Promise<void>;
 }
 
+/**
+ * Postgres conditions for a table's hot rows of a day range: the partitions' rows minus days
+ * already in cold storage (`coldDays`: a day kept for its grace period would otherwise count
+ * twice), and the late table's rows (waiting for their day's next export, never in a cold file
+ * yet). For a caller that sums hot rows in Postgres beside a {@link ColdQuery}'s cold ones.
+ */
+export function hotRange(
+  table: PartitionedTable,
+  from: string,
+  to: string,
+  coldDays: readonly string[],
+): { partition: string; late: string } {
+  const column = quoteIdent(partitionedTables[table]);
+  const until = utcDay(new Date(`${to}T00:00:00Z`), 1);
+  const inRange = `${column} >= '${from} 00:00:00+00' AND ${column} < '${until} 00:00:00+00'`;
+  const notCold =
+    coldDays.length > 0
+      ? ` AND (${column} AT TIME ZONE 'UTC')::date NOT IN (${coldDays.map((d) => `'${d}'`).join(', ')})`
+      : '';
+  return { partition: inRange + notCold, late: inRange };
+}
+
 /** The range has neither cold files nor hot rows in any table. */
 export class NoDataError extends Error {
   constructor(from: string, to: string) {
@@ -168,16 +190,7 @@ export async function openColdQuery(options: ColdQueryOptions): Promise<ColdQuer
           `CREATE TABLE cold.${id} (${columns.map((col) => `${quoteIdent(col.name)} ${col.type}`).join(', ')})`,
         );
       }
-      // Hot: the range's rows still in Postgres — the partitions, minus days already in cold
-      // storage (a day kept for its grace period would otherwise count twice), plus late rows
-      // waiting for their day's next export (never in a cold file yet).
-      const column = quoteIdent(partitionedTables[table]);
-      const until = utcDay(new Date(`${options.to}T00:00:00Z`), 1);
-      const inRange = `${column} >= '${options.from} 00:00:00+00' AND ${column} < '${until} 00:00:00+00'`;
-      const notCold =
-        days.length > 0
-          ? ` AND (${column} AT TIME ZONE 'UTC')::date NOT IN (${days.map((d) => `'${d}'`).join(', ')})`
-          : '';
+      const hot = hotRange(table, options.from, options.to, days);
       const wanted = options.hotWhere?.[table];
       const also = wanted ? ` AND (${wanted})` : '';
       const only = options.hotColumns?.[table];
@@ -185,8 +198,8 @@ export async function openColdQuery(options: ColdQueryOptions): Promise<ColdQuer
         only ? cols.filter((col) => only.includes(col.name)) : cols;
       const parts: ParquetPart[] = [];
       for (const [source, where, sourceColumns] of [
-        [table, inRange + notCold + also, pick(columns)],
-        [lateTables[table], inRange + also, pick(await tableColumns(client, lateTables[table]))],
+        [table, hot.partition + also, pick(columns)],
+        [lateTables[table], hot.late + also, pick(await tableColumns(client, lateTables[table]))],
       ] as const) {
         parts.push(
           ...(await copyToParquet({
