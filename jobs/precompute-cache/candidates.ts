@@ -78,6 +78,21 @@ export async function rankCandidates(options: RankOptions): Promise<Ranking> {
       from: utcDay(from),
       to: utcDay(to),
       tables: ['generations'],
+      // What the ranking reads: the answers stay in Postgres.
+      hotColumns: {
+        generations: [
+          'id',
+          'task_type',
+          'user_id',
+          'prompt_hash',
+          'route',
+          'created_at',
+          'request',
+          'cost_usd',
+          'tokens_in',
+          'tokens_out',
+        ],
+      },
     },
     async (session) => {
       const [source] = session.sources;
@@ -111,34 +126,50 @@ function groupsSql(from: Date, to: Date, limits: Config['precompute']): string {
   const cap = Math.max(USERS_COUNTED, limits.minUsers);
   // Roles of the request's messages; a prompt or a template is one user turn.
   const roles = `CAST(json_extract(request, '$.messages[*].role') AS VARCHAR[])`;
+  const weight = `count(*) * coalesce(avg(cost) FILTER (WHERE route IS NOT NULL), 0)`;
+  // Two steps, so that memory holds a request's text only for the groups kept: the groups
+  // first (each remembers its newest generation's id), then those ids' requests. Keeping the
+  // newest request in every group's state ran DuckDB out of its memory limit on a day of
+  // 30,000 generations.
   return `
     WITH asks AS (
-      SELECT task_type, user_id, prompt_hash, route, created_at, request,
+      SELECT id, task_type, user_id, prompt_hash, route, created_at,
         TRY_CAST(cost_usd AS DOUBLE) AS cost, tokens_in + tokens_out AS tokens,
         coalesce(json_extract_string(request, '$.cacheScope'),
           json_extract_string(request, '$.apiKeyId')) AS scope,
         json_extract_string(request, '$.template') AS template,
         md5(coalesce(json_extract_string(request, '$.responseFormat'), '')) AS schema_hash
       FROM generations
-      WHERE created_at >= '${from.toISOString()}'::TIMESTAMPTZ
-        AND created_at < '${to.toISOString()}'::TIMESTAMPTZ
+      WHERE ${inWindow(from, to)}
         AND coalesce(json_extract_string(request, '$.cache'), 'shared') = 'shared'
         AND (json_extract(request, '$.messages') IS NULL
           OR (len(list_filter(${roles}, r -> r <> 'system')) = 1
             AND list_filter(${roles}, r -> r <> 'system')[1] = 'user'))
+    ),
+    groups AS (
+      SELECT task_type, scope, template,
+        count(*) AS asks,
+        list(DISTINCT user_id)[1:${cap}] AS users,
+        avg(cost) FILTER (WHERE route IS NOT NULL) AS model_cost,
+        avg(tokens) FILTER (WHERE route IS NOT NULL) AS model_tokens,
+        ${weight} AS weight,
+        arg_max(id, created_at) AS newest
+      FROM asks
+      GROUP BY task_type, scope, template, schema_hash, prompt_hash
+      HAVING template IS NOT NULL OR count(DISTINCT user_id) >= ${limits.minUsers}
+      ORDER BY weight DESC, asks DESC
+      LIMIT ${limits.topN * OVERSAMPLE}
     )
-    SELECT task_type, scope, template,
-      count(*) AS asks,
-      list(DISTINCT user_id)[1:${cap}] AS users,
-      avg(cost) FILTER (WHERE route IS NOT NULL) AS model_cost,
-      avg(tokens) FILTER (WHERE route IS NOT NULL) AS model_tokens,
-      CAST(arg_max(request, created_at) AS VARCHAR) AS request
-    FROM asks
-    GROUP BY task_type, scope, template, schema_hash, prompt_hash
-    HAVING template IS NOT NULL OR count(DISTINCT user_id) >= ${limits.minUsers}
-    ORDER BY count(*) * coalesce(avg(cost) FILTER (WHERE route IS NOT NULL), 0) DESC, asks DESC
-    LIMIT ${limits.topN * OVERSAMPLE}`;
+    SELECT g.task_type, g.scope, g.template, g.asks, g.users, g.model_cost, g.model_tokens,
+      CAST(r.request AS VARCHAR) AS request
+    FROM groups g JOIN generations r ON r.id = g.newest
+    WHERE ${inWindow(from, to, 'r.')}
+    ORDER BY g.weight DESC, g.asks DESC`;
 }
+
+const inWindow = (from: Date, to: Date, alias = '') =>
+  `${alias}created_at >= '${from.toISOString()}'::TIMESTAMPTZ
+        AND ${alias}created_at < '${to.toISOString()}'::TIMESTAMPTZ`;
 
 /** Groups merged by the pipeline's cache keys, filtered by distinct users, ranked, cut to TOP_N. */
 async function mergeGroups(groups: Group[], options: RankOptions): Promise<Candidate[]> {
