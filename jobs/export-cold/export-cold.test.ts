@@ -4,7 +4,7 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { coldLayout, readManifest } from '../../shared/cold/layout.ts';
-import { ensurePartitions, listPartitions } from '../../shared/db/partitions.ts';
+import { ensurePartitions, listPartitions, partitionName } from '../../shared/db/partitions.ts';
 import { createLogger } from '../../shared/log/logger.ts';
 import type { ObjectStorage } from '../../shared/storage/storage.ts';
 import {
@@ -18,6 +18,7 @@ import {
   useStorage,
 } from '../../test/fixtures/cold.ts';
 import { useTestDatabase } from '../../test/fixtures/postgres.ts';
+import { waitUntil } from '../../test/fixtures/wait-until.ts';
 import { type ExportColdOptions, exportCold, HotDayError } from './export-cold.ts';
 import type { ExportStep } from './export-day.ts';
 
@@ -207,8 +208,13 @@ describe('export-cold crash safety', () => {
         `crash after ${step}`,
       );
       if (step === 'dropping') {
-        // The crash came inside the drop's transaction: the partition is still there.
-        expect(await telemetryInPostgres(database.db, day)).toHaveLength(1_500);
+        // The crash came inside the drop's transaction: the partition is still there, detached
+        // from the table (the step before the drop), every row in it.
+        const partition = sql.table(partitionName('telemetry', day));
+        const kept = await sql<{ n: string }>`SELECT count(*) AS n FROM ${partition}`.execute(
+          database.db,
+        );
+        expect(Number(kept.rows[0]?.n)).toBe(1_500);
         expect(await runState(database, 'telemetry', day)).toMatchObject({ state: 'verified' });
       }
       await exp.run({ day, rowsPerFile: 1_000 });
@@ -250,6 +256,47 @@ describe('export-cold crash safety', () => {
     });
     await exp.run({ day });
     await expectExactlyOnce(before);
+  });
+
+  it('drops a partition while a long read of the table runs, without holding up its writers', async () => {
+    await seedTelemetry(database.db, day, 200);
+    await exp.run({ day, dropGraceMs: 3600_000 });
+    // A read of today's rows still running (the hourly rollup reads the day in progress): it
+    // holds the table, and today's partition alone, until its transaction ends.
+    const reader = await database.db.connection().execute(async (conn) => {
+      await sql`BEGIN`.execute(conn);
+      await sql`SELECT count(*) FROM telemetry WHERE ts >= '2026-11-25T00:00:00Z'`.execute(conn);
+      const later = exp.run({
+        day,
+        dropGraceMs: 3600_000,
+        now: () => new Date('2026-11-25T01:31:00Z'),
+      });
+      // Meanwhile a flush writes today's pings through the table: it must not queue behind
+      // the drop (DROP TABLE on an attached partition waits for the reader with an ACCESS
+      // EXCLUSIVE lock on the table, and every insert waits behind it).
+      // Once the drop waits for the reader… (Today's partition exists: the first run made the
+      // days ahead.)
+      await waitUntil(
+        async () => {
+          const { rows } = await sql<{ n: string }>`
+          SELECT count(*) AS n FROM pg_stat_activity
+          WHERE datname = current_database() AND wait_event_type = 'Lock'`.execute(database.db);
+          return Number(rows[0]?.n) > 0;
+        },
+        10_000,
+        'the drop waiting for the reader',
+      );
+      const started = performance.now();
+      await seedTelemetry(database.db, '2026-11-25', 10);
+      const insertMs = performance.now() - started;
+      await sql`COMMIT`.execute(conn);
+      return { later: await later, insertMs };
+    });
+    expect(reader.insertMs).toBeLessThan(5_000);
+    expect(reader.later.days).toEqual([expect.objectContaining({ state: 'dropped', rows: 200 })]);
+    expect(await listPartitions(database.db, 'telemetry')).not.toContainEqual(
+      expect.objectContaining({ day }),
+    );
   });
 
   it('keeps a verified partition for the grace period, then drops it', async () => {

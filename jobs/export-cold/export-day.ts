@@ -11,7 +11,11 @@ import {
 import { claimDayForExport } from '../../shared/db/cold-days.ts';
 import type { Db } from '../../shared/db/create-db.ts';
 import type { ExportState } from '../../shared/db/database.ts';
-import { type PartitionedTable, partitionName } from '../../shared/db/partitions.ts';
+import {
+  detachPartition,
+  type PartitionedTable,
+  partitionName,
+} from '../../shared/db/partitions.ts';
 import { tableColumns } from '../../shared/duckdb/columns.ts';
 import { quoteIdent } from '../../shared/duckdb/duckdb.ts';
 import { copyToParquet, selectList } from '../../shared/duckdb/pg-to-parquet.ts';
@@ -277,20 +281,21 @@ async function removeStrays(ctx: ExportContext, run: Run): Promise<void> {
 }
 
 /**
- * verified → dropped, in one transaction with the state change (DDL is transactional in
- * Postgres, so there is no moment where the partition is gone and the row says otherwise).
+ * verified → dropped: the partition detached, then dropped in one transaction with the state
+ * change (DDL is transactional in Postgres, so there is no moment where the partition is gone
+ * and the row says otherwise).
  * Returns when the drop is due instead, while the grace period runs.
  */
 async function drop(ctx: ExportContext, run: Run): Promise<Date | undefined> {
   const due = new Date((run.verifiedAt ?? ctx.now()).getTime() + ctx.dropGraceMs);
   if (due > ctx.now()) return due;
   const partition = partitionName(run.table, run.day);
+  // Detached first (writers of the table never wait for it), then dropped under a lock on the
+  // partition alone; a crash in between leaves a detached table that a rerun drops.
+  const exists = await detachPartition(ctx.db, run.table, run.day);
   await ctx.db.transaction().execute(async (trx) => {
     await sql`SET LOCAL lock_timeout = '30s'`.execute(trx);
-    const exists = await sql<{
-      exists: boolean;
-    }>`SELECT to_regclass(${quoteIdent(partition)}) IS NOT NULL AS exists`.execute(trx);
-    if (exists.rows[0]?.exists) {
+    if (exists) {
       // The partition is frozen since the day was claimed; this guards against writes that
       // bypassed lowburn. Read under the drop's lock, so nothing can slip in after the count.
       await sql`LOCK TABLE ${sql.table(partition)} IN ACCESS EXCLUSIVE MODE`.execute(trx);
@@ -300,7 +305,7 @@ async function drop(ctx: ExportContext, run: Run): Promise<Date | undefined> {
       const rows = Number(count.rows[0]?.n);
       if (rows !== sum(run.files.filter((f) => f.source === 'partition'))) {
         throw new ExportVerificationError(
-          `${partition} now holds ${rows} rows but its files hold ${sum(run.files)}; not dropping it`,
+          `${partition} now holds ${rows} rows but its files hold ${sum(run.files)}; not dropping it (it is detached from ${run.table}: read it by its own name)`,
         );
       }
       await ctx.afterStep?.('dropping', run);

@@ -104,3 +104,43 @@ export async function listPartitions(
     return m ? [{ name, day: `${m[1]}-${m[2]}-${m[3]}` }] : [];
   });
 }
+
+/**
+ * Detaches a day partition from its table without blocking the table's writers, so that it can
+ * then be dropped under a lock on itself alone. `DROP TABLE` on an attached partition needs an
+ * ACCESS EXCLUSIVE lock on the parent: it waits for every running read of the table (the hourly
+ * rollup reads a whole day) and, while it waits, queues every insert behind it. `DETACH
+ * PARTITION … CONCURRENTLY` (Postgres 14+) takes SHARE UPDATE EXCLUSIVE instead, which inserts and
+ * reads do not wait for; it then waits for the transactions that could still see the partition.
+ * It cannot run in a transaction block, so it runs on a connection of its own; a detach that was
+ * interrupted (the partition left "detach pending") is finished with `FINALIZE`. Returns whether
+ * the partition exists (attached or not) afterwards.
+ */
+export async function detachPartition(
+  db: Db,
+  table: PartitionedTable,
+  day: string,
+  options: { lockTimeout?: string } = {},
+): Promise<boolean> {
+  const partition = partitionName(table, day);
+  return db.connection().execute(async (conn) => {
+    const { rows } = await sql<{ exists: boolean; pending: boolean | null }>`
+      SELECT to_regclass(${partition}) IS NOT NULL AS exists,
+        (SELECT inhdetachpending FROM pg_inherits WHERE inhrelid = to_regclass(${partition})) AS pending
+    `.execute(conn);
+    const state = rows[0];
+    if (!state?.exists) return false;
+    if (state.pending === null) return true; // detached already
+    await sql`SELECT set_config('lock_timeout', ${options.lockTimeout ?? '5min'}, false)`.execute(
+      conn,
+    );
+    try {
+      await sql`ALTER TABLE ${sql.table(table)} DETACH PARTITION ${sql.table(partition)} ${sql.raw(
+        state.pending ? 'FINALIZE' : 'CONCURRENTLY',
+      )}`.execute(conn);
+    } finally {
+      await sql`RESET lock_timeout`.execute(conn);
+    }
+    return true;
+  });
+}
