@@ -107,8 +107,12 @@ export async function copyToParquet(options: CopyToParquetOptions): Promise<Parq
     if (!current || bytes.length === 0) return;
     // A pipe that broke since the last write (DuckDB stopped reading) fails here.
     if (current.writer.errored) throw current.writer.errored;
-    // `once` rejects on 'error' and removes both listeners either way.
-    if (!current.writer.write(bytes)) await once(current.writer, 'drain');
+    // `once` rejects on 'error' and removes both listeners either way; and on the job's abort,
+    // so that a DuckDB that stopped reading without closing the pipe (closed under a shutting
+    // down worker) cannot hold the COPY's backend in ClientWrite for ever — which also stalls
+    // every DROP DATABASE on the server.
+    if (!current.writer.write(bytes))
+      await once(current.writer, 'drain', { signal: options.signal });
   };
 
   const scanner = new CsvRowScanner();
