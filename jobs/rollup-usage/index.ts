@@ -32,7 +32,7 @@ export const rollupUsageJob = defineJob({
     .strict(),
   options: { attempts: 3, backoffMs: 60_000, timeoutMs: 20 * 60_000, concurrency: 1 },
   schedule: { cron: '5 * * * *', tz: 'UTC' },
-  async process(payload, { job, deps, log }) {
+  async process(payload, { job, deps, log, signal }) {
     const { config } = deps;
     // The job's own timestamp, not the clock: a retry rolls up the same day.
     const day = payload.day ?? dayOfLastHour(new Date(job.timestamp));
@@ -48,6 +48,7 @@ export const rollupUsageJob = defineJob({
         storage: deps.storage,
         cacheDir: config.cold.cacheDir,
         duckdb: config.cold.duckdb,
+        signal,
       },
       day,
     );

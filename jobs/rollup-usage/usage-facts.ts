@@ -9,6 +9,8 @@ export interface ColdSource {
   storage: ObjectStorage;
   cacheDir: string;
   duckdb: Omit<DuckDbSettings, 'tempDirectory'>;
+  /** The job's signal (see `ColdQueryOptions.signal`). */
+  signal?: AbortSignal;
 }
 
 /** Generations and telemetry of one (API key, user) in a day. */

@@ -39,6 +39,11 @@ export interface ColdQueryOptions {
    * as `hot.<name>` and `<name>`, with an optional Postgres condition.
    */
   plainTables?: readonly { name: string; where?: string }[];
+  /**
+   * The job's signal: copying hot rows out stops when it aborts (a timeout, a cancellation, a
+   * worker shutting down) instead of leaving Postgres writing to a COPY nobody reads.
+   */
+  signal?: AbortSignal;
   /** Called as cold files are fetched (for a progress bar). */
   onFetch?: (progress: { done: number; total: number; bytes: number; cached: number }) => void;
 }
@@ -205,6 +210,7 @@ export async function openColdQuery(options: ColdQueryOptions): Promise<ColdQuer
           ...(await copyToParquet({
             client,
             duck: c,
+            signal: options.signal,
             query: `SELECT ${selectList(sourceColumns)} FROM ${quoteIdent(source)} WHERE ${where}`,
             columns: sourceColumns,
             outDir: join(scratch, 'hot', source),
