@@ -1,6 +1,13 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Kysely, PostgresDialect, type RawBuilder, sql } from 'kysely';
+import {
+  type DialectAdapter,
+  Kysely,
+  PostgresAdapter,
+  PostgresDialect,
+  type RawBuilder,
+  sql,
+} from 'kysely';
 import pg from 'pg';
 import { from as copyFromStdin } from 'pg-copy-streams';
 import { fromStore } from '../errors/store-unreachable.ts';
@@ -146,6 +153,32 @@ class PreparingClient extends StoreClient {
   }
 }
 
+/** Kysely's migration lock id, kept: a migrator of an older lowburn and this one exclude each other. */
+export const MIGRATION_LOCK = 3853314791062309107n;
+
+/**
+ * Kysely's Postgres adapter with a migration lock that holds behind a transaction-mode pooler.
+ * Kysely's own is a session lock (`pg_advisory_lock`) taken before the migrations' transaction:
+ * through a pooler it lands on one server connection, the migrations on another, and it stays
+ * held there. This one is `pg_advisory_xact_lock` inside the migrations' transaction, released
+ * by its end; `migrate.ts` always hands the migrator a transaction (and takes the lock first).
+ */
+class TransactionLockAdapter extends PostgresAdapter {
+  override async acquireMigrationLock(db: Kysely<unknown>): Promise<void> {
+    await sql`SELECT pg_advisory_xact_lock(${sql.lit(MIGRATION_LOCK)})`.execute(db);
+  }
+
+  override async releaseMigrationLock(): Promise<void> {
+    // The transaction's end releases it.
+  }
+}
+
+class LowburnDialect extends PostgresDialect {
+  override createAdapter(): DialectAdapter {
+    return new TransactionLockAdapter();
+  }
+}
+
 const lost = (log: Logger | undefined) => (error: Error) => {
   log?.warn({ err: error }, 'postgres connection lost; the query in flight fails');
 };
@@ -204,7 +237,7 @@ export function createDb(options: {
   // The client's listener above has logged it already.
   pool.on('error', () => {});
   return {
-    db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }),
+    db: new Kysely<Database>({ dialect: new LowburnDialect({ pool }) }),
     pool,
     statements,
   };
