@@ -29,7 +29,12 @@ export function connectApi(
   // request there is little to batch anyway (bench:api, same ratio, lower p99 without it).
   const redis = createProducerConnection(config.redis.url);
   redis.on('error', (error) => log.warn({ err: error }, 'redis connection error'));
-  const { db } = createDb({ url: config.database.url, poolMax: config.database.poolMax, log });
+  const { db } = createDb({
+    url: config.database.url,
+    poolMax: config.database.poolMax,
+    preparedStatements: config.database.preparedStatements,
+    log,
+  });
   const queues = new Queues({ connection: redis, prefix: config.queuePrefix });
   const keys = new ApiKeyResolver({
     db,

@@ -36,7 +36,7 @@ export async function startApi(options: {
       resolve((server.address() as { port: number }).port),
     );
   });
-  log.info({ port }, 'api ready');
+  log.info({ port, dbPoolMax: config.database.poolMax }, 'api ready');
   return {
     port,
     server,

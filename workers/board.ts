@@ -138,6 +138,9 @@ export function createBoardApp(options: {
   return app;
 }
 
+/** The board's own pool: its pages read a few rows (counted in the worker's connection budget). */
+const BOARD_POOL_MAX = 4;
+
 /** Starts the board process's HTTP server. */
 export async function startBoard(options: {
   config: Config;
@@ -155,7 +158,8 @@ export async function startBoard(options: {
   const queues = new Queues({ connection, prefix: config.queuePrefix });
   const { db } = createDb({
     url: config.database.url,
-    poolMax: 4,
+    poolMax: BOARD_POOL_MAX,
+    preparedStatements: config.database.preparedStatements,
     log,
     applicationName: 'lowburn-board',
   });
@@ -167,7 +171,16 @@ export async function startBoard(options: {
     );
   });
   const { readOnly, viewerPassword } = config.board;
-  log.info({ port, path: BOARD_PATH, readOnly, viewer: Boolean(viewerPassword) }, 'board ready');
+  log.info(
+    {
+      port,
+      path: BOARD_PATH,
+      readOnly,
+      viewer: Boolean(viewerPassword),
+      dbPoolMax: BOARD_POOL_MAX,
+    },
+    'board ready',
+  );
   return {
     port,
     async stop() {

@@ -21,6 +21,7 @@ export async function withDb<T>(
   const { db } = createDb({
     url: config.database.url,
     poolMax: 2,
+    preparedStatements: config.database.preparedStatements,
     log,
     applicationName: `lowburn-${name}`,
   });

@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import type { Config } from '../shared/config/load-config.ts';
+import { checkConnectionBudget } from '../shared/db/connection-budget.ts';
 import { ConfigError } from '../shared/errors/config-error.ts';
 import type { Logger } from '../shared/log/logger.ts';
 import { type AnyJobDefinition, resolveSchedule } from '../shared/queue/job-definition.ts';
@@ -80,7 +81,9 @@ export async function startWorker(options: {
       config.worker.healthPort,
     ));
     const queues = selected.map((j) => j.queue);
-    log.info({ queues, healthPort }, 'worker ready');
+    log.info({ queues, healthPort, dbPoolMax: config.database.poolMax }, 'worker ready');
+    // Not awaited: a Postgres down at boot must not hold the worker (its jobs retry meanwhile).
+    void checkConnectionBudget(deps.db, deps.pool, deps.statements, config.database, log);
     if (config.shadow.offWithoutFrontier) {
       log.warn(
         'SHADOW_SAMPLE_RATE is set but no frontier model is (FRONTIER_URL): shadow comparison is off',

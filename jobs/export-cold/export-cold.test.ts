@@ -489,3 +489,52 @@ describe('export-cold with a day it cannot export', () => {
     expect(await runState(database, 'telemetry', stuck)).not.toMatchObject({ state: 'dropped' });
   });
 });
+
+describe('export-cold, one run at a time', () => {
+  const database = useTestDatabase();
+  const store = useStorage('file');
+  const exp = exporter(database, () => store.storage);
+
+  it('skips while another run holds the lock, and the lock is free once that run ends', async () => {
+    const [first, second] = ['2026-11-10', '2026-11-11'];
+    await seedTelemetry(database.db, first, 10);
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let claimed = () => {};
+    const claimedOnce = new Promise<void>((resolve) => {
+      claimed = resolve;
+    });
+    const running = exp.run({
+      tables: ['telemetry'],
+      afterStep: async (step) => {
+        if (step !== 'claimed') return;
+        claimed();
+        await held;
+      },
+    });
+    await claimedOnce;
+
+    // The lock is a transaction lock on a connection of the run's own (pooler-safe).
+    const holders = await sql<{ n: number }>`
+      SELECT count(*)::int AS n FROM pg_locks
+      WHERE locktype = 'advisory' AND granted AND objid = ${0x6c620e11}
+        AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`.execute(
+      database.db,
+    );
+    expect(holders.rows[0]?.n).toBe(1);
+    expect(await exp.run({ tables: ['telemetry'] })).toEqual({ ran: false, days: [] });
+
+    release();
+    expect((await running).days).toEqual([
+      expect.objectContaining({ table: 'telemetry', day: first, state: 'dropped' }),
+    ]);
+    // Released with the run: the next one runs (through a pooler too, where a session lock
+    // would have stayed on a pooled server connection).
+    await seedTelemetry(database.db, second, 10);
+    const next = await exp.run({ tables: ['telemetry'] });
+    expect(next.ran).toBe(true);
+    expect(next.days).toEqual([expect.objectContaining({ day: second, state: 'dropped' })]);
+  });
+});

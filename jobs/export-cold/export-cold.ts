@@ -41,8 +41,8 @@ export interface ExportColdResult {
   days: DayResult[];
 }
 
-// One export at a time across the fleet: a session lock on the export's own connection, so a
-// crashed exporter releases it with its connection.
+// One export at a time across the fleet: a transaction lock, held by a transaction left open on
+// a connection of its own for the whole run (see takeExportLock).
 const EXPORT_LOCK = 0x6c62_0e11;
 const DAY_MS = 86_400_000;
 
@@ -66,17 +66,25 @@ export async function exportCold(options: ExportColdOptions): Promise<ExportCold
     await client.connect();
     return client;
   };
-  let client = await connect();
+  const lock = await takeExportLock(connect);
+  if (!lock) {
+    options.log.info('another export-cold run holds the lock; skipping');
+    return { ran: false, days: [] };
+  }
+  let client: pg.Client;
+  try {
+    client = await connect();
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
   let broken = false;
   const duck = await openDuckDb({
     ...options.duckdb,
     tempDirectory: join(options.workDir, '.duckdb-spill'),
   });
   try {
-    if (!(await prepareClient(client))) {
-      options.log.info('another export-cold run holds the lock; skipping');
-      return { ran: false, days: [] };
-    }
+    await prepareClient(client);
     const ctx: ExportContext = {
       db: options.db,
       client,
@@ -92,8 +100,9 @@ export async function exportCold(options: ExportColdOptions): Promise<ExportCold
     };
     const days: DayResult[] = [];
     const failed: { table: PartitionedTable; day: string; error: unknown }[] = [];
-    everyTable: for (const table of tables) {
+    for (const table of tables) {
       for (const day of await daysToExport(options.db, ctx.client, table, now(), options)) {
+        lock.check();
         try {
           days.push(await exportDay(ctx, table, day));
         } catch (error) {
@@ -106,8 +115,7 @@ export async function exportCold(options: ExportColdOptions): Promise<ExportCold
           // A COPY cut short leaves the connection mid-protocol: a new one, with the lock.
           client.end().catch(() => {});
           client = await connect();
-          // Another run took the lock meanwhile: the rest is its work.
-          if (!(await prepareClient(client))) break everyTable;
+          await prepareClient(client);
           ctx.client = client;
         }
       }
@@ -129,14 +137,62 @@ export async function exportCold(options: ExportColdOptions): Promise<ExportCold
     duck.close();
     if (broken) client.end().catch(() => {});
     else await client.end();
+    await lock.release();
   }
 }
 
-/** UTC for every timestamp it reads, and the export's lock; false when another run holds it. */
-async function prepareClient(client: pg.Client): Promise<boolean> {
+/**
+ * UTC for every timestamp it reads. (A transaction-mode PgBouncer keeps `TimeZone` with the
+ * client: it is one of the parameters it sets again on whichever server connection it lends.)
+ */
+async function prepareClient(client: pg.Client): Promise<void> {
   await client.query("SET TimeZone = 'UTC'");
-  const locked = await client.query('SELECT pg_try_advisory_lock($1) AS ok', [EXPORT_LOCK]);
-  return locked.rows[0].ok === true;
+}
+
+interface ExportLock {
+  /** Throws when the lock's connection was lost: another run may hold the lock now. */
+  check(): void;
+  /** Ends the lock's transaction and connection. */
+  release(): Promise<void>;
+}
+
+/**
+ * The export's lock: `pg_try_advisory_xact_lock` in a transaction left open on a connection of
+ * its own until the run ends. A session lock (`pg_try_advisory_lock`) would break behind a
+ * transaction-mode pooler — it stays on whichever server connection ran it, held after the run
+ * for whoever gets that connection next — while an open transaction keeps its server connection
+ * everywhere, and a crashed exporter still releases the lock with its connection (Postgres, or
+ * the pooler, ends the transaction). It writes nothing and, at READ COMMITTED, holds no snapshot
+ * between statements, so it holds back no VACUUM. `undefined` when another run holds the lock.
+ */
+async function takeExportLock(connect: () => Promise<pg.Client>): Promise<ExportLock | undefined> {
+  const client = await connect();
+  let lost = false;
+  client.once('end', () => {
+    lost = true;
+  });
+  let ok = false;
+  try {
+    await client.query('BEGIN');
+    const locked = await client.query('SELECT pg_try_advisory_xact_lock($1) AS ok', [EXPORT_LOCK]);
+    ok = locked.rows[0].ok === true;
+  } finally {
+    if (!ok) client.end().catch(() => {});
+  }
+  if (!ok) return undefined;
+  return {
+    check() {
+      if (lost) {
+        throw new Error(
+          'export-cold lost the connection that held its lock; the days left wait for the next run',
+        );
+      }
+    },
+    async release() {
+      await client.query('COMMIT').catch(() => {});
+      await client.end().catch(() => {});
+    },
+  };
 }
 
 const firstLine = (error: unknown) =>

@@ -47,7 +47,22 @@ export const envSpec = {
     schema: z.coerce.number().int().min(1).max(100),
     default: '10',
     example: '10',
-    description: 'Maximum Postgres connections per process.',
+    description:
+      'Maximum Postgres connections per process (its pool). Each process logs it at boot.',
+  }),
+  DATABASE_PREPARED_STATEMENTS: v({
+    schema: z.enum(['auto', 'on', 'off']),
+    default: 'auto',
+    example: 'off',
+    description:
+      "Whether the hot ledger statements run as named prepared statements (planned once per connection). `off`: unnamed statements only, as a transaction-mode pooler needs (PgBouncer before 1.21, or without `max_prepared_statements`; Supabase's pooler). `auto`: `off` when `DATABASE_URL`'s port is 6432 or 6543, its host ends in `.pooler.supabase.com`, or the first connection's backend process id is not the one Postgres reports (a pooler answered); `on` otherwise. See \"Past one box\".",
+  }),
+  DATABASE_FLEET_PROCESSES: v({
+    schema: z.coerce.number().int().min(1).max(1000),
+    default: '2',
+    example: '6',
+    description:
+      "How many lowburn processes hold a pool of `DATABASE_POOL_MAX` against this Postgres, on every box (the API and worker containers; the compose file runs one of each). The worker warns at boot when that many pools, the board's 4 and the export's 2 would pass the server's `max_connections`.",
   }),
   SECRETS_KEY: v({
     schema: secretKey(),

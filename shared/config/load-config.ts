@@ -48,7 +48,13 @@ export type StorageConfig =
 export interface Config {
   env: 'development' | 'production' | 'test';
   logLevel: Raw['LOG_LEVEL'];
-  database: { url: string; poolMax: number };
+  database: {
+    url: string;
+    poolMax: number;
+    preparedStatements: 'auto' | 'on' | 'off';
+    /** Processes across the fleet that each hold a pool of `poolMax` (`DATABASE_FLEET_PROCESSES`). */
+    fleetProcesses: number;
+  };
   redis: { url: string };
   queuePrefix: string;
   storage: StorageConfig;
@@ -210,7 +216,12 @@ function assemble(raw: Raw, issues: ConfigIssue[]): Config {
   return {
     env: raw.NODE_ENV,
     logLevel: raw.LOG_LEVEL,
-    database: { url: raw.DATABASE_URL, poolMax: raw.DATABASE_POOL_MAX },
+    database: {
+      url: raw.DATABASE_URL,
+      poolMax: raw.DATABASE_POOL_MAX,
+      preparedStatements: raw.DATABASE_PREPARED_STATEMENTS,
+      fleetProcesses: raw.DATABASE_FLEET_PROCESSES,
+    },
     redis: { url: raw.REDIS_URL },
     queuePrefix: raw.QUEUE_PREFIX,
     storage: storageConfig(raw, issues),

@@ -1,11 +1,23 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Kysely, PostgresDialect, type RawBuilder, sql } from 'kysely';
+import {
+  type DialectAdapter,
+  Kysely,
+  PostgresAdapter,
+  PostgresDialect,
+  type RawBuilder,
+  sql,
+} from 'kysely';
 import pg from 'pg';
 import { from as copyFromStdin } from 'pg-copy-streams';
 import { fromStore } from '../errors/store-unreachable.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Database } from './database.ts';
+import {
+  type ConnectionIdentity,
+  type PreparedStatementsSetting,
+  StatementPlan,
+} from './statement-plan.ts';
 
 // `date` as the plain `YYYY-MM-DD` it is: pg's default turns it into a local-midnight Date,
 // which shifts the day in any time zone west of UTC.
@@ -89,9 +101,18 @@ class StorePool extends pg.Pool {
 
 /**
  * A `pg` client that runs the texts marked by {@link preparedStatement} as named statements
- * and streams the input of {@link copyFrom} statements.
+ * when its pool's {@link StatementPlan} says so (unnamed otherwise), and streams the input of
+ * {@link copyFrom} statements.
  */
 class PreparingClient extends StoreClient {
+  readonly #plan: StatementPlan;
+
+  // The pool passes its options, `statementPlan` among them; a client made otherwise names them.
+  constructor(config?: pg.ClientConfig & { statementPlan?: StatementPlan }) {
+    super(config);
+    this.#plan = config?.statementPlan ?? new StatementPlan('on', '');
+  }
+
   // biome-ignore lint/suspicious/noExplicitAny: pg's overloads, passed through as they are.
   override query(config: any, values?: any, callback?: any): any {
     if (
@@ -108,13 +129,53 @@ class PreparingClient extends StoreClient {
     if (name === undefined || typeof values === 'function' || callback !== undefined) {
       return super.query(config, values, callback);
     }
-    return super.query({ name, text: config, values });
+    const named = { name, text: config, values };
+    const known = this.#plan.known;
+    if (known) return known.named ? super.query(named) : super.query(config, values);
+    return tagged(
+      this.#plan
+        .decide(() => this.#identify())
+        .then((decision) => (decision.named ? super.query(named) : super.query(config, values))),
+    );
+  }
+
+  async #identify(): Promise<ConnectionIdentity> {
+    const { rows } = await super.query('SELECT pg_backend_pid() AS pid');
+    // pg keeps the BackendKeyData's process id on the client; its types do not declare it.
+    const announced = (this as unknown as { processID: number | null }).processID;
+    return { announced, backend: rows[0].pid };
   }
 
   async #copy(text: string, data: Buffer): Promise<pg.QueryResult> {
     const stream = super.query(copyFromStdin(text));
     await pipeline(Readable.from([data]), stream);
     return { command: 'COPY', rowCount: stream.rowCount, rows: [], fields: [], oid: 0 };
+  }
+}
+
+/** Kysely's migration lock id, kept: a migrator of an older lowburn and this one exclude each other. */
+export const MIGRATION_LOCK = 3853314791062309107n;
+
+/**
+ * Kysely's Postgres adapter with a migration lock that holds behind a transaction-mode pooler.
+ * Kysely's own is a session lock (`pg_advisory_lock`) taken before the migrations' transaction:
+ * through a pooler it lands on one server connection, the migrations on another, and it stays
+ * held there. This one is `pg_advisory_xact_lock` inside the migrations' transaction, released
+ * by its end; `migrate.ts` always hands the migrator a transaction (and takes the lock first).
+ */
+class TransactionLockAdapter extends PostgresAdapter {
+  override async acquireMigrationLock(db: Kysely<unknown>): Promise<void> {
+    await sql`SELECT pg_advisory_xact_lock(${sql.lit(MIGRATION_LOCK)})`.execute(db);
+  }
+
+  override async releaseMigrationLock(): Promise<void> {
+    // The transaction's end releases it.
+  }
+}
+
+class LowburnDialect extends PostgresDialect {
+  override createAdapter(): DialectAdapter {
+    return new TransactionLockAdapter();
   }
 }
 
@@ -151,15 +212,21 @@ export function createDb(options: {
   poolMax?: number;
   log: Logger;
   applicationName?: string;
-}): { db: Db; pool: pg.Pool } {
-  const pool = new StorePool({
+  /** `DATABASE_PREPARED_STATEMENTS`. @defaultValue 'auto' */
+  preparedStatements?: PreparedStatementsSetting;
+}): { db: Db; pool: pg.Pool; statements: StatementPlan } {
+  const statements = new StatementPlan(options.preparedStatements ?? 'auto', options.url);
+  const poolConfig: pg.PoolConfig & { statementPlan: StatementPlan } = {
+    // Handed to every client the pool creates (pg passes the pool's options on).
+    statementPlan: statements,
     Client: PreparingClient,
     connectionString: options.url,
     max: options.poolMax ?? 10,
     application_name: options.applicationName ?? 'lowburn',
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
-  });
+  };
+  const pool = new StorePool(poolConfig);
   // A connection Postgres drops (a restart, a failover, a killed backend) makes its client emit
   // 'error'. The pool listens only while a client is idle; one in use — inside a transaction,
   // say — had no listener, and the event crashed the process. Every client gets its own: the
@@ -169,5 +236,9 @@ export function createDb(options: {
   });
   // The client's listener above has logged it already.
   pool.on('error', () => {});
-  return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), pool };
+  return {
+    db: new Kysely<Database>({ dialect: new LowburnDialect({ pool }) }),
+    pool,
+    statements,
+  };
 }

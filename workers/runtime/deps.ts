@@ -1,5 +1,7 @@
+import type pg from 'pg';
 import type { Config } from '../../shared/config/load-config.ts';
 import { createDb } from '../../shared/db/create-db.ts';
+import type { StatementPlan } from '../../shared/db/statement-plan.ts';
 import { recordModelVersion } from '../../shared/inference/model-versions.ts';
 import { processGeneration } from '../../shared/inference/process-pipeline.ts';
 import type { Logger } from '../../shared/log/logger.ts';
@@ -14,6 +16,9 @@ import { processKeyring } from '../process.ts';
 /** Everything a process opened, with one `close()` that releases it all. */
 export interface ProcessDeps extends JobDeps {
   queues: Queues;
+  /** The pool under `db`, and its prepared-statement plan (the boot's connection budget). */
+  pool: pg.Pool;
+  statements: StatementPlan;
   workerMetrics: WorkerMetrics;
   close(): Promise<void>;
 }
@@ -28,7 +33,12 @@ export async function openDeps(
   queueNames: readonly string[],
 ): Promise<ProcessDeps> {
   const storage = await createStorage(config.storage);
-  const { db } = createDb({ url: config.database.url, poolMax: config.database.poolMax, log });
+  const { db, pool, statements } = createDb({
+    url: config.database.url,
+    poolMax: config.database.poolMax,
+    preparedStatements: config.database.preparedStatements,
+    log,
+  });
   const redis = createWorkerConnection(config.redis.url);
   redis.on('error', (error) => log.warn({ err: error }, 'redis connection error'));
   const queues = new Queues({ connection: redis, prefix: config.queuePrefix });
@@ -57,6 +67,8 @@ export async function openDeps(
     storage,
     log,
     queues,
+    pool,
+    statements,
     queueNames,
     secrets: processKeyring(config, log),
     webhookClient,
