@@ -16,6 +16,9 @@ import {
   countsSql,
   dedupedSql,
   hotWhere,
+  keysSql,
+  type SourceRow,
+  sourceRows,
   sourceViewSql,
   winnersCountSql,
   winnersSql,
@@ -141,9 +144,9 @@ async function readAndStage(
       databaseUrl: config.database.url,
       storage: options.storage,
       cacheDir: config.cold.cacheDir,
-      // One DuckDB thread: cleaning the rows in JavaScript is the slow side and takes the other
-      // core; a second thread would only hold a second row group of wide rows in memory.
-      duckdb: { ...config.cold.duckdb, threads: 1 },
+      // DUCKDB_THREADS while loading, counting and deduping (JavaScript waits then); one thread
+      // once the rows stream (below).
+      duckdb: config.cold.duckdb,
       from: utcDay(request.since),
       to: utcDay(new Date(request.until.getTime() - 1)),
       tables: ['generations'],
@@ -159,19 +162,27 @@ async function readAndStage(
   }
   try {
     const read: Read = { read: 0, readByKind: {}, deduped: 0, hotRows: 0, coldFiles: 0 };
-    let rows: AsyncIterable<Record<string, never>[]> = (async function* () {})();
+    let rows: AsyncIterable<Iterable<SourceRow>> = (async function* () {})();
     if (session) {
       const [source] = session.sources;
       read.hotRows = source?.hotRows ?? 0;
       read.coldFiles = source?.coldFiles ?? 0;
       await session.query(sourceViewSql(request));
+      await session.query(keysSql);
       for (const row of (await session.query(countsSql)).rows) {
         read.readByKind[String(row.kind)] = Number(row.n);
         read.read += Number(row.n);
       }
       await session.query(winnersSql);
       read.deduped = Number((await session.query(winnersCountSql)).rows[0]?.n ?? 0);
-      rows = session.stream(dedupedSql) as AsyncIterable<Record<string, never>[]>;
+      // One DuckDB thread while streaming: cleaning the rows in JavaScript is the slow side and
+      // takes the other core; a second thread would only hold a second row group of wide rows
+      // in memory.
+      await session.query('SET threads = 1');
+      const chunks = session.chunks(dedupedSql);
+      rows = (async function* () {
+        for await (const chunk of chunks) yield sourceRows(chunk);
+      })();
     }
     options.onProgress?.({ stage: 'rows', done: 0, total: read.deduped });
     const examples = await stageExamples(rows, {

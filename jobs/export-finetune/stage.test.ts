@@ -2,22 +2,22 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Json } from '@duckdb/node-api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { finalize } from './finalize.ts';
 import { createScrubber } from './scrub.ts';
+import type { SourceRow } from './source.ts';
 import { stageExamples } from './stage.ts';
 
 /** Source rows as the DuckDB stream gives them, in chunks. */
-async function* chunks(rows: Record<string, Json>[][]) {
+async function* chunks(rows: SourceRow[][]) {
   for (const chunk of rows) yield chunk;
 }
 
-const row = (prompt: string, answer: string, at: number): Record<string, Json> => ({
+const row = (prompt: string, answer: string, at: number): SourceRow => ({
   request: JSON.stringify({ taskType: 'summary', prompt }),
   answer,
   kind: 'fallback_error',
-  at: String(at),
+  at,
 });
 
 const lines = async (file: string) =>
@@ -35,7 +35,7 @@ describe('staging examples in one pass', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const stage = (rows: Record<string, Json>[][]) =>
+  const stage = (rows: SourceRow[][]) =>
     stageExamples(chunks(rows), {
       dir,
       scrubber: createScrubber(),

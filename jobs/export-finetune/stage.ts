@@ -1,8 +1,7 @@
 import { join } from 'node:path';
-import type { Json } from '@duckdb/node-api';
 import { cleanRow, type ExportFormat, formatLine, isValidationKey, keyNumber } from './examples.ts';
 import type { ClassCounts, Scrubber } from './scrub.ts';
-import { type SourceKind, sourceKinds } from './source.ts';
+import { type SourceKind, type SourceRow, sourceKinds } from './source.ts';
 import { StagedFile, type StagedInfo } from './staged-file.ts';
 import { exampleTokens } from './tokens.ts';
 import { checkExample, type LineCheck } from './validate.ts';
@@ -82,7 +81,7 @@ export interface Staged {
  * Memory: one DuckDB chunk, plus ~40 bytes per example.
  */
 export async function stageExamples(
-  chunks: AsyncIterable<Record<string, Json>[]>,
+  chunks: AsyncIterable<Iterable<SourceRow>>,
   options: StageOptions,
 ): Promise<Staged> {
   const train = new StagedFile(join(options.dir, 'train.staged.jsonl'));
@@ -113,15 +112,11 @@ export async function stageExamples(
   try {
     for await (const chunk of chunks) {
       options.signal?.throwIfAborted();
-      for (let r = 0; r < chunk.length; r++) {
-        const row = chunk[r] as Record<string, Json>;
-        // Let go of each row once read: a scavenge mid-chunk then promotes only the rest.
-        (chunk as unknown[])[r] = undefined;
+      for (const row of chunk) {
         s.rows++;
         const counts: ClassCounts = {};
-        const answer = row.answer === null ? '' : String(row.answer);
         const cleaned = cleanRow(
-          { request: String(row.request), answer },
+          { request: String(row.request), answer: row.answer ?? '' },
           options.scrubber,
           counts,
         );
@@ -147,7 +142,7 @@ export async function stageExamples(
           continue;
         }
         const key = keyNumber(cleaned.promptKey);
-        const time = Number(row.at);
+        const time = row.at;
         const previous = best.get(key);
         if (previous !== undefined) {
           s.duplicateAfterScrub++;
