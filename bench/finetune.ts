@@ -5,9 +5,11 @@
 // run, the naive reference the issue names: pg-cursor over the hot rows only, JSON.stringify per
 // row, written to a file — and, as a figure only, the same with the fallback filter in its SQL.
 //
-// Each measured path runs in a child process of its own (this file again, with a mode), so its
-// peak RSS (getrusage maxrss) is its own, with MALLOC_ARENA_MAX=2 and --max-semi-space-size=8 as
-// the image runs every process (from the TypeScript sources, so with Node's type stripper).
+// Each measured path runs in a child process of its own, so its peak RSS (getrusage maxrss) is
+// its own, with MALLOC_ARENA_MAX=2 and --max-semi-space-size=8 as the image runs every process.
+// The export runs as the image runs it: compiled to build/ first (`npm run build`, as the image's
+// build stage does), then bench/finetune-export.mjs over build/ — no type stripper in the process.
+// The naive reference is this file again with a mode (it is the issue's, measured as before).
 
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -19,13 +21,13 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
 import { exportCold } from '../jobs/export-cold/export-cold.ts';
-import { loadConfig } from '../shared/config/load-config.ts';
 import { createDb } from '../shared/db/create-db.ts';
 import { ensurePartitions, utcDay } from '../shared/db/partitions.ts';
 import { createLogger } from '../shared/log/logger.ts';
 import { FileStorage } from '../shared/storage/file-storage.ts';
 import { startOllamaServer } from '../test/fixtures/model-servers.ts';
 import { seedGenerations } from './finetune-seed.ts';
+import { buildFleet } from './idle-worker.ts';
 import { ADMIN_DATABASE_URL, benchDatabase, round } from './support.ts';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
@@ -39,59 +41,6 @@ interface Measured {
 }
 
 const peakRssMb = () => process.resourceUsage().maxRSS / 1024;
-
-/** Child: the real export, as `lowburn finetune export --since 10d` runs it. */
-async function runExport(url: string, storageRoot: string, ollamaUrl: string): Promise<Measured> {
-  const work = await mkdtemp(path.join(tmpdir(), 'lowburn-bench-finetune-'));
-  const config = loadConfig({
-    ...process.env,
-    DATABASE_URL: url,
-    REDIS_URL: 'redis://127.0.0.1:6379',
-    STORAGE_URL: `file:${storageRoot}`,
-    COLD_CACHE_DIR: path.join(work, 'cache'),
-    EXPORT_WORK_DIR: path.join(work, 'work'),
-    OLLAMA_URL: ollamaUrl,
-  });
-  const { exportFinetune } = await import('../jobs/export-finetune/export-finetune.ts');
-  const { resolveFinetuneRequest } = await import('../jobs/export-finetune/request.ts');
-  const storage = new FileStorage({ root: storageRoot });
-  try {
-    // Where the time and the memory go: each stage's start and the RSS peak within it.
-    const stages: { stage: string; at: number; rssMb: number; heapMb: number }[] = [];
-    const mark = (stage: string) => {
-      if (stages.at(-1)?.stage !== stage) {
-        stages.push({ stage, at: performance.now(), rssMb: 0, heapMb: 0 });
-      }
-    };
-    const sampler = setInterval(() => {
-      const last = stages.at(-1);
-      const memory = process.memoryUsage();
-      if (last) last.rssMb = Math.max(last.rssMb, memory.rss / 1e6);
-      if (last) last.heapMb = Math.max(last.heapMb, memory.heapTotal / 1e6);
-    }, 50);
-    const started = performance.now();
-    mark('model');
-    const manifest = await exportFinetune({
-      config,
-      storage,
-      log: createLogger({ level: 'silent' }),
-      request: resolveFinetuneRequest({ since: '10d' }, config, new Date()),
-      onProgress: (p) => mark(p.stage),
-    });
-    const seconds = (performance.now() - started) / 1000;
-    clearInterval(sampler);
-    const timeline = stages.map((s, i) => ({
-      stage: s.stage,
-      s: round(((stages[i + 1]?.at ?? performance.now()) - s.at) / 1000),
-      rss_mb: Math.round(s.rssMb),
-      heap_mb: Math.round(s.heapMb),
-    }));
-    process.stderr.write(`  ${JSON.stringify({ timeline, counts: manifest.counts })}\n`);
-    return { seconds, peakRssMb: peakRssMb(), examples: manifest.counts.written };
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
-}
 
 /** Child: the naive path — pg-cursor over the hot rows, JSON.stringify per row, to a file. */
 async function runNaive(url: string, filtered: string): Promise<Measured> {
@@ -130,8 +79,18 @@ function child(mode: string, ...args: string[]): Promise<Measured> {
   return new Promise((resolve, reject) => {
     // BENCH_NODE_ARGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) to look inside a child.
     const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const script =
+      mode === 'export'
+        ? path.join(import.meta.dirname, 'finetune-export.mjs')
+        : import.meta.filename;
     // --max-semi-space-size=8 as the image's ENTRYPOINT runs every process (see Dockerfile).
-    const argv = ['--max-semi-space-size=8', ...nodeArgs, import.meta.filename, mode, ...args];
+    const argv = [
+      '--max-semi-space-size=8',
+      ...nodeArgs,
+      script,
+      ...(mode === 'export' ? [] : [mode]),
+      ...args,
+    ];
     const proc = spawn(process.execPath, argv, {
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' },
@@ -193,9 +152,7 @@ async function prepare(storageRoot: string): Promise<string> {
 }
 
 const [mode, ...args] = process.argv.slice(2);
-if (mode === 'export') {
-  console.log(JSON.stringify(await runExport(args[0] ?? '', args[1] ?? '', args[2] ?? '')));
-} else if (mode === 'naive') {
+if (mode === 'naive') {
   console.log(JSON.stringify(await runNaive(args[0] ?? '', args[1] ?? '')));
 } else {
   const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -204,6 +161,8 @@ if (mode === 'export') {
   const root = reuse ?? (await mkdtemp(path.join(tmpdir(), 'lowburn-bench-finetune-objects-')));
   const ollama = await startOllamaServer();
   try {
+    log('compiling build/ as the image does (npm run build)…');
+    buildFleet();
     let url: string;
     if (reuse) url = await benchDatabase(databaseName());
     else {

@@ -92,9 +92,6 @@ export const isValidationKey = (key: number) => key % 10 === 0;
 /** {@link isValidationKey} of a hex prompt key. */
 export const isValidation = (promptKey: string) => isValidationKey(keyNumber(promptKey));
 
-/** The line the cookbook checks are run on (OpenAI chat form). */
-export const openaiLine = (messages: readonly ChatMessage[]) => JSON.stringify({ messages });
-
 const SHAREGPT_ROLE = { system: 'system', user: 'human', assistant: 'gpt' } as const;
 
 /** The line written, in the export's format. */

@@ -16,11 +16,14 @@ import {
   countsSql,
   dedupedSql,
   hotWhere,
+  keysSql,
+  type SourceRow,
+  sourceRows,
   sourceViewSql,
   winnersCountSql,
   winnersSql,
 } from './source.ts';
-import { type Candidates, stageCandidates } from './stage.ts';
+import { type Staged, stageExamples } from './stage.ts';
 import { billingEstimate } from './tokens.ts';
 
 /** Where an export is, for a progress bar or the job's progress. */
@@ -66,10 +69,10 @@ interface Read {
 /**
  * The fine-tune export end to end: the base model's Modelfile parts from Ollama (first, so an
  * unreachable Ollama fails in a second); the source rows over hot Postgres and cold Parquet in
- * one DuckDB session, deduped there by conversation (newest kept); each row cleaned into a
- * candidate line in a local file; the candidates read back — the newest of prompts identical
- * once scrubbed kept, the cookbook's checks run, a 90/10 split by prompt key with zero overlap
- * verified — into train and validation files; and only then published under
+ * one DuckDB session, deduped there by conversation (newest kept); in one pass, each row
+ * cleaned, checked as the cookbook does and staged into the train or validation file its prompt
+ * key hashes to (of prompts identical once scrubbed, the newest kept); the staged files then
+ * finalised — superseded lines left out, zero overlap verified — and only then published under
  * `finetune/<task>/<day>/` with the manifest last. Refuses (FinetuneRefusedError) with nothing
  * uploaded when a check fails.
  */
@@ -80,9 +83,9 @@ export async function exportFinetune(options: ExportFinetuneOptions): Promise<Fi
   await removeStaleStaging(config.cold.workDir);
   const dir = await mkdtemp(join(config.cold.workDir, 'finetune-'));
   try {
-    const { read, candidates } = await readAndStage(options, dir);
+    const { read, examples } = await readAndStage(options, dir);
     options.onProgress?.({ stage: 'verify' });
-    const staged = await finalize(candidates, { dir, format: request.format });
+    const staged = await finalize(examples, { dir });
     staged.checks.assertWritable(staged.train.lines);
     options.afterStep?.('staged');
 
@@ -101,7 +104,7 @@ export async function exportFinetune(options: ExportFinetuneOptions): Promise<Fi
           sha256: createHash('sha256').update(modelfile).digest('hex'),
         },
       ],
-      (files) => manifestOf(options, { base, read, candidates, staged }, files),
+      (files) => manifestOf(options, { base, read, examples, staged }, files),
       options.afterStep,
     );
     options.log.info(
@@ -133,7 +136,7 @@ async function removeStaleStaging(workDir: string): Promise<void> {
 async function readAndStage(
   options: ExportFinetuneOptions,
   dir: string,
-): Promise<{ read: Read; candidates: Candidates }> {
+): Promise<{ read: Read; examples: Staged }> {
   const { config, request } = options;
   let session: ColdQuery | undefined;
   try {
@@ -141,9 +144,9 @@ async function readAndStage(
       databaseUrl: config.database.url,
       storage: options.storage,
       cacheDir: config.cold.cacheDir,
-      // One DuckDB thread: cleaning the rows in JavaScript is the slow side and takes the other
-      // core; a second thread would only hold a second row group of wide rows in memory.
-      duckdb: { ...config.cold.duckdb, threads: 1 },
+      // DUCKDB_THREADS while loading, counting and deduping (JavaScript waits then); one thread
+      // once the rows stream (below).
+      duckdb: config.cold.duckdb,
       from: utcDay(request.since),
       to: utcDay(new Date(request.until.getTime() - 1)),
       tables: ['generations'],
@@ -159,29 +162,38 @@ async function readAndStage(
   }
   try {
     const read: Read = { read: 0, readByKind: {}, deduped: 0, hotRows: 0, coldFiles: 0 };
-    let rows: AsyncIterable<Record<string, never>[]> = (async function* () {})();
+    let rows: AsyncIterable<Iterable<SourceRow>> = (async function* () {})();
     if (session) {
       const [source] = session.sources;
       read.hotRows = source?.hotRows ?? 0;
       read.coldFiles = source?.coldFiles ?? 0;
       await session.query(sourceViewSql(request));
+      await session.query(keysSql);
       for (const row of (await session.query(countsSql)).rows) {
         read.readByKind[String(row.kind)] = Number(row.n);
         read.read += Number(row.n);
       }
       await session.query(winnersSql);
       read.deduped = Number((await session.query(winnersCountSql)).rows[0]?.n ?? 0);
-      rows = session.stream(dedupedSql) as AsyncIterable<Record<string, never>[]>;
+      // One DuckDB thread while streaming: cleaning the rows in JavaScript is the slow side and
+      // takes the other core; a second thread would only hold a second row group of wide rows
+      // in memory.
+      await session.query('SET threads = 1');
+      const chunks = session.chunks(dedupedSql);
+      rows = (async function* () {
+        for await (const chunk of chunks) yield sourceRows(chunk);
+      })();
     }
     options.onProgress?.({ stage: 'rows', done: 0, total: read.deduped });
-    const candidates = await stageCandidates(rows, {
+    const examples = await stageExamples(rows, {
       dir,
+      format: request.format,
       scrubber: createScrubber(config.finetune.scrubPatterns),
       maxTokens: config.finetune.maxTokens,
       signal: options.signal,
       onRows: (done) => options.onProgress?.({ stage: 'rows', done, total: read.deduped }),
     });
-    return { read, candidates };
+    return { read, examples };
   } finally {
     await session?.close();
   }
@@ -192,13 +204,13 @@ function manifestOf(
   run: {
     base: Awaited<ReturnType<typeof readBaseModel>>;
     read: Read;
-    candidates: Candidates;
+    examples: Staged;
     staged: Finalized;
   },
   files: FinetuneManifest['files'],
 ): FinetuneManifest {
   const { request, config } = options;
-  const { base, read, candidates, staged } = run;
+  const { base, read, examples, staged } = run;
   const train = staged.trainTokens.summary();
   return {
     format: 'lowburn.finetune.v1',
@@ -215,13 +227,13 @@ function manifestOf(
       read: read.read,
       readByKind: read.readByKind,
       deduped: read.deduped,
-      scrubbed: candidates.scrubbed,
-      scrubbedExamples: candidates.scrubbedExamples,
+      scrubbed: examples.scrubbed,
+      scrubbedExamples: examples.scrubbedExamples,
       dropped: {
-        unreadableRequest: candidates.unreadableRequest,
-        secret: candidates.secret,
+        unreadableRequest: examples.unreadableRequest,
+        secret: examples.secret,
         duplicateAfterScrub: staged.duplicateAfterScrub,
-        overMaxTokens: candidates.overMaxTokens,
+        overMaxTokens: examples.overMaxTokens,
       },
       written: staged.train.lines + staged.validation.lines,
       split: { train: staged.train.lines, validation: staged.validation.lines },
@@ -235,7 +247,7 @@ function manifestOf(
     tokens: {
       tokenizer:
         "estimate: characters / 4 (OpenAI's rule of thumb), as the cookbook counts a chat; examples whose UTF-8 size could exceed maxTokens are counted exactly with o200k_base (gpt-tokenizer)",
-      exactlyCounted: candidates.exactlyCounted,
+      exactlyCounted: examples.exactlyCounted,
       maxTokens: config.finetune.maxTokens,
       train: {
         total: staged.trainTokens.tokens,

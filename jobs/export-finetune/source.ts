@@ -1,3 +1,4 @@
+import type { DuckDBDataChunk } from '@duckdb/node-api';
 import type { FinetuneInclude } from '../../shared/config/finetune-config.ts';
 
 /** Where an example came from: a fallback (by why the local answer failed), or an added source. */
@@ -83,8 +84,16 @@ export function sourceViewSql(filter: SourceFilter): string {
     WHERE ${conditions.join(' AND ')} AND (${sources.join(' OR ')})`;
 }
 
+/**
+ * The source rows' keys, read once: the counts and the dedup read this narrow table instead of
+ * scanning the source (every cold file's filter columns, `response` among them) once each.
+ */
+export const keysSql = `
+  CREATE TEMP TABLE finetune_keys AS
+  SELECT id, created_at, prompt_hash, kind FROM finetune_source`;
+
 /** Rows read, by kind. */
-export const countsSql = `SELECT kind, count(*) AS n FROM finetune_source GROUP BY kind`;
+export const countsSql = `SELECT kind, count(*) AS n FROM finetune_keys GROUP BY kind`;
 
 /**
  * The newest row of each normalised conversation (`prompt_hash`: the SHA-256 of the asked
@@ -94,7 +103,7 @@ export const countsSql = `SELECT kind, count(*) AS n FROM finetune_source GROUP 
  */
 export const winnersSql = `
   CREATE TEMP TABLE finetune_winners AS
-  SELECT id, created_at FROM finetune_source
+  SELECT id, created_at FROM finetune_keys
   QUALIFY row_number() OVER (PARTITION BY prompt_hash ORDER BY created_at DESC, id DESC) = 1`;
 
 /** How many rows the dedup kept. */
@@ -108,3 +117,29 @@ export const winnersCountSql = `SELECT count(*) AS n FROM finetune_winners`;
 export const dedupedSql = `
   SELECT s.request, s.answer, s.kind, epoch_ms(s.created_at) AS at
   FROM finetune_source s SEMI JOIN finetune_winners w ON w.id = s.id AND w.created_at = s.created_at`;
+
+/** One row of {@link dedupedSql}. */
+export interface SourceRow {
+  request: string | null;
+  answer: string | null;
+  kind: string | null;
+  /** Milliseconds since the epoch. */
+  at: number;
+}
+
+/**
+ * The rows of one chunk of {@link dedupedSql}, each value read from DuckDB's vectors only when
+ * its row is reached: a row's strings are made just before they are cleaned and die young,
+ * instead of a whole chunk of row objects outliving the scavenges its cleaning causes.
+ */
+export function* sourceRows(chunk: DuckDBDataChunk): Generator<SourceRow> {
+  const [request, answer, kind, at] = [0, 1, 2, 3].map((i) => chunk.getColumnVector(i));
+  for (let r = 0; r < chunk.rowCount; r++) {
+    yield {
+      request: request?.getItem(r) as string | null,
+      answer: answer?.getItem(r) as string | null,
+      kind: kind?.getItem(r) as string | null,
+      at: Number(at?.getItem(r)),
+    };
+  }
+}

@@ -1,22 +1,23 @@
 import { join } from 'node:path';
-import type { Json } from '@duckdb/node-api';
-import { cleanRow, keyNumber, openaiLine } from './examples.ts';
+import { cleanRow, type ExportFormat, formatLine, isValidationKey, keyNumber } from './examples.ts';
 import type { ClassCounts, Scrubber } from './scrub.ts';
-import { type SourceKind, sourceKinds } from './source.ts';
+import { type SourceKind, type SourceRow, sourceKinds } from './source.ts';
 import { StagedFile, type StagedInfo } from './staged-file.ts';
 import { exampleTokens } from './tokens.ts';
+import { checkExample, type LineCheck } from './validate.ts';
 
 export interface StageOptions {
   dir: string;
   scrubber: Scrubber;
   maxTokens: number;
+  format: ExportFormat;
   signal?: AbortSignal | undefined;
   /** Called after every chunk of rows with the rows done so far. */
   onRows?: (done: number) => void;
 }
 
-/** A typed array that grows by doubling: per-candidate figures at a few bytes each. */
-class Column<A extends Float64Array | Uint32Array | Uint8Array> {
+/** A typed array that grows by doubling: per-line figures at a few bytes each. */
+export class Column<A extends Float64Array | Uint32Array | Uint8Array> {
   #data: A;
   constructor(make: (n: number) => A) {
     this.#data = make(1024);
@@ -34,17 +35,32 @@ class Column<A extends Float64Array | Uint32Array | Uint8Array> {
   }
 }
 
-/** Every candidate line, with what finalising needs to know of each without parsing it. */
-export interface Candidates {
+/** One side of the split as staged: its file and, per line, the example's global line number. */
+export interface StagedSide {
   file: StagedInfo;
-  /** Per line: the prompt key (52 bits), tokens, messages and source kind. */
+  lines: Column<Uint32Array>;
+}
+
+/**
+ * Every example staged straight into its side's file (train or validation, by its prompt key),
+ * with what finalising needs to know of each line without reading it back.
+ */
+export interface Staged {
+  train: StagedSide;
+  validation: StagedSide;
+  /** Per example line (in staging order): the prompt key (52 bits), tokens, messages, kind. */
   key: Column<Float64Array>;
   tokens: Column<Uint32Array>;
   assistantTokens: Column<Uint32Array>;
   messages: Column<Uint32Array>;
   kind: Column<Uint8Array>;
-  /** The line kept for each prompt key: the newest row's, once scrubbed. */
-  best: Map<number, number>;
+  lines: number;
+  /** Lines staged, then superseded by a newer row identical once scrubbed: left out at the end. */
+  superseded: Set<number>;
+  /** Rows identical once scrubbed to a newer one (superseded lines, and rows never staged). */
+  duplicateAfterScrub: number;
+  /** The cookbook checks each staged line failed, for the (rare) lines that failed one. */
+  failedChecks: Map<number, LineCheck[]>;
   rows: number;
   scrubbed: ClassCounts;
   scrubbedExamples: number;
@@ -56,25 +72,35 @@ export interface Candidates {
 }
 
 /**
- * Turns the deduped source rows (in any order) into candidate lines in one local file: each
- * row rebuilt as its conversation plus the answer, every message scrubbed; rows with a residual
- * secret, and examples over `maxTokens`, are dropped and counted. Rows that are identical once
- * scrubbed are all staged; `best` names the newest of each, which finalising keeps. Memory:
- * one DuckDB chunk, plus ~40 bytes per candidate.
+ * Turns the deduped source rows (in any order) into the export's lines in one pass: each row
+ * rebuilt as its conversation plus the answer, every message scrubbed; rows with a residual
+ * secret, and examples over `maxTokens`, are dropped and counted. Each example gets the
+ * cookbook's checks and goes to train or validation by its prompt key, in the export's format.
+ * Of rows identical once scrubbed, only the newest is kept: an older one seen later is not
+ * staged, a newer one seen later marks the older line `superseded` (finalising leaves it out).
+ * Memory: one DuckDB chunk, plus ~40 bytes per example.
  */
-export async function stageCandidates(
-  chunks: AsyncIterable<Record<string, Json>[]>,
+export async function stageExamples(
+  chunks: AsyncIterable<Iterable<SourceRow>>,
   options: StageOptions,
-): Promise<Candidates> {
-  const file = new StagedFile(join(options.dir, 'candidates.jsonl'));
+): Promise<Staged> {
+  const train = new StagedFile(join(options.dir, 'train.staged.jsonl'));
+  const validation = new StagedFile(join(options.dir, 'validation.staged.jsonl'));
+  const trainLines = new Column((n) => new Uint32Array(n));
+  const validationLines = new Column((n) => new Uint32Array(n));
   const at = new Column((n) => new Float64Array(n));
-  const c: Omit<Candidates, 'file'> = {
+  /** The line kept for each prompt key so far: the newest row's, once scrubbed. */
+  const best = new Map<number, number>();
+  const s: Omit<Staged, 'train' | 'validation'> = {
     key: new Column((n) => new Float64Array(n)),
     tokens: new Column((n) => new Uint32Array(n)),
     assistantTokens: new Column((n) => new Uint32Array(n)),
     messages: new Column((n) => new Uint32Array(n)),
     kind: new Column((n) => new Uint8Array(n)),
-    best: new Map(),
+    lines: 0,
+    superseded: new Set(),
+    duplicateAfterScrub: 0,
+    failedChecks: new Map(),
     rows: 0,
     scrubbed: {},
     scrubbedExamples: 0,
@@ -83,56 +109,74 @@ export async function stageCandidates(
     overMaxTokens: 0,
     exactlyCounted: 0,
   };
-  let line = 0;
   try {
     for await (const chunk of chunks) {
       options.signal?.throwIfAborted();
-      for (let r = 0; r < chunk.length; r++) {
-        const row = chunk[r] as Record<string, Json>;
-        // Let go of each row once read: a scavenge mid-chunk then promotes only the rest.
-        (chunk as unknown[])[r] = undefined;
-        c.rows++;
+      for (const row of chunk) {
+        s.rows++;
         const counts: ClassCounts = {};
-        const answer = row.answer === null ? '' : String(row.answer);
         const cleaned = cleanRow(
-          { request: String(row.request), answer },
+          { request: String(row.request), answer: row.answer ?? '' },
           options.scrubber,
           counts,
         );
         if (!cleaned.ok) {
-          if (cleaned.reason === 'unreadable_request') c.unreadableRequest++;
-          else
-            c.secret[cleaned.secretClass ?? 'SECRET'] =
-              (c.secret[cleaned.secretClass ?? 'SECRET'] ?? 0) + 1;
+          if (cleaned.reason === 'unreadable_request') s.unreadableRequest++;
+          else {
+            const name = cleaned.secretClass ?? 'SECRET';
+            s.secret[name] = (s.secret[name] ?? 0) + 1;
+          }
           continue;
         }
-        for (const [name, n] of Object.entries(counts))
-          c.scrubbed[name] = (c.scrubbed[name] ?? 0) + n;
-        if (Object.keys(counts).length > 0) c.scrubbedExamples++;
-        const tokens = await exampleTokens(cleaned.messages, options.maxTokens);
-        if (tokens.exact) c.exactlyCounted++;
-        if (tokens.total > options.maxTokens) {
-          c.overMaxTokens++;
+        let replaced = false;
+        for (const name in counts) {
+          s.scrubbed[name] = (s.scrubbed[name] ?? 0) + (counts[name] ?? 0);
+          replaced = true;
+        }
+        if (replaced) s.scrubbedExamples++;
+        const tokens = exampleTokens(cleaned.messages, options.maxTokens);
+        const counted = tokens instanceof Promise ? await tokens : tokens;
+        if (counted.exact) s.exactlyCounted++;
+        if (counted.total > options.maxTokens) {
+          s.overMaxTokens++;
           continue;
         }
         const key = keyNumber(cleaned.promptKey);
-        const time = Number(row.at);
-        await file.write(openaiLine(cleaned.messages));
-        c.key.set(line, key);
+        const time = row.at;
+        const previous = best.get(key);
+        if (previous !== undefined) {
+          s.duplicateAfterScrub++;
+          if (time <= at.get(previous)) continue;
+          s.superseded.add(previous);
+        }
+        const line = s.lines++;
+        best.set(key, line);
+        const example = { messages: cleaned.messages };
+        const failed = checkExample(example);
+        if (failed.length > 0) s.failedChecks.set(line, failed);
+        const openai = JSON.stringify(example);
+        const toValidation = isValidationKey(key);
+        const side = toValidation ? validation : train;
+        (toValidation ? validationLines : trainLines).set(side.lines, line);
+        const pending = side.write(formatLine(cleaned.messages, options.format, openai));
+        if (pending) await pending;
+        s.key.set(line, key);
         at.set(line, time);
-        c.tokens.set(line, tokens.total);
-        c.assistantTokens.set(line, tokens.assistant);
-        c.messages.set(line, cleaned.messages.length);
-        c.kind.set(line, sourceKinds.indexOf(row.kind as SourceKind));
-        const best = c.best.get(key);
-        if (best === undefined || time > at.get(best)) c.best.set(key, line);
-        line++;
+        s.tokens.set(line, counted.total);
+        s.assistantTokens.set(line, counted.assistant);
+        s.messages.set(line, cleaned.messages.length);
+        s.kind.set(line, sourceKinds.indexOf(row.kind as SourceKind));
       }
-      options.onRows?.(c.rows);
+      options.onRows?.(s.rows);
     }
-    return { ...c, file: await file.end() };
+    return {
+      ...s,
+      train: { file: await train.end(), lines: trainLines },
+      validation: { file: await validation.end(), lines: validationLines },
+    };
   } catch (error) {
-    file.destroy();
+    train.destroy();
+    validation.destroy();
     throw error;
   }
 }

@@ -33,12 +33,21 @@ export class StagedFile {
     this.#out = createWriteStream(path);
   }
 
-  /** Appends one line (no newline in it; JSON.stringify never writes one). */
-  async write(line: string): Promise<void> {
+  /**
+   * Appends one line (no newline in it; JSON.stringify never writes one). Returns a promise
+   * only when the buffer was flushed (await it: the file's backpressure); most lines are
+   * buffered without one.
+   */
+  write(line: string): Promise<void> | undefined {
     this.#buffer.push(line, '\n');
     this.#buffered += line.length + 1;
     this.#lines++;
-    if (this.#buffered >= CHUNK) await this.#flush();
+    return this.#buffered >= CHUNK ? this.#flush() : undefined;
+  }
+
+  /** Lines written so far. */
+  get lines(): number {
+    return this.#lines;
   }
 
   async #flush(): Promise<void> {

@@ -32,17 +32,23 @@ export interface ExampleTokens {
  * plus 3). An estimate — characters ÷ 4, OpenAI's rule of thumb — unless the example could be
  * over `limit`: no BPE token is shorter than one UTF-8 byte, so an example whose bytes fit is
  * surely under it; the others are counted exactly with o200k_base, so the drop decision is
- * never an estimate's.
+ * never an estimate's. Synchronous for an estimate; a promise only when the tokenizer is needed.
  */
-export async function exampleTokens(
+export function exampleTokens(
   messages: readonly ChatMessage[],
   limit: number,
-): Promise<ExampleTokens> {
+): ExampleTokens | Promise<ExampleTokens> {
   let bound = REPLY_PRIMING;
   for (const m of messages) {
     bound += TOKENS_PER_MESSAGE + ROLE_TOKENS + Buffer.byteLength(m.content);
   }
-  const count: Count = bound <= limit ? (text) => Math.ceil(text.length / 4) : await exact();
+  if (bound <= limit) return countWith(messages, estimate, false);
+  return exact().then((count) => countWith(messages, count, true));
+}
+
+const estimate: Count = (text) => Math.ceil(text.length / 4);
+
+function countWith(messages: readonly ChatMessage[], count: Count, exact: boolean): ExampleTokens {
   let total = REPLY_PRIMING;
   let assistant = 0;
   for (const message of messages) {
@@ -50,7 +56,7 @@ export async function exampleTokens(
     total += TOKENS_PER_MESSAGE + ROLE_TOKENS + content;
     if (message.role === 'assistant') assistant += content;
   }
-  return { total, assistant, exact: bound > limit };
+  return { total, assistant, exact };
 }
 
 /** min / median / p90 / max of a distribution, as the cookbook prints them. */

@@ -75,8 +75,13 @@ export class LineCheckCounts {
   /** Records the checks a line (text or parsed) failed; true when it passed every one. */
   add(line: string | { parsed: unknown }): boolean {
     const failed = typeof line === 'string' ? checkLine(line) : checkExample(line.parsed);
-    for (const check of failed) this.counts[check] = (this.counts[check] ?? 0) + 1;
+    this.addFailed(failed);
     return failed.length === 0;
+  }
+
+  /** Records the checks one example failed (checked before: {@link checkExample}). */
+  addFailed(failed: readonly LineCheck[]): void {
+    for (const check of failed) this.counts[check] = (this.counts[check] ?? 0) + 1;
   }
 
   /**

@@ -1,6 +1,6 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DuckDBConnection, Json } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBDataChunk, Json } from '@duckdb/node-api';
 import { type ManifestFile, readManifest } from '../cold/layout.ts';
 import { lateTables } from '../db/cold-days.ts';
 import { createClient } from '../db/create-db.ts';
@@ -71,6 +71,12 @@ export interface ColdQuery {
    * they are consumed: memory holds one chunk whatever the result's size.
    */
   stream(sql: string): AsyncIterable<Record<string, Json>[]>;
+  /**
+   * The result of `sql` as DuckDB's own chunks (about 2,048 rows each), read as they are
+   * consumed, for a caller that reads each value once as it goes (`getColumnVector(i).getItem(r)`)
+   * instead of a chunk of row objects made up front.
+   */
+  chunks(sql: string): AsyncIterable<DuckDBDataChunk>;
   close(): Promise<void>;
 }
 
@@ -271,6 +277,15 @@ export async function openColdQuery(options: ColdQueryOptions): Promise<ColdQuer
           throw new QuerySqlError(error instanceof Error ? error.message : String(error));
         }
         yield* result.yieldRowObjectJson();
+      },
+      async *chunks(sql) {
+        let result: Awaited<ReturnType<typeof c.stream>>;
+        try {
+          result = await c.stream(sql);
+        } catch (error) {
+          throw new QuerySqlError(error instanceof Error ? error.message : String(error));
+        }
+        yield* result;
       },
       close,
     };
