@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type pg from 'pg';
+import { COLD_WRITE_LOCK } from '../../shared/cold/layout.ts';
 import { lateTables } from '../../shared/db/cold-days.ts';
 import { createClient, type Db } from '../../shared/db/create-db.ts';
 import {
@@ -41,9 +42,9 @@ export interface ExportColdResult {
   days: DayResult[];
 }
 
-// One export at a time across the fleet: a session lock on the export's own connection, so a
-// crashed exporter releases it with its connection.
-const EXPORT_LOCK = 0x6c62_0e11;
+// One export at a time across the fleet (nor while `apply-erasures` rewrites files): a session
+// lock on the export's own connection, so a crashed exporter releases it with its connection.
+const EXPORT_LOCK = COLD_WRITE_LOCK;
 const DAY_MS = 86_400_000;
 
 /**
