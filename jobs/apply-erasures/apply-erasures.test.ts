@@ -4,6 +4,7 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { coldLayout, readManifest } from '../../shared/cold/layout.ts';
+import { checkColdErased } from '../../shared/erasures/cold-check.ts';
 import { createLogger } from '../../shared/log/logger.ts';
 import {
   coldRows,
@@ -65,6 +66,22 @@ describe.each<StorageKind>(['file', 's3'])('apply-erasures with %s storage', (ki
     const quietBefore = await objectsUnder(store.storage, 'cold/telemetry/dt=2026-11-23/');
     // A device of a user not erased, named for the erasure (a shared device): its rows go too.
     const ann = await recordHotDoneErasure(database.db, 'ann', ['ann-d0', 'bob-d1']);
+    const check = (everyFile: boolean) =>
+      checkColdErased({
+        storage: store.storage,
+        duckdb: { memoryLimit: '128MB', threads: 1 },
+        cacheDir: path.join(workDir, 'verify-cache'),
+        days: ['telemetry', 'generations'].flatMap((table) =>
+          [...DAYS, QUIET_DAY].map((day) => ({ table, day })),
+        ),
+        userIds: ['ann'],
+        deviceIds: ['bob-d1'],
+        everyFile,
+      });
+    // Before: every day of both tables holds ann (or bob's device); after: nowhere.
+    expect((await check(false)).map((l) => `${l.table} ${l.day}`).sort()).toEqual(
+      ['generations', 'telemetry'].flatMap((t) => DAYS.map((d) => `${t} ${d}`)),
+    );
     const cat = await recordHotDoneErasure(database.db, 'cat');
 
     const result = await apply();
@@ -117,6 +134,8 @@ describe.each<StorageKind>(['file', 's3'])('apply-erasures with %s storage', (ki
     // The quiet day: never read, never rewritten — the same objects.
     expect(await objectsUnder(store.storage, 'cold/telemetry/dt=2026-11-23/')).toEqual(quietBefore);
     expect(result.days.map((d) => d.day)).not.toContain(QUIET_DAY);
+
+    expect(await check(true)).toEqual([]);
 
     const ledger = await database.db
       .selectFrom('erasures')

@@ -6,10 +6,11 @@ import { quoteIdent, quoteLiteral } from '../duckdb/duckdb.ts';
 /**
  * Which users and devices a cold file may hold, written into its manifest entry at export time
  * so an erasure rewrites only the files that hold someone it erases. A Bloom filter over
- * `u:<user id>` and `d:<device id>`: about 1.2 bytes per id at a 1 % false-positive rate (12 KB
+ * `u:<user id>` and `d:<device id>`: 2.4 bytes per id at a 0.01 % false-positive rate (24 KB
  * for 10,000 users, against ~370 KB for the ids themselves in every manifest read), never a
- * false negative. A false positive costs one DuckDB scan of the file, never a rewrite: the
- * rewrite counts the rows it would remove first.
+ * false negative. A batch of 100 erasures then wrongly picks ~1 % of files; a false positive
+ * costs one DuckDB scan of the file, never a rewrite: the rewrite counts the rows it would
+ * remove first.
  */
 export const userIndexSchema = z.object({
   format: z.literal('bloom.sha256.v1'),
@@ -23,9 +24,9 @@ export const userIndexSchema = z.object({
 });
 export type UserIndex = z.infer<typeof userIndexSchema>;
 
-// 1 % false positives: bits = -n·ln(p)/ln(2)² ≈ 9.6 n, hashes = bits/n · ln 2 ≈ 7.
-const BITS_PER_ID = 9.6;
-const HASHES = 7;
+// 0.01 % false positives: bits = -n·ln(p)/ln(2)² ≈ 19.2 n, hashes = bits/n · ln 2 ≈ 13.
+const BITS_PER_ID = 19.2;
+const HASHES = 13;
 
 /** The columns of each cold table naming a person or their device. */
 export const userColumns: Record<string, { user: string; device?: string }> = {
@@ -37,11 +38,11 @@ export const userKey = (id: string) => `u:${id}`;
 export const deviceKey = (id: string) => `d:${id}`;
 
 // Double hashing (Kirsch–Mitzenmacher): two 32-bit halves of one SHA-256 give every probe.
-function probes(key: string, bits: number): number[] {
+function probes(key: string, bits: number, hashes: number): number[] {
   const digest = createHash('sha256').update(key).digest();
   const a = digest.readUInt32BE(0);
   const b = digest.readUInt32BE(4) | 1;
-  return Array.from({ length: HASHES }, (_, i) => (a + Math.imul(i, b)) >>> 0).map((h) => h % bits);
+  return Array.from({ length: hashes }, (_, i) => (a + Math.imul(i, b)) >>> 0).map((h) => h % bits);
 }
 
 /** A filter holding every key of `keys` (see `userKey`, `deviceKey`). */
@@ -49,7 +50,8 @@ export function buildUserIndex(keys: readonly string[]): UserIndex {
   const bits = Math.max(64, Math.ceil((keys.length * BITS_PER_ID) / 8) * 8);
   const filter = Buffer.alloc(bits / 8);
   for (const key of keys) {
-    for (const p of probes(key, bits)) filter[p >> 3] = (filter[p >> 3] as number) | (1 << (p & 7));
+    for (const p of probes(key, bits, HASHES))
+      filter[p >> 3] = (filter[p >> 3] as number) | (1 << (p & 7));
   }
   return {
     format: 'bloom.sha256.v1',
@@ -63,7 +65,9 @@ export function buildUserIndex(keys: readonly string[]): UserIndex {
 /** `false` when the file certainly holds no row of `key`; `true` when it may. */
 export function indexMayHold(index: UserIndex, key: string): boolean {
   const filter = Buffer.from(index.filter, 'base64');
-  return probes(key, index.bits).every((p) => ((filter[p >> 3] as number) & (1 << (p & 7))) !== 0);
+  return probes(key, index.bits, index.hashes).every(
+    (p) => ((filter[p >> 3] as number) & (1 << (p & 7))) !== 0,
+  );
 }
 
 /** The index of a local Parquet file of `table`: one DuckDB scan of its id columns. */

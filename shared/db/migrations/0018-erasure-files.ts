@@ -9,6 +9,8 @@ import { type Kysely, sql } from 'kysely';
  *   `removed` holds the rows taken out per erasure id, for the ledger's counts.
  * - `export_runs.erasures`: the erasures applied to a day (keyed hashes and counts, never a user
  *   id), which every later manifest of the day repeats.
+ * - `open_erasure_users`: the users an export must leave out (an erasure recorded, not done);
+ *   the fine-tune export loads it next to cold `generations`.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
@@ -32,9 +34,14 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     CREATE INDEX erasure_files_open ON erasure_files (table_name, day) WHERE state <> 'deleted'
   `.execute(db);
   await sql`ALTER TABLE export_runs ADD COLUMN erasures jsonb NOT NULL DEFAULT '[]'`.execute(db);
+  await sql`
+    CREATE VIEW open_erasure_users AS
+    SELECT user_id FROM erasures WHERE status <> 'done' AND user_id IS NOT NULL
+  `.execute(db);
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  await sql`DROP VIEW IF EXISTS open_erasure_users`.execute(db);
   await sql`ALTER TABLE export_runs DROP COLUMN IF EXISTS erasures`.execute(db);
   await sql`DROP TABLE IF EXISTS erasure_files`.execute(db);
 }
