@@ -196,7 +196,7 @@ async function main(): Promise<void> {
 
     console.error(
       `scaled down: ${USERS} users a day (not 10,000), ${ROWS} rows of each table per user and day, ${DAYS} days, ${files.length} files; ` +
-        `the reference measured on ${REFERENCE_USERS} users and scaled ×${ERASED / REFERENCE_USERS} to ${ERASED}; ` +
+        `the reference measured on ${REFERENCE_USERS} users and scaled ×${round(ERASED / REFERENCE_USERS, 1)} to ${ERASED}; ` +
         `batch CPU ${round((cpu.user + cpu.system) / 1e6)} s of this process (DuckDB included); load average ${round(load)} at start; ` +
         `files without any erased user: ${withoutErased}, of them untouched: ${quietUntouched}; untouched in all: ${untouched}; erasures done: ${rows.rows[0]?.n}`,
     );
