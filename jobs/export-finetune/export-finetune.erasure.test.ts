@@ -19,7 +19,7 @@ describe('export-finetune and an open erasure', () => {
   beforeAll(async () => {
     // Pairs of two users, hot and cold; `leaver` asks for erasure before the export runs.
     const ids: Record<string, string[]> = { stayer: [], leaver: [] };
-    for (let i = 0; i < 8; i++) {
+    for (let i = 0; i < 24; i++) {
       const who = i % 2 === 0 ? 'stayer' : 'leaver';
       ids[who]?.push(
         await recordPair(h.database.db, {
@@ -49,10 +49,10 @@ describe('export-finetune and an open erasure', () => {
       ...(await h.lines(`${prefix}train.jsonl`)),
       ...(await h.lines(`${prefix}validation.jsonl`)),
     ];
-    expect(manifest.counts.written).toBe(8);
-    expect(lines).toHaveLength(8);
+    expect(manifest.counts.written).toBe(24);
+    expect(lines).toHaveLength(24);
     expect(lines.filter((l) => l.includes('leaver'))).toEqual([]);
-    expect(lines.filter((l) => l.includes('stayer cold'))).toHaveLength(4);
-    expect(lines.filter((l) => l.includes('stayer hot'))).toHaveLength(4);
+    expect(lines.filter((l) => l.includes('stayer cold'))).toHaveLength(12);
+    expect(lines.filter((l) => l.includes('stayer hot'))).toHaveLength(12);
   });
 });
