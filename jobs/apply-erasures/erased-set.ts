@@ -2,7 +2,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import type { ManifestFile } from '../../shared/cold/layout.ts';
 import {
   deviceKey,
-  indexMayHold,
+  indexTester,
   userColumns,
   userIndexSchema,
   userKey,
@@ -49,8 +49,7 @@ export async function loadErasedSet(db: Db): Promise<ErasedSet> {
  */
 export function fileMayHold(file: ManifestFile, set: ErasedSet): boolean {
   if (!file.users) return true;
-  const index = userIndexSchema.parse(file.users);
-  return set.keys.some((key) => indexMayHold(index, key));
+  return set.keys.some(indexTester(userIndexSchema.parse(file.users)));
 }
 
 /**

@@ -62,13 +62,20 @@ export function buildUserIndex(keys: readonly string[]): UserIndex {
   };
 }
 
-/** `false` when the file certainly holds no row of `key`; `true` when it may. */
-export function indexMayHold(index: UserIndex, key: string): boolean {
+/**
+ * A test against one file's index: `false` when the file certainly holds no row of `key`, `true`
+ * when it may. The filter is decoded once, for every key tested.
+ */
+export function indexTester(index: UserIndex): (key: string) => boolean {
   const filter = Buffer.from(index.filter, 'base64');
-  return probes(key, index.bits, index.hashes).every(
-    (p) => ((filter[p >> 3] as number) & (1 << (p & 7))) !== 0,
-  );
+  return (key) =>
+    probes(key, index.bits, index.hashes).every(
+      (p) => ((filter[p >> 3] as number) & (1 << (p & 7))) !== 0,
+    );
 }
+
+/** `false` when the file certainly holds no row of `key`; `true` when it may. */
+export const indexMayHold = (index: UserIndex, key: string) => indexTester(index)(key);
 
 /** The index of a local Parquet file of `table`: one DuckDB scan of its id columns. */
 export async function userIndexOfFile(

@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readManifest } from '../cold/layout.ts';
-import { deviceKey, indexMayHold, userColumns, userKey } from '../cold/user-index.ts';
+import { deviceKey, indexTester, userColumns, userKey } from '../cold/user-index.ts';
 import { fetchCached } from '../duckdb/cold-files.ts';
 import { type DuckDbSettings, openDuckDb, quoteIdent, quoteLiteral } from '../duckdb/duckdb.ts';
 import type { ObjectStorage } from '../storage/storage.ts';
@@ -47,7 +47,7 @@ export async function checkColdErased(check: ColdErasedCheck): Promise<ColdRowsL
       if (!columns || !manifest) continue;
       for (const file of manifest.files) {
         const index = file.users;
-        if (!check.everyFile && index && !keys.some((k) => indexMayHold(index, k))) continue;
+        if (!check.everyFile && index && !keys.some(indexTester(index))) continue;
         const { path } = await fetchCached(check.storage, check.cacheDir, file);
         const conditions = [
           `${quoteIdent(columns.user)} IN (${check.userIds.map(quoteLiteral).join(', ') || 'NULL'})`,
