@@ -1,4 +1,5 @@
 import { defineCatalog, type QueueContract } from '../shared/queue/job-definition.ts';
+import { applyErasuresJob } from './apply-erasures/index.ts';
 import { auditCacheJob } from './audit-cache/index.ts';
 import { checkAlertsJob } from './check-alerts/index.ts';
 import { deliverWebhookJob } from './deliver-webhook/index.ts';
@@ -33,6 +34,7 @@ export const jobs = defineCatalog({
   'export-finetune': exportFinetuneJob,
   'check-alerts': checkAlertsJob,
   'send-digest': sendDigestJob,
+  'apply-erasures': applyErasuresJob,
 });
 
 export type Jobs = typeof jobs;

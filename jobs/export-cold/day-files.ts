@@ -4,8 +4,14 @@ import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type pg from 'pg';
-import pkg from '../../package.json' with { type: 'json' };
-import { coldLayout, type Manifest, type ManifestFile } from '../../shared/cold/layout.ts';
+import {
+  coldLayout,
+  type Manifest,
+  type ManifestErasure,
+  type ManifestFile,
+} from '../../shared/cold/layout.ts';
+import { writeManifest } from '../../shared/cold/manifest-write.ts';
+import { userIndexOfFile } from '../../shared/cold/user-index.ts';
 import type { Db } from '../../shared/db/create-db.ts';
 import type { ExportState } from '../../shared/db/database.ts';
 import type { PartitionedTable } from '../../shared/db/partitions.ts';
@@ -58,6 +64,8 @@ export interface Run {
   rows: number;
   verifiedAt: Date | null;
   startedAt: Date;
+  /** Erasures applied to the day (`apply-erasures`), repeated in every manifest. */
+  erasures: ManifestErasure[];
 }
 
 export const PARQUET = 'application/vnd.apache.parquet';
@@ -67,17 +75,23 @@ export const localDir = (ctx: ExportContext, run: Run) => join(ctx.workDir, run.
 export const manifestColumns = (columns: ColumnPlan[]): Manifest['columns'] =>
   columns.map((c) => ({ name: c.name, type: c.type, postgresType: c.postgresType }));
 
-export const fileEntry = (
+/** A written part as its manifest lists it, with the users and devices it holds (one scan). */
+export const fileEntry = async (
+  ctx: ExportContext,
   run: Run,
   part: ParquetPart,
   source: ManifestFile['source'],
-): ManifestFile => ({
-  key: coldLayout.partKey(run.table, run.day, part.index),
-  rows: part.rows,
-  bytes: part.bytes,
-  sha256: part.sha256,
-  source,
-});
+): Promise<ManifestFile> => {
+  const users = await userIndexOfFile(ctx.duck, run.table, part.file);
+  return {
+    key: coldLayout.partKey(run.table, run.day, part.index),
+    rows: part.rows,
+    bytes: part.bytes,
+    sha256: part.sha256,
+    source,
+    ...(users && { users }),
+  };
+};
 
 export const sum = (files: ManifestFile[]) => files.reduce((n, f) => n + f.rows, 0);
 
@@ -112,26 +126,22 @@ export async function verifyObject(ctx: ExportContext, file: ManifestFile): Prom
   }
 }
 
+/** Publishes the day's manifest from its `export_runs` row (erasures recorded there included). */
 export async function putManifest(
   ctx: ExportContext,
   run: Run,
   files: ManifestFile[],
 ): Promise<void> {
-  const manifest: Manifest = {
-    format: 'lowburn.cold.v1',
-    table: run.table,
-    day: run.day,
-    rows: sum(files),
-    bytes: files.reduce((n, f) => n + f.bytes, 0),
-    files,
-    columns: run.columns,
-    exportedAt: run.startedAt.toISOString(),
-    updatedAt: ctx.now().toISOString(),
-    lowburnVersion: pkg.version,
-  };
-  await ctx.storage.put(
-    coldLayout.manifestKey(run.table, run.day),
-    `${JSON.stringify(manifest, null, 2)}\n`,
-    { contentType: 'application/json' },
+  await writeManifest(
+    ctx.storage,
+    {
+      table: run.table,
+      day: run.day,
+      files,
+      columns: run.columns,
+      exportedAt: run.startedAt,
+      erasures: run.erasures,
+    },
+    ctx.now(),
   );
 }

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type pg from 'pg';
+import { COLD_WRITE_LOCK } from '../../shared/cold/layout.ts';
 import { lateTables } from '../../shared/db/cold-days.ts';
 import { createClient, type Db } from '../../shared/db/create-db.ts';
 import {
@@ -41,9 +42,10 @@ export interface ExportColdResult {
   days: DayResult[];
 }
 
-// One export at a time across the fleet: a transaction lock, held by a transaction left open on
-// a connection of its own for the whole run (see takeExportLock).
-const EXPORT_LOCK = 0x6c62_0e11;
+// One export at a time across the fleet, nor while `apply-erasures` rewrites files: a
+// transaction lock, held by a transaction left open on a connection of its own for the whole run
+// (see takeExportLock).
+const EXPORT_LOCK = COLD_WRITE_LOCK;
 const DAY_MS = 86_400_000;
 
 /**

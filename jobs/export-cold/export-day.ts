@@ -5,6 +5,7 @@ import {
   coldLayout,
   type Manifest,
   type ManifestFile,
+  manifestErasureSchema,
   manifestFileSchema,
   readManifest,
 } from '../../shared/cold/layout.ts';
@@ -115,6 +116,7 @@ async function loadRun(db: Db, table: PartitionedTable, day: string): Promise<Ru
     rows: Number(row.rows ?? 0),
     verifiedAt: row.verified_at,
     startedAt: row.started_at,
+    erasures: manifestErasureSchema.array().parse(row.erasures ?? []),
   };
 }
 
@@ -187,7 +189,8 @@ async function write(ctx: ExportContext, run: Run): Promise<void> {
         signal: ctx.signal,
       })
     : [];
-  const files = parts.map((p) => fileEntry(run, p, 'partition'));
+  const files: ManifestFile[] = [];
+  for (const p of parts) files.push(await fileEntry(ctx, run, p, 'partition'));
   await setRun(ctx.db, run, run.state, {
     state: 'written',
     files,
@@ -332,6 +335,8 @@ async function drop(ctx: ExportContext, run: Run): Promise<Date | undefined> {
 /** Rewrites the manifest when it lags its `export_runs` row (a crash after a late commit). */
 async function syncManifest(ctx: ExportContext, run: Run): Promise<void> {
   const manifest = await readManifest(ctx.storage, run.table, run.day);
-  if (manifest && manifest.files.length === run.files.length) return;
+  // Keys, not only the count: an erasure replaces files one for one.
+  const keys = (files: ManifestFile[]) => files.map((f) => f.key).join('\n');
+  if (manifest && keys(manifest.files) === keys(run.files)) return;
   await putManifest(ctx, run, run.files);
 }

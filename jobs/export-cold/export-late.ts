@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { coldLayout } from '../../shared/cold/layout.ts';
+import { coldLayout, type ManifestFile } from '../../shared/cold/layout.ts';
 import { lateTables } from '../../shared/db/cold-days.ts';
 import { partitionedTables, utcDay } from '../../shared/db/partitions.ts';
 import { tableColumns } from '../../shared/duckdb/columns.ts';
@@ -51,7 +51,8 @@ export async function exportLate(ctx: ExportContext, run: Run): Promise<number> 
       rowsPerFile: ctx.rowsPerFile,
       signal: ctx.signal,
     });
-    const added = parts.map((p) => fileEntry(run, p, 'late'));
+    const added: ManifestFile[] = [];
+    for (const p of parts) added.push(await fileEntry(ctx, run, p, 'late'));
     for (const file of added) {
       await ctx.storage.put(
         file.key,

@@ -152,9 +152,11 @@ async function readAndStage(
       tables: ['generations'],
       hotWhere: { generations: hotWhere(request) },
       hotColumns: { generations: SOURCE_COLUMNS },
-      ...(request.include.includes('local-validated') && {
-        plainTables: [{ name: 'shadow_comparisons' }],
-      }),
+      // Users with an erasure recorded, left out of cold rows (hot rows: by hotWhere).
+      plainTables: [
+        { name: 'open_erasure_users' },
+        ...(request.include.includes('local-validated') ? [{ name: 'shadow_comparisons' }] : []),
+      ],
       onFetch: (p) => options.onProgress?.({ stage: 'fetch', done: p.done, total: p.total }),
     });
   } catch (error) {

@@ -37,6 +37,8 @@ export function hotWhere(filter: SourceFilter): string {
   return [
     ...commonConditions(filter, (d) => `'${d.toISOString()}'::timestamptz`),
     `(${sources.join(' OR ')})`,
+    // A user whose erasure is recorded is never exported again, even before it is done.
+    'user_id NOT IN (SELECT user_id FROM open_erasure_users)',
   ].join(' AND ');
 }
 
@@ -81,7 +83,9 @@ export function sourceViewSql(filter: SourceFilter): string {
       CASE ${kinds.join(' ')} END AS kind
     FROM generations g
     ${shadow ? 'LEFT JOIN shadow_comparisons s ON s.generation_id = g.id' : ''}
-    WHERE ${conditions.join(' AND ')} AND (${sources.join(' OR ')})`;
+    WHERE ${conditions.join(' AND ')} AND (${sources.join(' OR ')})
+      -- hot rows carry no user_id here (their erased users were left in Postgres by hotWhere)
+      AND coalesce(g.user_id NOT IN (SELECT user_id FROM open_erasure_users), true)`;
 }
 
 /**

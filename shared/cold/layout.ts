@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { PartitionedTable } from '../db/partitions.ts';
 import { ObjectNotFoundError } from '../errors/object-not-found-error.ts';
 import type { ObjectStorage } from '../storage/storage.ts';
+import { userIndexSchema } from './user-index.ts';
 
 /**
  * Where cold data lives in object storage: Hive-style `dt=` folders, so DuckDB and any other
@@ -25,8 +26,21 @@ export const manifestFileSchema = z.object({
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   /** `partition`: the day's partition; `late`: rows that arrived after it was exported. */
   source: z.enum(['partition', 'late']),
+  /** Which users and devices the file may hold (see `user-index.ts`); absent in older days. */
+  users: userIndexSchema.optional(),
 });
 export type ManifestFile = z.infer<typeof manifestFileSchema>;
+
+/** An erasure batch applied to a day: who (keyed hashes, never an id), and what it removed. */
+export const manifestErasureSchema = z.object({
+  appliedAt: z.iso.datetime(),
+  /** `erasures.user_hash` of every erasure in the batch that removed rows from the day. */
+  userHashes: z.array(z.string()),
+  rows: z.number().int().nonnegative(),
+  /** `from` → `to`: the files rewritten. */
+  files: z.array(z.object({ from: z.string(), to: z.string(), removed: z.number().int() })),
+});
+export type ManifestErasure = z.infer<typeof manifestErasureSchema>;
 
 export const manifestSchema = z.object({
   format: z.literal('lowburn.cold.v1'),
@@ -40,8 +54,17 @@ export const manifestSchema = z.object({
   exportedAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
   lowburnVersion: z.string(),
+  /** Erasures applied to the day, oldest first (absent when none). */
+  erasures: z.array(manifestErasureSchema).optional(),
 });
 export type Manifest = z.infer<typeof manifestSchema>;
+
+/**
+ * Session advisory lock held by whatever writes a day's cold files (`export-cold`,
+ * `apply-erasures`): one writer of the cold store at a time across the fleet, released with its
+ * connection if the writer crashes.
+ */
+export const COLD_WRITE_LOCK = 0x6c62_0e11;
 
 /** The manifest of a day, or `undefined` when the day has none (not exported, or not verified). */
 export async function readManifest(

@@ -582,6 +582,13 @@ export const envSpec = {
     example: '15 2 * * *',
     description: 'When `export-cold` runs, as a cron pattern in `SCHEDULE_TZ`.',
   }),
+  ERASE_CRON: v({
+    schema: cron(),
+    default: '30 5 * * 0',
+    example: '0 6 * * *',
+    description:
+      'When `apply-erasures` rewrites the cold Parquet files (and fine-tune sets) holding users whose erasure is recorded, all pending erasures at once (Sunday 05:30 by default: after the export, the precompute and the fine-tune export), as a cron pattern in `SCHEDULE_TZ`. `lowburn users erase --apply-now` runs it at once.',
+  }),
   EXPORT_ROWS_PER_FILE: v({
     schema: z.coerce.number().int().min(1_000).max(100_000_000),
     default: '1000000',

@@ -134,6 +134,8 @@ export interface InferenceConfig {
 export interface ColdConfig {
   hotRetentionMs: number;
   exportCron: string;
+  /** `ERASE_CRON`: when `apply-erasures` applies pending erasures to cold files. */
+  eraseCron: string;
   rowsPerFile: number;
   dropGraceMs: number;
   workDir: string;
@@ -282,6 +284,7 @@ function assemble(raw: Raw, issues: ConfigIssue[]): Config {
     cold: {
       hotRetentionMs: raw.HOT_RETENTION,
       exportCron: raw.EXPORT_CRON,
+      eraseCron: raw.ERASE_CRON,
       rowsPerFile: raw.EXPORT_ROWS_PER_FILE,
       dropGraceMs: raw.EXPORT_DROP_GRACE,
       workDir: raw.EXPORT_WORK_DIR,

@@ -74,6 +74,8 @@ export interface ExportRunsTable {
   finished_at: Timestamp | null;
   verified_at: Timestamp | null;
   columns: ColumnType<unknown[], string | undefined, string>;
+  /** Erasures applied to the day's files (migration 0018): keyed hashes and counts. */
+  erasures: ColumnType<unknown[], string | undefined, string>;
 }
 
 export type ApiScope = 'generate' | 'telemetry' | 'read' | 'admin';
@@ -328,6 +330,23 @@ export interface ErasuresTable {
   counts: ColumnType<Record<string, unknown>, string | undefined, string>;
 }
 
+/** A cold file rewritten without erased users (migration 0018), keyed by the file it replaces. */
+export interface ErasureFilesTable {
+  table_name: string;
+  day: Day;
+  old_key: string;
+  new_key: string;
+  state: 'written' | 'uploaded' | 'verified' | 'committed' | 'deleted';
+  old_rows: BigNumber;
+  rows: BigNumber;
+  bytes: BigNumber;
+  sha256: string;
+  /** Rows removed per erasure id. */
+  removed: ColumnType<Record<string, number>, string | undefined, string>;
+  created_at: DefaultTimestamp;
+  updated_at: DefaultTimestamp;
+}
+
 /** The typed schema kysely checks every query against. */
 export interface Database {
   telemetry: TelemetryTable;
@@ -349,4 +368,5 @@ export interface Database {
   cache_audits: CacheAuditsTable;
   alerts: AlertsTable;
   erasures: ErasuresTable;
+  erasure_files: ErasureFilesTable;
 }

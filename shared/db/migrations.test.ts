@@ -72,6 +72,7 @@ describe('migrations on a fresh database', () => {
       '0015-alerts',
       '0016-day-usage',
       '0017-erasures',
+      '0018-erasure-files',
     ]);
   });
 });

@@ -152,7 +152,7 @@ describe('rate limits, revocation and outages', () => {
     expect(await unknown.json()).toMatchObject({
       error: {
         message:
-          'no pipeline "nope"; pipelines: maintain-partitions, flush-telemetry, export-cold, dispatch-webhooks, prune-ledgers, precompute-cache, rollup-usage, export-finetune, check-alerts, send-digest',
+          'no pipeline "nope"; pipelines: maintain-partitions, flush-telemetry, export-cold, dispatch-webhooks, prune-ledgers, precompute-cache, rollup-usage, export-finetune, check-alerts, send-digest, apply-erasures',
       },
     });
     const bad = await t.request('/v1/pipelines/maintain-partitions/runs', {

@@ -17,6 +17,7 @@ import * as budgets from './0014-budgets.ts';
 import * as alerts from './0015-alerts.ts';
 import * as dayUsage from './0016-day-usage.ts';
 import * as erasures from './0017-erasures.ts';
+import * as erasureFiles from './0018-erasure-files.ts';
 
 /** What migrations need from the process: the keys that seal secrets (0006). */
 export interface MigrationContext {
@@ -47,5 +48,6 @@ export function migrations(context: MigrationContext = {}): Record<string, Migra
     '0015-alerts': alerts,
     '0016-day-usage': dayUsage,
     '0017-erasures': erasures,
+    '0018-erasure-files': erasureFiles,
   };
 }
