@@ -48,6 +48,7 @@ export function connectApi(
       contracts,
       pipelines,
       log,
+      secretsKey: config.secrets.key,
       ...(options.now && { now: options.now }),
     },
     async close() {

@@ -3,6 +3,7 @@ import { auditCacheJob } from './audit-cache/index.ts';
 import { checkAlertsJob } from './check-alerts/index.ts';
 import { deliverWebhookJob } from './deliver-webhook/index.ts';
 import { dispatchWebhooksJob } from './dispatch-webhooks/index.ts';
+import { eraseUserJob } from './erase-user/index.ts';
 import { exportColdJob } from './export-cold/index.ts';
 import { exportFinetuneJob } from './export-finetune/index.ts';
 import { flushTelemetryJob } from './flush-telemetry/index.ts';
@@ -33,6 +34,7 @@ export const jobs = defineCatalog({
   'export-finetune': exportFinetuneJob,
   'check-alerts': checkAlertsJob,
   'send-digest': sendDigestJob,
+  'erase-user': eraseUserJob,
 });
 
 export type Jobs = typeof jobs;

@@ -8,7 +8,7 @@ export type ProcessName = 'api' | 'worker' | 'board' | 'cli' | 'keys create' | '
 
 // The queue whose jobs open webhook secrets (to sign deliveries). Named here rather than
 // imported: the config layer does not load job definitions.
-const SECRET_READING_QUEUES = ['deliver-webhook'];
+const SECRET_READING_QUEUES = ['deliver-webhook', 'erase-user'];
 
 /**
  * Settings that only some processes use, checked only for those: `lowburn migrate` or `keys
@@ -23,7 +23,13 @@ const requirements: Record<ProcessName, (config: Config) => ConfigIssue[]> = {
   worker: (config) => {
     const { queues } = config.worker;
     const opensSecrets = queues === 'all' || queues.some((q) => SECRET_READING_QUEUES.includes(q));
-    return opensSecrets ? secretsKey(config, 'lowburn worker', 'it signs webhook deliveries') : [];
+    return opensSecrets
+      ? secretsKey(
+          config,
+          'lowburn worker',
+          'it signs webhook deliveries and keys the erasure ledger',
+        )
+      : [];
   },
   'keys create': (config) =>
     secretsKey(config, 'lowburn keys create', "it encrypts the new key's webhook secret"),
