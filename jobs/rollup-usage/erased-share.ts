@@ -19,6 +19,7 @@ export async function erasedShare(
   figures: UsageRowFigures[];
   users: number;
   tokenUsdDelta: number;
+  localOutputTokensAtLeast: number;
 }> {
   const folded = await foldedUsersOfDay(trx, day);
   let delta = 0;
@@ -36,6 +37,17 @@ export async function erasedShare(
     .where('user_id', '=', ERASED_USER)
     .execute();
   for (const r of stored) delta += Number(r.cost_usd);
+  // The aggregate keeps tokens by model, not by route: the local share of an erased user's
+  // output is known only as part of the day's stored total. A day's rows only ever grow but
+  // by an erasure, so the stored total is a floor while the day has folded users.
+  const costRow =
+    folded.count > 0
+      ? await trx
+          .selectFrom('cost_daily')
+          .select('local_output_tokens')
+          .where('day', '=', day)
+          .executeTakeFirst()
+      : undefined;
   return {
     rows: stored.map(insertable),
     figures: stored.map((r) => ({
@@ -52,6 +64,7 @@ export async function erasedShare(
     })),
     users: folded.count,
     tokenUsdDelta: delta,
+    localOutputTokensAtLeast: Number(costRow?.local_output_tokens ?? 0),
   };
 }
 

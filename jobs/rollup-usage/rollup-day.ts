@@ -116,7 +116,7 @@ export async function rollupDay(deps: RollupDeps, day: string): Promise<DayRollu
     const use = {
       activeUsers,
       tokenUsd: facts.tokenUsd + erased.tokenUsdDelta,
-      localOutputTokens: facts.localOutputTokens,
+      localOutputTokens: Math.max(facts.localOutputTokens, erased.localOutputTokensAtLeast),
       storageBytes: storage.bytes,
       storageWrites: storage.writes,
       storageReads: 0,
