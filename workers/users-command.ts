@@ -81,12 +81,13 @@ export function parseSubjects(
       '--devices must be comma-separated device ids, like tablet-1,kiosk-7',
     );
   }
-  if (deviceIds.length > 0 && userIds.length > 1) {
+  const unique = [...new Set(userIds)];
+  if (deviceIds.length > 0 && unique.length > 1) {
     throw new InvalidArgumentError(
       '--devices belongs to one user: erase one user at a time with it',
     );
   }
-  return { userIds: [...new Set(userIds)], deviceIds };
+  return { userIds: unique, deviceIds };
 }
 
 async function preview(userIds: string[], deviceIds: string[]) {
