@@ -23,13 +23,7 @@ const requirements: Record<ProcessName, (config: Config) => ConfigIssue[]> = {
   worker: (config) => {
     const { queues } = config.worker;
     const opensSecrets = queues === 'all' || queues.some((q) => SECRET_READING_QUEUES.includes(q));
-    return opensSecrets
-      ? secretsKey(
-          config,
-          'lowburn worker',
-          'it signs webhook deliveries and keys the erasure ledger',
-        )
-      : [];
+    return opensSecrets ? secretsKey(config, 'lowburn worker', 'it signs webhook deliveries') : [];
   },
   'keys create': (config) =>
     secretsKey(config, 'lowburn keys create', "it encrypts the new key's webhook secret"),
