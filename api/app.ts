@@ -10,6 +10,7 @@ import { GENERATIONS_PATH, generationRoutes } from './routes/generations.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { pipelineRoutes } from './routes/pipelines.ts';
 import { telemetryRoutes } from './routes/telemetry.ts';
+import { userRoutes } from './routes/users.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 
 const READY_WAIT_MS = 1_500;
@@ -119,6 +120,7 @@ export function createApi(deps: ApiDeps, options: { version?: string } = {}): Ho
   v1.route('/', telemetryRoutes(deps));
   v1.route('/', webhookRoutes(deps));
   v1.route('/', cacheRoutes(deps));
+  v1.route('/', userRoutes(deps));
   app.route('/v1', v1);
 
   app.notFound((c) =>

@@ -53,6 +53,7 @@ export function connectApi(
       contracts,
       pipelines,
       log,
+      secretsKey: config.secrets.key,
       ...(options.now && { now: options.now }),
     },
     async close() {

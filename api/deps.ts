@@ -37,6 +37,8 @@ export interface ApiDeps {
   /** Scheduled jobs an admin key may run now (`POST /v1/pipelines/:name/runs`). */
   pipelines: Record<string, QueueContract>;
   log: Logger;
+  /** `SECRETS_KEY`'s bytes: erasures record a keyed hash of the user id. Unset: 503 for them. */
+  secretsKey?: Buffer | undefined;
   /** The clock, in epoch ms: decides the budget day (tests move it). @defaultValue Date.now */
   now?: () => number;
 }

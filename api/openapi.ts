@@ -5,6 +5,8 @@ import {
   acceptedSchema,
   cachePurgeRequestSchema,
   cachePurgeResultSchema,
+  erasureAcceptedSchema,
+  erasureRequestSchema,
   errorBodySchema,
   jobStatusSchema,
   pipelineRunRequestSchema,
@@ -138,6 +140,21 @@ export function openApiDocument(options: { version: string; pipelines: string[] 
             '200': {
               description: 'Removed (or counted, on a dry run)',
               ...json(cachePurgeResultSchema),
+            },
+            ...errors(400, 401, 403, 413, 415, 422, 429, 503),
+          },
+        },
+      },
+      '/v1/users/{userId}': {
+        delete: {
+          summary:
+            'Erase a user: hot rows, webhook payloads, idempotency records and caches at once, cold files later (admin scope)',
+          parameters: [{ name: 'userId', in: 'path', required: true, schema: { type: 'string' } }],
+          requestBody: { required: false, ...json(erasureRequestSchema, 'input') },
+          responses: {
+            '202': {
+              description: 'Recorded and queued (asking again: the same erasure)',
+              ...json(erasureAcceptedSchema),
             },
             ...errors(400, 401, 403, 413, 415, 422, 429, 503),
           },

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { erasureRequestBodySchema } from '../shared/erasures/request-schema.ts';
 import {
   cachePurgeSelectorFields,
   hasSelector,
@@ -132,6 +133,20 @@ export const cachePurgeResultSchema = z.object({
   namespaces: count.describe('How many namespaces they were in.'),
 });
 
+/** `DELETE /v1/users/:userId`'s body (optional): devices whose telemetry goes too. */
+export const erasureRequestSchema = erasureRequestBodySchema;
+
+/** `DELETE /v1/users/:userId`'s answer: the erasure recorded (or the user's open one). */
+export const erasureAcceptedSchema = z.object({
+  id: z.string().describe('The erasure id: `lowburn users erase --verify <id>` checks it.'),
+  status: z
+    .enum(['pending', 'hot-done', 'done'])
+    .describe('pending: queued; hot-done: hot data and caches gone, cold files wait; done.'),
+  created: z.boolean().describe('false when the user already had an open erasure: this is it.'),
+  jobId: z.string().describe('The erase-user job: `GET /v1/jobs/:jobId` shows its progress.'),
+  statusUrl: z.string(),
+});
+
 export type ErrorBody = z.infer<typeof errorBodySchema>;
 export type Accepted = z.infer<typeof acceptedSchema>;
 export type TelemetryAccepted = z.infer<typeof telemetryAcceptedSchema>;
@@ -141,3 +156,5 @@ export type PipelineRunRequest = z.input<typeof pipelineRunRequestSchema>;
 export type WebhookReplay = z.infer<typeof webhookReplaySchema>;
 export type CachePurgeRequest = z.input<typeof cachePurgeRequestSchema>;
 export type CachePurgeResultBody = z.infer<typeof cachePurgeResultSchema>;
+export type ErasureRequest = z.input<typeof erasureRequestSchema>;
+export type ErasureAccepted = z.infer<typeof erasureAcceptedSchema>;

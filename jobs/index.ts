@@ -4,6 +4,7 @@ import { auditCacheJob } from './audit-cache/index.ts';
 import { checkAlertsJob } from './check-alerts/index.ts';
 import { deliverWebhookJob } from './deliver-webhook/index.ts';
 import { dispatchWebhooksJob } from './dispatch-webhooks/index.ts';
+import { eraseUserJob } from './erase-user/index.ts';
 import { exportColdJob } from './export-cold/index.ts';
 import { exportFinetuneJob } from './export-finetune/index.ts';
 import { flushTelemetryJob } from './flush-telemetry/index.ts';
@@ -34,6 +35,7 @@ export const jobs = defineCatalog({
   'export-finetune': exportFinetuneJob,
   'check-alerts': checkAlertsJob,
   'send-digest': sendDigestJob,
+  'erase-user': eraseUserJob,
   'apply-erasures': applyErasuresJob,
 });
 

@@ -22,6 +22,7 @@ import {
 import { registerQueryCommand } from './query-command.ts';
 import { registerSecretsCommand } from './secrets-command.ts';
 import { registerUsageCommand } from './usage-command.ts';
+import { registerUsersCommand } from './users-command.ts';
 import { registerWebhooksCommand } from './webhooks-command.ts';
 
 // Each command imports what it runs when it runs: a worker never loads Bull Board's UI, and
@@ -148,6 +149,7 @@ registerSecretsCommand(program);
 registerCacheCommand(program);
 registerFinetuneCommand(program);
 registerUsageCommand(program);
+registerUsersCommand(program);
 
 try {
   await program.parseAsync(process.argv);

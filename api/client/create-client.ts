@@ -1,6 +1,7 @@
 import type { GenerateRequest } from '../../shared/generation/schema.ts';
 import type {
   Accepted,
+  ErasureAccepted,
   JobStatus,
   PipelineRunRequest,
   TelemetryAccepted,
@@ -115,6 +116,23 @@ export interface LowburnClient {
      */
     replay(id: string, options?: RequestOptions): Promise<WebhookReplay>;
   };
+  users: {
+    /**
+     * Erases a user (admin keys only): `DELETE /v1/users/:userId`. Their hot rows, webhook
+     * payloads, idempotency records and cached answers go within minutes; their cold files when
+     * the cold side next runs. Resolves once the erasure is recorded and queued, with its id.
+     * Asking again returns the same erasure, so a lost answer is retried safely.
+     *
+     * @example
+     * ```ts
+     * const { id, jobId } = await lowburn.users.erase(user.id, { devices: ['tablet-7'] });
+     * ```
+     */
+    erase(
+      userId: string,
+      options?: RequestOptions & { devices?: readonly string[] },
+    ): Promise<ErasureAccepted>;
+  };
 }
 
 /** `setTimeout` fires at once for delays above 2^31 − 1 ms (~24.8 days). */
@@ -226,6 +244,17 @@ export function createClient(options: LowburnClientOptions): LowburnClient {
           method: 'POST',
           path: `v1/webhooks/${segment('id', id)}/replay`,
           repeatable: false,
+          signal,
+        });
+      },
+    },
+    users: {
+      async erase(userId, { devices, signal } = {}) {
+        return send<ErasureAccepted>({
+          method: 'DELETE',
+          path: `v1/users/${segment('userId', userId)}`,
+          body: devices === undefined ? {} : { devices },
+          repeatable: true,
           signal,
         });
       },

@@ -6,6 +6,7 @@ export type { GenerateRequest } from '../../shared/generation/schema.ts';
 export type { Ping } from '../../shared/telemetry/ping.ts';
 export type {
   Accepted,
+  ErasureAccepted,
   ErrorCode,
   JobState,
   JobStatus,

@@ -15,7 +15,7 @@ export interface TransportOptions {
 }
 
 export interface Call {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'DELETE';
   /** Relative to the base URL, without a leading slash: `v1/jobs/…`. */
   path: string;
   body?: unknown;

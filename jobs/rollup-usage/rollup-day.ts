@@ -5,7 +5,9 @@ import type { Db } from '../../shared/db/create-db.ts';
 import { utcDay } from '../../shared/db/partitions.ts';
 import { readApiUsageDay } from '../../shared/usage/api-usage.ts';
 import { type DayUsage, sumDayUsage } from '../../shared/usage/day-usage.ts';
+import { ERASED_USER, lockUsageDays } from '../../shared/usage/erased-usage.ts';
 import { costDailyRow, type DayCost, dayCost } from './day-cost.ts';
+import { erasedShare } from './erased-share.ts';
 import { storageUse } from './storage-use.ts';
 import { type ColdSource, dayFacts, emptyFacts, type GeneratedFacts } from './usage-facts.ts';
 
@@ -101,19 +103,25 @@ export async function rollupDay(deps: RollupDeps, day: string): Promise<DayRollu
     }
   }
 
-  const keys = [...users.keys()].sort();
-  const rows = keys.map((key) => toRow(day, key, users.get(key) as UserDay));
-  const activeUsers = new Set(rows.map((r) => r.user_id).filter((u) => u !== '')).size;
-  const use = {
-    activeUsers,
-    tokenUsd: facts.tokenUsd,
-    localOutputTokens: facts.localOutputTokens,
-    storageBytes: storage.bytes,
-    storageWrites: storage.writes,
-    storageReads: 0,
-  };
-  const cost = dayCost(use, deps.costs);
-  await deps.db.transaction().execute(async (trx) => {
+  // Under the day's usage lock, so an erasure folding a user into the day's anonymous
+  // aggregate and this rebuild take turns: whichever writes second sees the other's rows.
+  const { rows, activeUsers, cost } = await deps.db.transaction().execute(async (trx) => {
+    await lockUsageDays(trx, [day]);
+    const erased = await erasedShare(trx, day, users);
+    const keys = [...users.keys()].sort();
+    const rows = [...keys.map((key) => toRow(day, key, users.get(key) as UserDay)), ...erased.rows];
+    const activeUsers =
+      new Set(rows.map((r) => r.user_id).filter((u) => u !== '' && u !== ERASED_USER)).size +
+      erased.users;
+    const use = {
+      activeUsers,
+      tokenUsd: facts.tokenUsd + erased.tokenUsdDelta,
+      localOutputTokens: Math.max(facts.localOutputTokens, erased.localOutputTokensAtLeast),
+      storageBytes: storage.bytes,
+      storageWrites: storage.writes,
+      storageReads: 0,
+    };
+    const cost = dayCost(use, deps.costs);
     await trx.deleteFrom('usage_daily').where('day', '=', day).execute();
     for (let i = 0; i < rows.length; i += INSERT_BATCH) {
       await trx
@@ -121,12 +129,14 @@ export async function rollupDay(deps: RollupDeps, day: string): Promise<DayRollu
         .values(rows.slice(i, i + INSERT_BATCH))
         .execute();
     }
-    const values = costDailyRow(day, use, cost, deps.costs, dayUsage(users.values()));
+    const usage = sumDayUsage([dayUsage(users.values()), ...erased.figures]);
+    const values = costDailyRow(day, use, cost, deps.costs, usage);
     await trx
       .insertInto('cost_daily')
       .values(values)
       .onConflict((oc) => oc.column('day').doUpdateSet({ ...values, updated_at: sql`now()` }))
       .execute();
+    return { rows, activeUsers, cost };
   });
   return { day, rows: rows.length, activeUsers, cost, apiCallsFrom };
 }

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,12 +9,16 @@ import { costsSchema } from '../../shared/config/costs-config.ts';
 import type { Db } from '../../shared/db/create-db.ts';
 import type { GenerationsTable } from '../../shared/db/database.ts';
 import { ensurePartitions } from '../../shared/db/partitions.ts';
+import { requestErasure } from '../../shared/erasures/ledger.ts';
+import { createLogger } from '../../shared/log/logger.ts';
 import { FileStorage } from '../../shared/storage/file-storage.ts';
 import { apiUsageKeys } from '../../shared/usage/api-usage.ts';
+import { ERASED_USER } from '../../shared/usage/erased-usage.ts';
 import { testExportOptions } from '../../test/fixtures/cold.ts';
 import { useTestDatabase } from '../../test/fixtures/postgres.ts';
 import { useRedis } from '../../test/fixtures/redis.ts';
 import { devKeyring } from '../../test/fixtures/secrets.ts';
+import { eraseUser } from '../erase-user/erase-user.ts';
 import { exportCold } from '../export-cold/export-cold.ts';
 import { type RollupDeps, rollupDay } from './rollup-day.ts';
 
@@ -313,5 +317,32 @@ describe('rollup-usage', () => {
       frontier_calls: '1',
       cost_usd: '0.00013500',
     });
+  });
+  it('keeps every day total and CPAU after an erasure folds a user, through a rerun too', async () => {
+    const secretsKey = randomBytes(32);
+    for (const day of [COLD, HOT]) {
+      await countApi(day);
+      await rollupDay(deps(), day);
+    }
+    const before = { cold: await cost(COLD), hot: await cost(HOT) };
+    const { id } = await requestErasure(database.db, { userId: 'user-a', secretsKey });
+    const log = createLogger({ level: 'silent' });
+    await eraseUser({ db: database.db, redis: r.redis, prefix: r.prefix, secretsKey, log }, id);
+
+    for (const day of [COLD, HOT]) {
+      const users = (await rows(day)).map((row) => row.user_id);
+      expect(users).not.toContain('user-a');
+      expect(users).toContain(ERASED_USER);
+    }
+    // The fold moved rows; the day's cost row is the rollup's and unchanged.
+    expect({ cold: await cost(COLD), hot: await cost(HOT) }).toEqual(before);
+    // A rebuild still finds user-a's facts (in the cold files until the cold side runs, and in
+    // Redis's API counts): they are left to the aggregate, so nothing counts twice.
+    for (const day of [COLD, HOT]) {
+      await countApi(day);
+      await rollupDay(deps(), day);
+      expect((await rows(day)).map((row) => row.user_id)).not.toContain('user-a');
+    }
+    expect({ cold: await cost(COLD), hot: await cost(HOT) }).toEqual(before);
   });
 });

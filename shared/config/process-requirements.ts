@@ -8,7 +8,7 @@ export type ProcessName = 'api' | 'worker' | 'board' | 'cli' | 'keys create' | '
 
 // The queue whose jobs open webhook secrets (to sign deliveries). Named here rather than
 // imported: the config layer does not load job definitions.
-const SECRET_READING_QUEUES = ['deliver-webhook'];
+const SECRET_READING_QUEUES = ['deliver-webhook', 'erase-user'];
 
 /**
  * Settings that only some processes use, checked only for those: `lowburn migrate` or `keys

@@ -79,6 +79,40 @@ export async function purgeCache(
   const keys = selectedKeys(selector);
   if (keys) target.keys = keys;
 
+  return purgeTarget(deps, target, dryRun, registered);
+}
+
+/**
+ * Removes the answers cached under any of `keys` (exact keys, template keys) in every layer and
+ * namespace, and their semantic index entries from Redis and every worker's memory: what an
+ * erasure purges for the keys computed from a user's requests. One SCAN over the cache for any
+ * number of keys.
+ */
+export async function purgeCacheKeys(
+  deps: { redis: Redis; prefix: string },
+  keys: Iterable<string>,
+  options: CachePurgeOptions & {
+    /** Only these namespaces (whole when `keys` is empty). @defaultValue every namespace */
+    namespaces?: Iterable<string>;
+  } = {},
+): Promise<CachePurgeResult> {
+  const target: Target = {};
+  const keySet = new Set(keys);
+  if (keySet.size > 0) target.keys = keySet;
+  if (options.namespaces) target.namespaces = new Set(options.namespaces);
+  const dryRun = options.dryRun ?? false;
+  // Neither: nothing was named, so nothing goes (never the whole cache).
+  if (!target.keys && !target.namespaces) target.namespaces = new Set();
+  return purgeTarget(deps, target, dryRun, undefined);
+}
+
+async function purgeTarget(
+  deps: { redis: Redis; prefix: string },
+  target: Target,
+  dryRun: boolean,
+  registered: ReadonlyMap<string, RegisteredNamespace> | undefined,
+): Promise<CachePurgeResult> {
+  const { redis, prefix } = deps;
   const removed = Object.fromEntries(cacheLayers.map((l) => [l, 0])) as Record<CacheLayer, number>;
   let vectors = 0;
   const touched = new Map<string, PurgedNamespace>();
