@@ -5,10 +5,15 @@ import {
   decodeHash,
   decodeLogRecord,
   decodeVector,
-  semanticEntryKey,
   semanticKeys,
 } from './semantic-store.ts';
-import { recordSemanticHits, STREAM_RETENTION_MS, writeSemanticEntry } from './semantic-write.ts';
+import {
+  createHitBuffer,
+  recordSemanticHits,
+  type SemanticEntryInput,
+  STREAM_RETENTION_MS,
+  writeSemanticEntry,
+} from './semantic-write.ts';
 import {
   createVectorNamespaces,
   type VectorEntry,
@@ -113,13 +118,8 @@ export function createSemanticIndex(options: SemanticIndexOptions): SemanticInde
   const sweep = setInterval(() => namespaces.evictExpired(), options.sweepIntervalMs ?? 30_000);
   sweep.unref();
   const writer = { ...options, streamRetentionMs: retention };
-  // Namespace hit-order key → entry key → last hit (epoch ms), until the next flush.
-  let hits = new Map<string, Map<string, number>>();
-  const flushHits = async () => {
-    const batch = hits;
-    hits = new Map();
-    await recordSemanticHits(redis, batch);
-  };
+  const hits = createHitBuffer(prefix);
+  const flushHits = () => recordSemanticHits(redis, hits.take());
   const hitTimer = setInterval(() => {
     flushHits().catch(onError);
   }, options.hitFlushMs ?? 1_000);
@@ -227,16 +227,7 @@ export function createSemanticIndex(options: SemanticIndexOptions): SemanticInde
     },
 
     nearest: (namespace, vector, { minScore }) => namespaces.nearest(namespace, vector, minScore),
-    hit(namespace, id) {
-      // Two short hashes, no cache: user-scoped namespaces are many, and this map must not grow.
-      const lru = keys.lru(namespace);
-      let entries = hits.get(lru);
-      if (!entries) {
-        entries = new Map();
-        hits.set(lru, entries);
-      }
-      entries.set(semanticEntryKey(namespace, id), Date.now());
-    },
+    hit: (namespace, id) => hits.hit(namespace, id),
     flushHits,
     size: () => namespaces.size(),
 

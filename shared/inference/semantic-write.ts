@@ -120,6 +120,36 @@ export async function writeSemanticEntry(
   return { key, expiresAt, evicted };
 }
 
+/** Hits recorded in memory until the next flush: namespace order key → entry key → epoch ms. */
+export interface HitBuffer {
+  /** One map write (and two short hashes): what a semantic hit pays. */
+  hit(namespace: string, id: string): void;
+  /** The hits recorded since the last take, and an empty buffer. */
+  take(): Map<string, Map<string, number>>;
+}
+
+export function createHitBuffer(prefix: string): HitBuffer {
+  const keys = semanticKeys(prefix);
+  let hits = new Map<string, Map<string, number>>();
+  return {
+    hit(namespace, id) {
+      // No cache of the hashes: user-scoped namespaces are many, and this must not grow.
+      const lru = keys.lru(namespace);
+      let entries = hits.get(lru);
+      if (!entries) {
+        entries = new Map();
+        hits.set(lru, entries);
+      }
+      entries.set(semanticEntryKey(namespace, id), Date.now());
+    },
+    take() {
+      const taken = hits;
+      hits = new Map();
+      return taken;
+    },
+  };
+}
+
 /**
  * Raises the hit time of entries in their namespaces' order (never lowers it, never brings back
  * an evicted key): `hits` maps a namespace's order key to entry key → epoch ms.
