@@ -4,6 +4,7 @@ import {
   type ProcessName,
 } from '../shared/config/process-requirements.ts';
 import { ConfigError } from '../shared/errors/config-error.ts';
+import { ModelServersError } from '../shared/errors/model-servers-error.ts';
 import { RedisPreflightError } from '../shared/errors/redis-preflight-error.ts';
 import { createLogger, type Logger } from '../shared/log/logger.ts';
 import { SecretKeyring } from '../shared/secrets/secret-keyring.ts';
@@ -52,7 +53,11 @@ export function processKeyring(config: Config, log: Logger): SecretKeyring {
 
 /** Reports a boot failure the way an operator can act on it, and exits non-zero. */
 export function exitOnBootError(error: unknown, log: Logger): never {
-  if (error instanceof ConfigError || error instanceof RedisPreflightError) {
+  if (
+    error instanceof ConfigError ||
+    error instanceof RedisPreflightError ||
+    error instanceof ModelServersError
+  ) {
     process.stderr.write(`lowburn: ${error.message}\n`);
     process.exit(EXIT_CONFIG);
   }

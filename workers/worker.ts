@@ -2,6 +2,8 @@ import type { Server } from 'node:http';
 import type { Config } from '../shared/config/load-config.ts';
 import { checkConnectionBudget } from '../shared/db/connection-budget.ts';
 import { ConfigError } from '../shared/errors/config-error.ts';
+import { ModelServersError } from '../shared/errors/model-servers-error.ts';
+import { checkModelServers } from '../shared/inference/model-servers-check.ts';
 import type { Logger } from '../shared/log/logger.ts';
 import { type AnyJobDefinition, resolveSchedule } from '../shared/queue/job-definition.ts';
 import { redisPreflight } from '../shared/redis/preflight.ts';
@@ -36,8 +38,27 @@ export function selectJobs(
   return wanted.map((name) => catalog[name] as AnyJobDefinition);
 }
 
+// The queues whose jobs ask the local models. Named here: job definitions do not say so.
+const MODEL_QUEUES = ['generate', 'precompute-cache', 'audit-cache', 'shadow-compare'];
+
 /**
- * Boots a worker process: Redis preflight, schedules synced once per fleet, one BullMQ worker
+ * Every model server must serve the same models: a server that disagrees refuses the boot,
+ * naming it; one that cannot be read now is only warned about (it is probed before use).
+ */
+async function modelServersPreflight(config: Config, log: Logger): Promise<void> {
+  const { inference } = config;
+  const found = await checkModelServers({
+    urls: inference.ollamaUrls,
+    localModel: inference.localModel,
+    embedModel: inference.embedModel,
+  });
+  for (const warning of found.warnings) log.warn(warning);
+  if (found.mismatches.length > 0) throw new ModelServersError(found.mismatches);
+  log.info({ servers: inference.ollamaUrls.length }, 'model servers checked');
+}
+
+/**
+ * Boots a worker process: Redis preflight, model servers checked (when it runs a model queue), schedules synced once per fleet, one BullMQ worker
  * per selected queue, `/healthz` and `/metrics`.
  */
 export async function startWorker(options: {
@@ -51,6 +72,9 @@ export async function startWorker(options: {
   let server: Server | undefined;
   try {
     await redisPreflight(deps.redis, { env: config.env, log });
+    if (selected.some((job) => MODEL_QUEUES.includes(job.queue))) {
+      await modelServersPreflight(config, log);
+    }
     await syncSchedulers({
       connection: deps.redis,
       prefix: config.queuePrefix,

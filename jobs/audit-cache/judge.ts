@@ -5,6 +5,7 @@ import {
 } from '../../shared/generation/resolve-request.ts';
 import { generatePayloadSchema } from '../../shared/generation/schema.ts';
 import { compareAnswers } from '../../shared/inference/answer-agreement.ts';
+import { modelServersFor } from '../../shared/inference/model-servers.ts';
 import { answerProblem, askLocal, ModelError } from '../../shared/inference/providers.ts';
 import type { SemanticHit } from './semantic-hits.ts';
 
@@ -32,6 +33,7 @@ export interface JudgeOptions {
  */
 export async function judgeHit(hit: SemanticHit, options: JudgeOptions): Promise<Verdict> {
   const { inference } = options;
+  const servers = modelServersFor(inference);
   // Parsed as the generate job parses its payload: the row was written by whatever code ran then.
   const payload = generatePayloadSchema.safeParse(hit.request);
   if (!payload.success) {
@@ -48,14 +50,16 @@ export async function judgeHit(hit: SemanticHit, options: JudgeOptions): Promise
   }
   let fresh: Awaited<ReturnType<typeof askLocal>>;
   try {
-    fresh = await askLocal(
-      { url: inference.ollamaUrl, model: inference.localModel },
-      {
-        messages: request.messages,
-        responseFormat: request.responseFormat,
-        timeoutMs: inference.localTimeoutMs,
-        signal: options.signal,
-      },
+    fresh = await servers.run((url) =>
+      askLocal(
+        { url, model: inference.localModel },
+        {
+          messages: request.messages,
+          responseFormat: request.responseFormat,
+          timeoutMs: inference.localTimeoutMs,
+          signal: options.signal,
+        },
+      ),
     );
   } catch (error) {
     if (error instanceof ModelError && !error.unreachable) {
@@ -71,7 +75,7 @@ export async function judgeHit(hit: SemanticHit, options: JudgeOptions): Promise
     fresh.text,
     request.responseFormat,
     {
-      embed: { url: inference.ollamaUrl, model: inference.embedModel },
+      embed: { servers, model: inference.embedModel },
       minSimilarity: options.minSimilarity,
     },
   );

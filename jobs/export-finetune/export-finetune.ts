@@ -5,6 +5,7 @@ import pkg from '../../package.json' with { type: 'json' };
 import type { Config } from '../../shared/config/load-config.ts';
 import { utcDay } from '../../shared/db/partitions.ts';
 import { type ColdQuery, NoDataError, openColdQuery } from '../../shared/duckdb/cold-query.ts';
+import { modelServersFor } from '../../shared/inference/model-servers.ts';
 import type { Logger } from '../../shared/log/logger.ts';
 import type { ObjectStorage } from '../../shared/storage/storage.ts';
 import { type Finalized, finalize } from './finalize.ts';
@@ -78,7 +79,9 @@ interface Read {
  */
 export async function exportFinetune(options: ExportFinetuneOptions): Promise<FinetuneManifest> {
   const { config, request } = options;
-  const base = await readBaseModel(config.inference.ollamaUrl, config.inference.localModel);
+  const base = await modelServersFor(config.inference).run((url) =>
+    readBaseModel(url, config.inference.localModel),
+  );
   await mkdir(config.cold.workDir, { recursive: true });
   await removeStaleStaging(config.cold.workDir);
   const dir = await mkdtemp(join(config.cold.workDir, 'finetune-'));

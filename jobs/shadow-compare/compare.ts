@@ -9,6 +9,7 @@ import {
 import { generatePayloadSchema } from '../../shared/generation/schema.ts';
 import type { shadowCompareQueue } from '../../shared/generation/shadow-compare-queue.ts';
 import { compareAnswers } from '../../shared/inference/answer-agreement.ts';
+import { modelServersFor } from '../../shared/inference/model-servers.ts';
 import { answerProblem, askFrontier } from '../../shared/inference/providers.ts';
 import { toStorableText } from '../../shared/json/storable-text.ts';
 import type { ShadowOutcome } from './metrics.ts';
@@ -76,7 +77,7 @@ export async function compareShadow(
     payload.localAnswer,
     request.responseFormat,
     {
-      embed: { url: config.inference.ollamaUrl, model: config.inference.embedModel },
+      embed: { servers: modelServersFor(config.inference), model: config.inference.embedModel },
       minSimilarity: config.shadow.minSimilarity,
     },
   );

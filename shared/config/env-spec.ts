@@ -2,7 +2,17 @@ import { z } from 'zod';
 import { addressList, retrySchedule } from '../webhooks/config-fields.ts';
 import { instantField } from './clock-config.ts';
 import { costsField, cpauTargetField } from './costs-config.ts';
-import { cron, duration, flag, jsonRecord, port, secretKey, timeZone, url } from './fields.ts';
+import {
+  cron,
+  duration,
+  flag,
+  jsonRecord,
+  port,
+  secretKey,
+  timeZone,
+  url,
+  urlList,
+} from './fields.ts';
 import { includeList, scrubPatterns } from './finetune-config.ts';
 
 /** One environment variable: its schema plus what the README and coolify.json say about it. */
@@ -224,11 +234,18 @@ export const envSpec = {
     description: 'How many future day partitions `maintain-partitions` keeps created.',
   }),
   OLLAMA_URL: v({
-    schema: url(['http', 'https']),
+    schema: urlList(['http', 'https']),
     default: 'http://127.0.0.1:11434',
-    example: 'http://ollama:11434',
+    example: 'http://ollama-1:11434,http://ollama-2:11434',
     description:
-      'The local model server (Ollama): chat for generations, embed for the semantic cache.',
+      'The local model servers (Ollama), comma-separated: chat for generations, embed for the semantic cache. Each request goes to the server with the fewest requests in flight; every server must serve the same `LOCAL_MODEL` and `EMBED_MODEL` (the worker checks at boot).',
+  }),
+  OLLAMA_COOLDOWN: v({
+    schema: duration(),
+    default: '30s',
+    example: '1m',
+    description:
+      'How long a model server that failed (refused or dropped connection, HTTP 5xx, timeout) is skipped; then a cheap probe (`GET /api/tags`) must answer before it takes traffic again. While every server cools down, requests fall back as when the one server fails.',
   }),
   LOCAL_MODEL: v({
     schema: z.string().min(1),
@@ -380,6 +397,13 @@ export const envSpec = {
     default: '1h',
     example: '6h',
     description: 'Lifetime of semantic cache entries.',
+  }),
+  SEMANTIC_MAX_ENTRIES: v({
+    schema: z.coerce.number().int().min(0),
+    default: '20000',
+    example: '50000',
+    description:
+      "Most semantic cache entries one namespace (task type × model × template × schema × scope) keeps, fleet-wide; past it the least recently hit entries are evicted for every worker. Each worker that runs `generate` holds every entry in memory (~2.8 KB each at 768 dimensions), so this is that memory's ceiling per namespace. `0`: no cap.",
   }),
   CACHE_TTL_PRECOMPUTED: v({
     schema: duration(),

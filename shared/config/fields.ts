@@ -37,6 +37,39 @@ export const url = (protocols: string[]) =>
     { message: `must be a URL starting with ${protocols.map((p) => `${p}://`).join(' or ')}` },
   );
 
+/**
+ * A comma-separated list of URLs (one is a list too), each starting with one of `protocols`;
+ * an error names the entry to fix. Duplicates are refused: one server listed twice would take
+ * twice its share.
+ */
+export const urlList = (protocols: string[]) =>
+  z
+    .string()
+    .transform((text) =>
+      text
+        .split(',')
+        .map((entry) => entry.trim())
+        .filter((entry) => entry !== ''),
+    )
+    .superRefine((entries, ctx) => {
+      if (entries.length === 0) ctx.addIssue({ code: 'custom', message: 'must name a URL' });
+      const seen = new Set<string>();
+      for (const entry of entries) {
+        let parsed: URL | undefined;
+        try {
+          parsed = new URL(entry);
+        } catch {}
+        if (!parsed || !protocols.includes(parsed.protocol.replace(/:$/, ''))) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `entry "${entry}" must be a URL starting with ${protocols.map((p) => `${p}://`).join(' or ')}`,
+          });
+        } else if (seen.has(parsed.href)) {
+          ctx.addIssue({ code: 'custom', message: `entry "${entry}" is listed twice` });
+        } else seen.add(parsed.href);
+      }
+    });
+
 export const timeZone = () =>
   z.string().refine(
     (tz) => {

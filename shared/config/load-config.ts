@@ -109,7 +109,10 @@ export interface WebhookConfig {
 
 /** The generation pipeline: models, caches, routing, prices. */
 export interface InferenceConfig {
-  ollamaUrl: string;
+  /** The Ollama servers, at least one; every one serves the same models. */
+  ollamaUrls: string[];
+  /** How long a failed model server is skipped before a probe may bring it back. */
+  ollamaCooldownMs: number;
   localModel: string;
   localModelVersion: string;
   localTimeoutMs: number;
@@ -122,6 +125,8 @@ export interface InferenceConfig {
   prices: Record<string, { input: number; output: number }>;
   ttlMs: { exact: number; semantic: number; precomputed: number };
   semanticMinScore: Record<string, number>;
+  /** Most semantic entries a namespace keeps fleet-wide (least recently hit go first); 0: no cap. */
+  semanticMaxEntries: number;
   route: {
     localTasks: string[];
     localMaxChars: number;
@@ -237,7 +242,8 @@ function assemble(raw: Raw, issues: ConfigIssue[]): Config {
       partitionDaysAhead: raw.PARTITION_DAYS_AHEAD,
     },
     inference: {
-      ollamaUrl: raw.OLLAMA_URL,
+      ollamaUrls: raw.OLLAMA_URL,
+      ollamaCooldownMs: raw.OLLAMA_COOLDOWN,
       localModel: raw.LOCAL_MODEL,
       localModelVersion: raw.LOCAL_MODEL_VERSION,
       localTimeoutMs: raw.LOCAL_TIMEOUT,
@@ -260,6 +266,7 @@ function assemble(raw: Raw, issues: ConfigIssue[]): Config {
         precomputed: raw.CACHE_TTL_PRECOMPUTED,
       },
       semanticMinScore: raw.SEMANTIC_MIN_SCORE,
+      semanticMaxEntries: raw.SEMANTIC_MAX_ENTRIES,
       route: {
         localTasks: raw.ROUTE_LOCAL_TASKS,
         localMaxChars: raw.ROUTE_LOCAL_MAX_CHARS,

@@ -6,6 +6,7 @@ export { FinetuneRefusedError } from './finetune-refused-error.ts';
 export { InvalidObjectKeyError } from './invalid-object-key-error.ts';
 export { InvalidPayloadError, type PayloadIssue } from './invalid-payload-error.ts';
 export { JobTimeoutError } from './job-timeout-error.ts';
+export { ModelServersError } from './model-servers-error.ts';
 export { ObjectNotFoundError } from './object-not-found-error.ts';
 export { PgEncodingError } from './pg-encoding-error.ts';
 export { RedisPreflightError } from './redis-preflight-error.ts';

@@ -1,4 +1,5 @@
 import { canonicalJson } from '../json/canonical-json.ts';
+import type { ModelServers } from './model-servers.ts';
 import { embedTexts } from './providers.ts';
 
 /** Whether two answers to one request say the same thing, and how close the texts were. */
@@ -9,8 +10,8 @@ export interface Agreement {
 }
 
 export interface AgreementOptions {
-  /** Ollama, and the model that embeds text answers (`EMBED_MODEL`). */
-  embed: { url: string; model: string };
+  /** The Ollama servers, and the model that embeds text answers (`EMBED_MODEL`). */
+  embed: { servers: ModelServers; model: string };
   /** Cosine at or above which two text answers are the same answer. */
   minSimilarity: number;
 }
@@ -32,7 +33,8 @@ export async function compareAnswers(
     const b = parseJson(candidate);
     return { agreed: a.ok && b.ok && canonicalJson(a.value) === canonicalJson(b.value) };
   }
-  const [a, b] = await embedTexts(options.embed, [candidate, reference]);
+  const { servers, model } = options.embed;
+  const [a, b] = await servers.run((url) => embedTexts({ url, model }, [candidate, reference]));
   const similarity = cosine(a ?? [], b ?? []);
   return { agreed: similarity >= options.minSimilarity, similarity };
 }

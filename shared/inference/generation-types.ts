@@ -5,7 +5,7 @@ import type { CacheLayer } from './answer-cache.ts';
 import type { ModelDigest } from './model-digest.ts';
 import type { Route } from './providers.ts';
 import type { ChatMessage } from './request-keys.ts';
-import type { SemanticIndex } from './semantic-index.ts';
+import type { SemanticEntryInput, SemanticIndex } from './semantic-index.ts';
 import type { PromptTemplate } from './templates.ts';
 
 /** A request with its input resolved to messages (a template already rendered). */
@@ -52,6 +52,11 @@ export interface GenerationPipelineOptions {
   log: Logger;
   /** Opened on first use: a process that never generates never loads the native index. */
   semanticIndex: () => Promise<SemanticIndex>;
+  /**
+   * Stores a semantic entry for the fleet without opening the index (what a precompute run
+   * writes with: it never looks one up). @defaultValue the index's own `add`
+   */
+  semanticWriter?: (namespace: string, entry: SemanticEntryInput, ttlMs: number) => Promise<void>;
   /** Counts model calls (tests and metrics). */
   onModelCall?: (route: Route) => void;
   /** Cache layers consulted and filled. @defaultValue every layer */

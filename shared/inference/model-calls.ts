@@ -1,6 +1,7 @@
 import type { InferenceConfig } from '../config/load-config.ts';
 import type { Logger } from '../log/logger.ts';
 import { FrontierBudgetError } from './frontier-budget-error.ts';
+import { modelServersFor } from './model-servers.ts';
 import { NoFallbackError } from './no-fallback-error.ts';
 import {
   answerProblem,
@@ -56,14 +57,17 @@ export function createModelCalls(
   log: Logger,
   onModelCall?: (route: Route) => void,
 ): ModelCalls {
+  const servers = modelServersFor(config, log);
   async function ask(route: Route, request: ModelRequest, signal?: AbortSignal) {
     const call = { messages: request.messages, responseFormat: request.responseFormat, signal };
     onModelCall?.(route);
     const answer =
       route === 'local'
-        ? await askLocal(
-            { url: config.ollamaUrl, model: config.localModel },
-            { ...call, timeoutMs: config.localTimeoutMs },
+        ? await servers.run((url) =>
+            askLocal(
+              { url, model: config.localModel },
+              { ...call, timeoutMs: config.localTimeoutMs },
+            ),
           )
         : await askFrontier(config.frontier as NonNullable<InferenceConfig['frontier']>, {
             ...call,

@@ -1,5 +1,6 @@
 import { Ollama } from 'ollama';
 import type { Logger } from '../log/logger.ts';
+import { createModelServers, type ModelServers } from './model-servers.ts';
 
 /** How often the local model's digest is read again: a re-pull shows within this long. */
 export const DIGEST_REFRESH_MS = 5 * 60_000;
@@ -24,7 +25,9 @@ export interface ModelDigest {
  * `LOCAL_MODEL_VERSION`.
  */
 export function createModelDigest(options: {
-  url: string;
+  /** One Ollama server, or the pool (every server serves the same model: the boot check). */
+  url?: string;
+  servers?: ModelServers;
   model: string;
   log: Logger;
   now?: () => number;
@@ -35,10 +38,16 @@ export function createModelDigest(options: {
   onChange?: (digest: string | undefined) => void;
 }): ModelDigest {
   const now = options.now ?? Date.now;
-  const ollama = new Ollama({
-    host: options.url,
-    fetch: (input, init) => fetch(input, { ...init, signal: AbortSignal.timeout(READ_TIMEOUT_MS) }),
-  });
+  const servers =
+    options.servers ?? createModelServers({ urls: [options.url ?? ''], cooldownMs: RETRY_MS });
+  const list = () =>
+    servers.run((url) =>
+      new Ollama({
+        host: url,
+        fetch: (input, init) =>
+          fetch(input, { ...init, signal: AbortSignal.timeout(READ_TIMEOUT_MS) }),
+      }).list(),
+    );
   const names = new Set([options.model, `${options.model}:latest`]);
   let digest: string | undefined;
   let nextReadAt = 0;
@@ -46,7 +55,7 @@ export function createModelDigest(options: {
 
   const read = async () => {
     try {
-      const { models } = await ollama.list();
+      const { models } = await list();
       const found = models.find((m) => names.has(m.name) || names.has(m.model))?.digest;
       const changed = found !== digest;
       if (changed) {

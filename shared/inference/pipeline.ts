@@ -11,6 +11,7 @@ import type {
   RequestKeys,
 } from './generation-types.ts';
 import { createModelCalls } from './model-calls.ts';
+import { modelServersFor } from './model-servers.ts';
 import { createNamespaceRegistry } from './namespace-registry.ts';
 import { embedTexts } from './providers.ts';
 import { exactKey, literalFacts, semanticText } from './request-keys.ts';
@@ -40,8 +41,12 @@ const NO_LAYERS: ReadonlySet<CacheLayer> = new Set();
 export function createGenerationPipeline(options: GenerationPipelineOptions): GenerationPipeline {
   const { config, redis, prefix, log } = options;
   const cache = new AnswerCache(redis, prefix);
+  const servers = modelServersFor(config, log);
   const embedder: EmbedBatcher<number[]> = createEmbedBatcher({
-    embed: (inputs) => embedTexts({ url: config.ollamaUrl, model: config.embedModel }, inputs),
+    embed: (inputs) =>
+      servers.run((url) =>
+        embedTexts({ url, model: config.embedModel, timeoutMs: config.localTimeoutMs }, inputs),
+      ),
   });
   const inFlight = new Map<string, Promise<GenerationOutcome>>();
   const layers = new Set<CacheLayer>(options.layers ?? cacheLayers);
@@ -62,7 +67,11 @@ export function createGenerationPipeline(options: GenerationPipelineOptions): Ge
     costUsd: 0,
   });
 
-  /** The answer under its exact key in the semantic layer, and its prompt in every index. */
+  /**
+   * The answer under its exact key in the semantic layer, and its prompt in every index. A
+   * precompute run writes without opening this process's index (`viaIndex` false): only the
+   * processes that look entries up hold them in memory.
+   */
   async function fillSemantic(
     namespace: string,
     exact: string,
@@ -70,10 +79,16 @@ export function createGenerationPipeline(options: GenerationPipelineOptions): Ge
     vector: number[],
     cached: CachedAnswer,
     ttlMs: number,
+    viaIndex = true,
   ) {
     await cache.set('semantic', namespace, exact, cached, ttlMs);
+    const entry = { id: exact, vector, value: text };
+    if (!viaIndex && options.semanticWriter) {
+      await options.semanticWriter(namespace, entry, ttlMs);
+      return;
+    }
     const index = await options.semanticIndex();
-    await index.add(namespace, { id: exact, vector, value: text }, ttlMs);
+    await index.add(namespace, entry, ttlMs);
   }
 
   const callModels = (
@@ -146,7 +161,11 @@ export function createGenerationPipeline(options: GenerationPipelineOptions): Ge
           semanticRefused = true;
         } else if (match) {
           const cached = await cache.get('semantic', namespace, match.id);
-          if (cached) return hit('semantic', cached);
+          if (cached) {
+            // What SEMANTIC_MAX_ENTRIES keeps: the entries that answer requests.
+            index.hit(namespace, match.id);
+            return hit('semantic', cached);
+          }
         }
       } catch (error) {
         // An embedder outage costs a cache layer, not the request.
@@ -272,7 +291,8 @@ export function createGenerationPipeline(options: GenerationPipelineOptions): Ge
     let semantic = false;
     if (text) {
       try {
-        await fillSemantic(namespace, exact, text, await embedder.embed(text), cached, ttlMs);
+        const vector = await embedder.embed(text);
+        await fillSemantic(namespace, exact, text, vector, cached, ttlMs, false);
         semantic = true;
       } catch (error) {
         // The exact answer is stored; a paraphrase will miss until the embedder is back.

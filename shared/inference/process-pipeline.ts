@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/load-config.ts';
 import type { Logger } from '../log/logger.ts';
+import { modelServersFor } from './model-servers.ts';
 import type { GenerationPipeline } from './pipeline.ts';
 import type { SemanticIndex } from './semantic-index.ts';
 
@@ -35,6 +36,7 @@ export function processGeneration(
         prefix: config.queuePrefix,
         dimensions: config.inference.embedDimensions,
         ttlMs: config.inference.ttlMs.semantic,
+        maxEntries: config.inference.semanticMaxEntries,
         onError: (error) => log.warn({ err: error }, 'semantic index background error'),
       });
       return created;
@@ -52,8 +54,23 @@ export function processGeneration(
       prefix: config.queuePrefix,
       log,
       semanticIndex,
+      semanticWriter: async (namespace, entry, ttlMs) => {
+        const { writeSemanticEntry, STREAM_RETENTION_MS } = await import('./semantic-write.ts');
+        await writeSemanticEntry(
+          {
+            redis,
+            prefix: config.queuePrefix,
+            dimensions: config.inference.embedDimensions,
+            streamRetentionMs: STREAM_RETENTION_MS,
+            maxEntries: config.inference.semanticMaxEntries,
+          },
+          namespace,
+          entry,
+          ttlMs,
+        );
+      },
       localModelDigest: createModelDigest({
-        url: config.inference.ollamaUrl,
+        servers: modelServersFor(config.inference, log),
         model: config.inference.localModel,
         log,
         onChange: (digest) => {

@@ -163,12 +163,18 @@ export async function askFrontier(
   }
 }
 
-/** Embeds texts with the Ollama embed API, in one request. */
+/** Embeds texts with the Ollama embed API, in one request (a `TimeoutError` past `timeoutMs`). */
 export async function embedTexts(
-  options: { url: string; model: string },
+  options: { url: string; model: string; timeoutMs?: number },
   inputs: string[],
 ): Promise<number[][]> {
-  const ollama = new Ollama({ host: options.url });
+  const { timeoutMs } = options;
+  const ollama = new Ollama({
+    host: options.url,
+    ...(timeoutMs !== undefined && {
+      fetch: (input, init) => fetch(input, { ...init, signal: AbortSignal.timeout(timeoutMs) }),
+    }),
+  });
   const response = await ollama.embed({ model: options.model, input: inputs });
   return response.embeddings;
 }

@@ -1,20 +1,27 @@
 import { setTimeout as sleep, setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { packFloat16 } from './float16.ts';
 import {
   type DecodedEntry,
   decodeHash,
   decodeLogRecord,
   decodeVector,
-  semanticEntryKey,
   semanticKeys,
 } from './semantic-store.ts';
+import {
+  createHitBuffer,
+  recordSemanticHits,
+  type SemanticEntryInput,
+  STREAM_RETENTION_MS,
+  writeSemanticEntry,
+} from './semantic-write.ts';
 import {
   createVectorNamespaces,
   type VectorEntry,
   type VectorMatch,
   type VectorNamespacesOptions,
 } from './vector-namespaces.ts';
+
+export type { SemanticEntryInput } from './semantic-write.ts';
 
 export interface SemanticIndexOptions extends VectorNamespacesOptions {
   /**
@@ -35,15 +42,14 @@ export interface SemanticIndexOptions extends VectorNamespacesOptions {
   sweepIntervalMs?: number;
   /** Called with errors of the background load and tail (which retry on their own). */
   onError?: (error: unknown) => void;
-}
-
-/** What {@link SemanticIndex.add} stores. */
-export interface SemanticEntryInput {
-  /** Unique within its namespace; adding an id again replaces the entry. */
-  id: string;
-  vector: Float32Array | readonly number[];
-  /** Small data returned with a hit (e.g. the prompt, to compare its numbers); kept in memory. */
-  value?: string;
+  /**
+   * Most entries a namespace keeps, fleet-wide: an addition past it evicts the namespace's
+   * least recently hit entries from Redis and, through the stream, from every worker's memory.
+   * @defaultValue 0 (no cap)
+   */
+  maxEntries?: number;
+  /** How often hits are written to the namespaces' hit order (one pipeline). @defaultValue 1_000 */
+  hitFlushMs?: number;
 }
 
 export interface SemanticIndex {
@@ -57,6 +63,13 @@ export interface SemanticIndex {
     vector: Float32Array | readonly number[],
     options: { minScore: number },
   ): VectorMatch | undefined;
+  /**
+   * Records that an entry answered a request (kept in memory, written every `hitFlushMs`):
+   * what `maxEntries` evicts by. Cheap: one map write.
+   */
+  hit(namespace: string, id: string): void;
+  /** Writes the hits recorded so far (as the timer does, and `close()`). */
+  flushHits(): Promise<void>;
   /** Live entries held in this process. */
   size(): number;
   /** Stops the tail and the sweep; the `redis` connection passed in stays open. */
@@ -77,6 +90,9 @@ const RETRY_MS = 500;
  * within a read's round trip. A stream, unlike pub/sub, keeps what was sent while a connection
  * was down: the tail resumes from the last id it saw. Removals (`removeSemanticEntries`, a
  * cache purge) travel the same stream, so every worker drops a purged entry in that time too.
+ * With `maxEntries`, an addition past a namespace's cap evicts its least recently hit entries
+ * (hits are batched in memory and written every `hitFlushMs`) as such a removal: memory has a
+ * ceiling per namespace, the same on every worker.
  *
  * @example
  * const index = createSemanticIndex({ redis, prefix: 'lowburn', dimensions: 768 });
@@ -87,7 +103,7 @@ const RETRY_MS = 500;
 export function createSemanticIndex(options: SemanticIndexOptions): SemanticIndex {
   const { redis, prefix, dimensions } = options;
   const defaultTtl = options.ttlMs ?? 3_600_000;
-  const retention = options.streamRetentionMs ?? 600_000;
+  const retention = options.streamRetentionMs ?? STREAM_RETENTION_MS;
   const onError = options.onError ?? (() => {});
   const keys = semanticKeys(prefix);
   const namespaces = createVectorNamespaces(options);
@@ -101,6 +117,13 @@ export function createSemanticIndex(options: SemanticIndexOptions): SemanticInde
   reader.on('error', () => {}); // reconnects on its own; the tail reports failed reads
   const sweep = setInterval(() => namespaces.evictExpired(), options.sweepIntervalMs ?? 30_000);
   sweep.unref();
+  const writer = { ...options, streamRetentionMs: retention };
+  const hits = createHitBuffer(prefix);
+  const flushHits = () => recordSemanticHits(redis, hits.take());
+  const hitTimer = setInterval(() => {
+    flushHits().catch(onError);
+  }, options.hitFlushMs ?? 1_000);
+  hitTimer.unref();
 
   const insert = (decoded: DecodedEntry[]) => {
     if (decoded.length === 0) return;
@@ -190,29 +213,9 @@ export function createSemanticIndex(options: SemanticIndexOptions): SemanticInde
   return {
     ready,
 
-    async add(namespace, { id, vector, value }, ttlMs = defaultTtl) {
-      checkVector(vector, dimensions);
-      const key = semanticEntryKey(namespace, id);
-      const now = Date.now();
-      const expiresAt = now + ttlMs;
-      const packed =
-        options.precision === 'f32'
-          ? Buffer.from(Float32Array.from(vector).buffer)
-          : packFloat16(vector);
-      const fields: (string | Buffer)[] = ['n', namespace, 'i', id, 'x', String(expiresAt)];
-      fields.push('v', packed);
-      if (value !== undefined) fields.push('d', value);
-      const results = await redis
-        .multi()
-        .del(keys.entry(key))
-        .hset(keys.entry(key), ...fields)
-        .pexpire(keys.entry(key), ttlMs)
-        .zadd(keys.expiry, expiresAt, key)
-        .zremrangebyscore(keys.expiry, '-inf', now)
-        .xadd(keys.stream, 'MINID', '~', String(now - retention), '*', 'k', key, ...fields)
-        .exec();
-      const failed = results?.find(([error]) => error)?.[0];
-      if (failed) throw failed;
+    async add(namespace, input, ttlMs = defaultTtl) {
+      const { key, expiresAt } = await writeSemanticEntry(writer, namespace, input, ttlMs);
+      const { id, value } = input;
       const entry: VectorEntry = {
         key,
         namespace,
@@ -220,29 +223,22 @@ export function createSemanticIndex(options: SemanticIndexOptions): SemanticInde
         expiresAt,
         ...(value === undefined ? {} : { value }),
       };
-      namespaces.insert([entry], Float32Array.from(vector));
+      namespaces.insert([entry], Float32Array.from(input.vector));
     },
 
     nearest: (namespace, vector, { minScore }) => namespaces.nearest(namespace, vector, minScore),
+    hit: (namespace, id) => hits.hit(namespace, id),
+    flushHits,
     size: () => namespaces.size(),
 
     async close() {
       stop.abort();
       clearInterval(sweep);
+      clearInterval(hitTimer);
+      await flushHits().catch(onError);
       reader.disconnect();
       await ready;
       await tailing;
     },
   };
-}
-
-function checkVector(vector: ArrayLike<number>, dimensions: number): void {
-  if (vector.length !== dimensions) {
-    throw new RangeError(`expected a vector of ${dimensions} dimensions, got ${vector.length}`);
-  }
-  let norm = 0;
-  for (let d = 0; d < dimensions; d++) norm += vector[d]! * vector[d]!;
-  if (!Number.isFinite(norm) || norm === 0) {
-    throw new RangeError('a vector must be finite and not all zeros (cosine is undefined)');
-  }
 }

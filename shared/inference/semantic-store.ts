@@ -11,13 +11,19 @@ import type { VectorEntry } from './vector-namespaces.ts';
  *   epoch ms, `v` the vector, `d` its value), with a TTL;
  * - `<prefix>:semantic:expiry`: every entry key scored by its expiry, what a starting worker loads;
  * - `<prefix>:semantic:log`: the stream every worker tails. An addition carries `k` (the entry
- *   key) and the hash's fields; a removal carries only `r`, the removed keys comma-separated.
+ *   key) and the hash's fields; a removal carries only `r`, the removed keys comma-separated;
+ * - `<prefix>:semantic:lru:<namespace hash>`: a namespace's entry keys scored by their last hit
+ *   (their addition until hit), what `SEMANTIC_MAX_ENTRIES` evicts from, lowest first.
  */
 export function semanticKeys(prefix: string) {
   return {
     entry: (key: string) => `${prefix}:semantic:entry:${key}`,
+    entryPrefix: `${prefix}:semantic:entry:`,
     expiry: `${prefix}:semantic:expiry`,
     stream: `${prefix}:semantic:log`,
+    // Hashed: a namespace holds any text, and a brace in a key would move it to another slot.
+    lru: (namespace: string) =>
+      `${prefix}:semantic:lru:${createHash('sha256').update(namespace).digest('hex').slice(0, 24)}`,
   };
 }
 

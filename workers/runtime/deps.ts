@@ -2,6 +2,8 @@ import type pg from 'pg';
 import type { Config } from '../../shared/config/load-config.ts';
 import { createDb } from '../../shared/db/create-db.ts';
 import type { StatementPlan } from '../../shared/db/statement-plan.ts';
+import { modelServerMetrics } from '../../shared/inference/model-server-metrics.ts';
+import { modelServersFor } from '../../shared/inference/model-servers.ts';
 import { recordModelVersion } from '../../shared/inference/model-versions.ts';
 import { processGeneration } from '../../shared/inference/process-pipeline.ts';
 import type { Logger } from '../../shared/log/logger.ts';
@@ -43,6 +45,7 @@ export async function openDeps(
   redis.on('error', (error) => log.warn({ err: error }, 'redis connection error'));
   const queues = new Queues({ connection: redis, prefix: config.queuePrefix });
   const workerMetrics = createWorkerMetrics();
+  modelServerMetrics(workerMetrics.registry, modelServersFor(config.inference, log));
   const webhookClient = processWebhookClient(config.webhooks);
   const generation = processGeneration(config, redis, log, {
     // Every worker records what it reads; the table's unique constraint keeps one row each.
