@@ -119,7 +119,13 @@ async function verify(erasureId: string, userId: string | undefined): Promise<Ve
   return withDb('users', async (db, { config }) => {
     const secretsKey = requireSecretsKey(config.secrets.key);
     const { findErasure } = await import('../shared/erasures/ledger.ts');
-    const { verifyErasure } = await import('../shared/erasures/verify.ts');
+    const [{ verifyErasure }, { hotChecks }, { coldFilesCheck }, { createStorage }] =
+      await Promise.all([
+        import('../shared/erasures/verify.ts'),
+        import('../shared/erasures/hot-checks.ts'),
+        import('../shared/erasures/cold-check.ts'),
+        import('../shared/storage/create-storage.ts'),
+      ]);
     const erasure = await findErasure(db, erasureId);
     if (!erasure) throw new InvalidArgumentError(`no erasure "${erasureId}"`);
     const { createProducerConnection } = await import('../shared/redis/connections.ts');
@@ -127,11 +133,16 @@ async function verify(erasureId: string, userId: string | undefined): Promise<Ve
       enableOfflineQueue: true,
       connectionName: 'lowburn-cli',
     });
+    const storage = await createStorage(config.storage);
+    const checks = [
+      ...hotChecks,
+      coldFilesCheck({ storage, duckdb: config.cold.duckdb, cacheDir: config.cold.cacheDir }),
+    ];
     try {
       return await verifyErasure(
         { db, redis, prefix: config.queuePrefix, secretsKey },
         erasure,
-        userId === undefined ? {} : { userId },
+        userId === undefined ? { checks } : { checks, userId },
       );
     } finally {
       await redis.quit().catch(() => redis.disconnect());

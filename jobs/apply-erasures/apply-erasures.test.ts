@@ -4,7 +4,9 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { coldLayout, readManifest } from '../../shared/cold/layout.ts';
-import { checkColdErased } from '../../shared/erasures/cold-check.ts';
+import { checkColdErased, coldFilesCheck } from '../../shared/erasures/cold-check.ts';
+import type { VerifyContext } from '../../shared/erasures/erasure-check.ts';
+import { findErasure } from '../../shared/erasures/ledger.ts';
 import { createLogger } from '../../shared/log/logger.ts';
 import {
   coldRows,
@@ -83,6 +85,19 @@ describe.each<StorageKind>(['file', 's3'])('apply-erasures with %s storage', (ki
       ['generations', 'telemetry'].flatMap((t) => DAYS.map((d) => `${t} ${d}`)),
     );
     const cat = await recordHotDoneErasure(database.db, 'cat');
+    // `lowburn users erase --verify`'s check of the cold files (the days `export_runs` knows).
+    const verifyCold = async () => {
+      const erasure = await findErasure(database.db, ann);
+      if (!erasure) throw new Error('no erasure');
+      return coldFilesCheck({
+        storage: store.storage,
+        duckdb: { memoryLimit: '128MB', threads: 1 },
+        cacheDir: path.join(workDir, 'verify-cache'),
+      }).run({ db: database.db } as VerifyContext, { ...erasure, subjectUserId: 'ann' });
+    };
+    const waiting = await verifyCold();
+    expect(waiting).toHaveLength(DAYS.length * 2);
+    expect(waiting.every((r) => r.rows > 0 && r.note?.includes('apply-erasures'))).toBe(true);
 
     const result = await apply();
 
@@ -136,6 +151,7 @@ describe.each<StorageKind>(['file', 's3'])('apply-erasures with %s storage', (ki
     expect(result.days.map((d) => d.day)).not.toContain(QUIET_DAY);
 
     expect(await check(true)).toEqual([]);
+    expect(await verifyCold()).toEqual([]);
 
     const ledger = await database.db
       .selectFrom('erasures')

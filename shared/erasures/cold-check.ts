@@ -5,6 +5,7 @@ import { deviceKey, indexTester, userColumns, userKey } from '../cold/user-index
 import { fetchCached } from '../duckdb/cold-files.ts';
 import { type DuckDbSettings, openDuckDb, quoteIdent, quoteLiteral } from '../duckdb/duckdb.ts';
 import type { ObjectStorage } from '../storage/storage.ts';
+import { type ErasureCheck, requireSubject } from './erasure-check.ts';
 
 /** A cold file that still holds rows of an erased user or device. */
 export interface ColdRowsLeft {
@@ -69,4 +70,41 @@ export async function checkColdErased(check: ColdErasedCheck): Promise<ColdRowsL
     duck.close();
     await rm(scratch, { recursive: true, force: true });
   }
+}
+
+/**
+ * `--verify`'s check of the cold files: every day `export_runs` holds for `telemetry` and
+ * `generations`, read back through {@link checkColdErased}. Files still holding the user are
+ * reported; while the erasure waits for `apply-erasures` (`hot-done`) that is expected, and the
+ * note says so.
+ */
+export function coldFilesCheck(
+  source: Omit<ColdErasedCheck, 'days' | 'userIds' | 'deviceIds'>,
+): ErasureCheck {
+  return {
+    name: 'cold files',
+    async run(ctx, erasure) {
+      const userId = requireSubject(erasure);
+      const days = await ctx.db
+        .selectFrom('export_runs')
+        .select(['table_name as table', 'day'])
+        .where('state', 'in', ['verified', 'dropped'])
+        .orderBy('day')
+        .execute();
+      const left = await checkColdErased({
+        ...source,
+        days,
+        userIds: [userId],
+        deviceIds: erasure.deviceIds,
+      });
+      return left.map((file) => ({
+        check: 'cold files',
+        place: `${file.table} ${file.day} ${file.key}`,
+        rows: file.rows,
+        ...(erasure.status !== 'done' && {
+          note: 'waiting for apply-erasures (ERASE_CRON, or `lowburn run apply-erasures`)',
+        }),
+      }));
+    },
+  };
 }
