@@ -1,16 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { flushTelemetryJob } from '../../jobs/flush-telemetry/index.ts';
-import { generateJob } from '../../jobs/generate/index.ts';
-import { testConfig } from '../../test/fixtures/config.ts';
-import { freePort } from '../../test/fixtures/free-port.ts';
-import { type ModelTestServer, startOllamaServer } from '../../test/fixtures/model-servers.ts';
-import { useTestDatabase } from '../../test/fixtures/postgres.ts';
-import { useRedis } from '../../test/fixtures/redis.ts';
-import { startWorker } from '../../workers/worker.ts';
-import { ConfigError } from '../errors/config-error.ts';
-import { ModelServersError } from '../errors/model-servers-error.ts';
-import { createLogger } from '../log/logger.ts';
-import { checkModelServers } from './model-servers-check.ts';
+import { flushTelemetryJob } from '../jobs/flush-telemetry/index.ts';
+import { generateJob } from '../jobs/generate/index.ts';
+import { ConfigError } from '../shared/errors/config-error.ts';
+import { ModelServersError } from '../shared/errors/model-servers-error.ts';
+import { checkModelServers } from '../shared/inference/model-servers-check.ts';
+import { createLogger } from '../shared/log/logger.ts';
+import { testConfig } from '../test/fixtures/config.ts';
+import { freePort } from '../test/fixtures/free-port.ts';
+import { type ModelTestServer, startOllamaServer } from '../test/fixtures/model-servers.ts';
+import { useTestDatabase } from '../test/fixtures/postgres.ts';
+import { useRedis } from '../test/fixtures/redis.ts';
+import { startWorker } from './worker.ts';
 
 const log = createLogger({ level: 'silent' });
 const host = (s: ModelTestServer) => new URL(s.url).host;
