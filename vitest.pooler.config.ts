@@ -19,6 +19,8 @@ export default defineConfig({
       // The export (its lock, its COPY streams).
       'jobs/export-cold/export-cold.test.ts',
       'jobs/export-cold/export-cold-job.test.ts',
+      // The erasures' cold rewrite (the same write lock as the export).
+      'jobs/apply-erasures/apply-erasures.test.ts',
       // Budgets and usage.
       'shared/usage/budgets.test.ts',
       'jobs/rollup-usage/rollup-usage.test.ts',

@@ -2,8 +2,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { coldLayout, readManifest } from '../../shared/cold/layout.ts';
+import { takeColdWriteLock } from '../../shared/cold/write-lock.ts';
 import { checkColdErased, coldFilesCheck } from '../../shared/erasures/cold-check.ts';
 import type { VerifyContext } from '../../shared/erasures/erasure-check.ts';
 import { findErasure } from '../../shared/erasures/ledger.ts';
@@ -21,7 +23,7 @@ import {
 } from '../../test/fixtures/erasure-cold.ts';
 import { useTestDatabase } from '../../test/fixtures/postgres.ts';
 import { exportCold } from '../export-cold/export-cold.ts';
-import { applyErasures } from './apply-erasures.ts';
+import { applyErasures, ColdStoreBusyError } from './apply-erasures.ts';
 
 const NOW = new Date('2026-11-25T00:30:00Z');
 const DAYS = ['2026-11-20', '2026-11-21', '2026-11-22'];
@@ -188,5 +190,27 @@ describe.each<StorageKind>(['file', 's3'])('apply-erasures with %s storage', (ki
     const left = await sql<{ n: string }>`
       SELECT count(*) AS n FROM erasures WHERE status <> 'done'`.execute(database.db);
     expect(Number(left.rows[0]?.n)).toBe(0);
+  });
+  it('waits for the cold store: refuses while an export holds the write lock, and runs after', async () => {
+    const lock = await takeColdWriteLock(async () => {
+      const client = new pg.Client({ connectionString: database.url });
+      await client.connect();
+      return client;
+    }, 'a test export');
+    expect(lock).toBeDefined();
+    try {
+      await expect(apply()).rejects.toBeInstanceOf(ColdStoreBusyError);
+      // The refused run left nothing half done: no erasure moved, no file written.
+      expect(
+        await database.db
+          .selectFrom('erasure_files')
+          .select('state')
+          .where('state', '<>', 'deleted')
+          .execute(),
+      ).toEqual([]);
+    } finally {
+      await lock?.release();
+    }
+    await expect(apply()).resolves.toMatchObject({ erasures: 0 });
   });
 });

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type pg from 'pg';
-import { COLD_WRITE_LOCK } from '../../shared/cold/layout.ts';
+import { takeColdWriteLock } from '../../shared/cold/write-lock.ts';
 import { lateTables } from '../../shared/db/cold-days.ts';
 import { createClient, type Db } from '../../shared/db/create-db.ts';
 import {
@@ -42,10 +42,6 @@ export interface ExportColdResult {
   days: DayResult[];
 }
 
-// One export at a time across the fleet, nor while `apply-erasures` rewrites files: a
-// transaction lock, held by a transaction left open on a connection of its own for the whole run
-// (see takeExportLock).
-const EXPORT_LOCK = COLD_WRITE_LOCK;
 const DAY_MS = 86_400_000;
 
 /**
@@ -68,7 +64,8 @@ export async function exportCold(options: ExportColdOptions): Promise<ExportCold
     await client.connect();
     return client;
   };
-  const lock = await takeExportLock(connect);
+  // One export at a time across the fleet, nor while `apply-erasures` rewrites files.
+  const lock = await takeColdWriteLock(connect, 'export-cold');
   if (!lock) {
     options.log.info('another export-cold run holds the lock; skipping');
     return { ran: false, days: [] };
@@ -149,52 +146,6 @@ export async function exportCold(options: ExportColdOptions): Promise<ExportCold
  */
 async function prepareClient(client: pg.Client): Promise<void> {
   await client.query("SET TimeZone = 'UTC'");
-}
-
-interface ExportLock {
-  /** Throws when the lock's connection was lost: another run may hold the lock now. */
-  check(): void;
-  /** Ends the lock's transaction and connection. */
-  release(): Promise<void>;
-}
-
-/**
- * The export's lock: `pg_try_advisory_xact_lock` in a transaction left open on a connection of
- * its own until the run ends. A session lock (`pg_try_advisory_lock`) would break behind a
- * transaction-mode pooler — it stays on whichever server connection ran it, held after the run
- * for whoever gets that connection next — while an open transaction keeps its server connection
- * everywhere, and a crashed exporter still releases the lock with its connection (Postgres, or
- * the pooler, ends the transaction). It writes nothing and, at READ COMMITTED, holds no snapshot
- * between statements, so it holds back no VACUUM. `undefined` when another run holds the lock.
- */
-async function takeExportLock(connect: () => Promise<pg.Client>): Promise<ExportLock | undefined> {
-  const client = await connect();
-  let lost = false;
-  client.once('end', () => {
-    lost = true;
-  });
-  let ok = false;
-  try {
-    await client.query('BEGIN');
-    const locked = await client.query('SELECT pg_try_advisory_xact_lock($1) AS ok', [EXPORT_LOCK]);
-    ok = locked.rows[0].ok === true;
-  } finally {
-    if (!ok) client.end().catch(() => {});
-  }
-  if (!ok) return undefined;
-  return {
-    check() {
-      if (lost) {
-        throw new Error(
-          'export-cold lost the connection that held its lock; the days left wait for the next run',
-        );
-      }
-    },
-    async release() {
-      await client.query('COMMIT').catch(() => {});
-      await client.end().catch(() => {});
-    },
-  };
 }
 
 const firstLine = (error: unknown) =>

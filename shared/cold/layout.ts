@@ -60,9 +60,8 @@ export const manifestSchema = z.object({
 export type Manifest = z.infer<typeof manifestSchema>;
 
 /**
- * Session advisory lock held by whatever writes a day's cold files (`export-cold`,
- * `apply-erasures`): one writer of the cold store at a time across the fleet, released with its
- * connection if the writer crashes.
+ * Advisory lock held by whatever writes a day's cold files (`export-cold`, `apply-erasures`): one
+ * writer of the cold store at a time across the fleet (see `takeColdWriteLock`).
  */
 export const COLD_WRITE_LOCK = 0x6c62_0e11;
 
