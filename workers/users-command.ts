@@ -10,6 +10,7 @@ interface EraseOptions {
   verify?: string;
   user?: string;
   json?: boolean;
+  applyNow?: boolean;
 }
 
 /**
@@ -29,12 +30,22 @@ export function registerUsersCommand(program: Command): void {
     .option('--dry-run', 'count what would be erased; record and remove nothing')
     .option('--verify <erasure-id>', "report what of an erasure's user remains (zero, or where)")
     .option('--user <userId>', 'with --verify, for a done erasure: the user it erased')
+    .option(
+      '--apply-now',
+      'rewrite the cold files and fine-tune sets as soon as the hot side is done, not at ERASE_CRON (alone: for every erasure waiting)',
+    )
     .option('--json', 'print JSON, for scripts')
     .action(async (userIds: string[], opts: EraseOptions) => {
       if (opts.verify !== undefined) {
         const report = await verify(opts.verify, opts.user);
         console.log(opts.json ? JSON.stringify(report) : describeReport(report));
         if (!report.clean) process.exitCode = 1;
+        return;
+      }
+      if (opts.applyNow && userIds.length === 0 && !opts.dryRun) {
+        const { enqueueApplyErasures } = await import('./erasure-enqueue.ts');
+        const jobId = await enqueueApplyErasures();
+        console.log(opts.json ? JSON.stringify({ jobId }) : `apply-erasures queued: job ${jobId}`);
         return;
       }
       // Checked before connecting, so a typo fails fast with exit code 2.
@@ -46,14 +57,14 @@ export function registerUsersCommand(program: Command): void {
         );
         return;
       }
-      const recorded = await erase(subjects.userIds, subjects.deviceIds);
+      const recorded = await erase(subjects.userIds, subjects.deviceIds, opts.applyNow === true);
       console.log(
         opts.json
           ? JSON.stringify(recorded)
           : recorded
               .map(
                 (r) =>
-                  `${r.userId}: erasure ${r.id} ${r.status}${r.created ? '' : ' (already requested: the same erasure)'}; job ${r.jobId}`,
+                  `${r.userId}: erasure ${r.id} ${r.status}${r.created ? '' : ' (already requested: the same erasure)'}; job ${r.jobId}${opts.applyNow ? ' (then apply-erasures)' : ''}`,
               )
               .join('\n'),
       );
@@ -66,7 +77,9 @@ export function parseSubjects(
   devices: string | undefined,
 ): { userIds: string[]; deviceIds: string[] } {
   if (userIds.length === 0) {
-    throw new InvalidArgumentError('name at least one user id (or --verify <erasure-id>)');
+    throw new InvalidArgumentError(
+      'name at least one user id (or --verify <erasure-id>, or --apply-now alone)',
+    );
   }
   for (const id of userIds) {
     const parsed = erasureUserId.safeParse(id);
@@ -99,7 +112,7 @@ async function preview(userIds: string[], deviceIds: string[]) {
   });
 }
 
-async function erase(userIds: string[], deviceIds: string[]) {
+async function erase(userIds: string[], deviceIds: string[], applyNow: boolean) {
   return withDb('users', async (db, { config }) => {
     const secretsKey = requireSecretsKey(config.secrets.key);
     const { requestErasure } = await import('../shared/erasures/ledger.ts');
@@ -108,7 +121,7 @@ async function erase(userIds: string[], deviceIds: string[]) {
     const recorded = [];
     for (const userId of userIds) {
       const erasure = await requestErasure(db, { userId, deviceIds, requestedBy, secretsKey });
-      const jobId = await enqueueErasure(config, erasure.id, deviceIds.length);
+      const jobId = await enqueueErasure(config, erasure.id, deviceIds.length, applyNow);
       recorded.push({ userId, ...erasure, jobId });
     }
     return recorded;
@@ -119,13 +132,19 @@ async function verify(erasureId: string, userId: string | undefined): Promise<Ve
   return withDb('users', async (db, { config }) => {
     const secretsKey = requireSecretsKey(config.secrets.key);
     const { findErasure } = await import('../shared/erasures/ledger.ts');
-    const [{ verifyErasure }, { hotChecks }, { coldFilesCheck }, { createStorage }] =
-      await Promise.all([
-        import('../shared/erasures/verify.ts'),
-        import('../shared/erasures/hot-checks.ts'),
-        import('../shared/erasures/cold-check.ts'),
-        import('../shared/storage/create-storage.ts'),
-      ]);
+    const [
+      { verifyErasure },
+      { hotChecks },
+      { coldFilesCheck },
+      { finetuneSetsCheck },
+      { createStorage },
+    ] = await Promise.all([
+      import('../shared/erasures/verify.ts'),
+      import('../shared/erasures/hot-checks.ts'),
+      import('../shared/erasures/cold-check.ts'),
+      import('../shared/erasures/finetune-check.ts'),
+      import('../shared/storage/create-storage.ts'),
+    ]);
     const erasure = await findErasure(db, erasureId);
     if (!erasure) throw new InvalidArgumentError(`no erasure "${erasureId}"`);
     const { createProducerConnection } = await import('../shared/redis/connections.ts');
@@ -137,6 +156,7 @@ async function verify(erasureId: string, userId: string | undefined): Promise<Ve
     const checks = [
       ...hotChecks,
       coldFilesCheck({ storage, duckdb: config.cold.duckdb, cacheDir: config.cold.cacheDir }),
+      finetuneSetsCheck(storage),
     ];
     try {
       return await verifyErasure(

@@ -1,13 +1,15 @@
 import { join } from 'node:path';
 import { sql } from 'kysely';
-import { COLD_WRITE_LOCK } from '../../shared/cold/layout.ts';
+import { takeColdWriteLock } from '../../shared/cold/write-lock.ts';
 import { createClient, type Db } from '../../shared/db/create-db.ts';
 import { type DuckDbSettings, openDuckDb } from '../../shared/duckdb/duckdb.ts';
+import type { FinetuneTombstone } from '../../shared/finetune/manifest.ts';
 import type { Logger } from '../../shared/log/logger.ts';
 import type { ObjectStorage } from '../../shared/storage/storage.ts';
 import type { EraseContext } from './context.ts';
 import { type DayErasure, eraseDay } from './erase-day.ts';
 import { type ErasedSet, loadErasedSet, loadIntoDuckDb } from './erased-set.ts';
+import { eraseFinetuneSets } from './finetune-sets.ts';
 
 export interface ApplyErasuresOptions {
   db: Db;
@@ -19,6 +21,11 @@ export interface ApplyErasuresOptions {
   now?: () => Date;
   signal?: AbortSignal;
   afterStep?: EraseContext['afterStep'];
+  /**
+   * Asks for a removed fine-tune set to be exported again (the job enqueues `export-finetune`
+   * with `rebuild`); called for every tombstoned set, so it must be idempotent per tombstone.
+   */
+  rebuildFinetuneSet?: (prefix: string, tombstone: FinetuneTombstone) => Promise<void>;
 }
 
 export interface ApplyErasuresResult {
@@ -36,6 +43,8 @@ export interface ApplyErasuresResult {
    * open until they are exported.
    */
   waitingForExport: { table: string; day: string; state: string }[];
+  /** Fine-tune sets removed by this run (folders), each rebuilt by an `export-finetune` job. */
+  finetuneSetsRemoved: string[];
 }
 
 /** Another process writes the cold store (an export, or another `apply-erasures`). */
@@ -54,19 +63,23 @@ export class ColdStoreBusyError extends Error {
  */
 export async function applyErasures(options: ApplyErasuresOptions): Promise<ApplyErasuresResult> {
   const now = options.now ?? (() => new Date());
-  const client = createClient({
-    url: options.databaseUrl,
-    applicationName: 'lowburn apply-erasures',
-    log: options.log,
-  });
-  await client.connect();
-  const duck = await openDuckDb({
-    ...options.duckdb,
-    tempDirectory: join(options.workDir, '.duckdb-spill'),
-  });
+  // The cold store's write lock: no export changes a day under the rewrite.
+  const lock = await takeColdWriteLock(async () => {
+    const client = createClient({
+      url: options.databaseUrl,
+      applicationName: 'lowburn apply-erasures',
+      log: options.log,
+    });
+    await client.connect();
+    return client;
+  }, 'apply-erasures');
+  if (!lock) throw new ColdStoreBusyError();
+  let duck: Awaited<ReturnType<typeof openDuckDb>> | undefined;
   try {
-    const locked = await client.query('SELECT pg_try_advisory_lock($1) AS ok', [COLD_WRITE_LOCK]);
-    if (locked.rows[0].ok !== true) throw new ColdStoreBusyError();
+    duck = await openDuckDb({
+      ...options.duckdb,
+      tempDirectory: join(options.workDir, '.duckdb-spill'),
+    });
     const set = await loadErasedSet(options.db);
     await loadIntoDuckDb(duck.connection, set);
     const ctx: EraseContext = {
@@ -81,7 +94,15 @@ export async function applyErasures(options: ApplyErasuresOptions): Promise<Appl
     };
     const { published, waiting } = await daysToErase(options.db);
     const days: DayErasure[] = [];
-    for (const { table, day } of published) days.push(await eraseDay(ctx, table, day, set));
+    for (const { table, day } of published) {
+      lock.check();
+      days.push(await eraseDay(ctx, table, day, set));
+    }
+    const finetune = await eraseFinetuneSets(
+      ctx,
+      set,
+      options.rebuildFinetuneSet ?? (async () => {}),
+    );
     const finished =
       waiting.length === 0 && set.erasures.length > 0 ? await finishErasures(ctx, set) : 0;
     if (waiting.length > 0 && set.erasures.length > 0) {
@@ -97,10 +118,11 @@ export async function applyErasures(options: ApplyErasuresOptions): Promise<Appl
       filesRewritten: total('filesRewritten'),
       rowsRemoved: total('rowsRemoved'),
       waitingForExport: waiting,
+      finetuneSetsRemoved: finetune.removed,
     };
   } finally {
-    duck.close();
-    await client.end().catch(() => {});
+    duck?.close();
+    await lock.release();
   }
 }
 

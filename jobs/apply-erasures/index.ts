@@ -1,4 +1,5 @@
-import { z } from 'zod';
+import { applyErasuresQueue } from '../../shared/erasures/queue.ts';
+import { exportFinetuneQueue } from '../../shared/finetune/queue.ts';
 import { defineJob } from '../../shared/queue/job-definition.ts';
 import { applyErasures } from './apply-erasures.ts';
 
@@ -9,13 +10,7 @@ import { applyErasures } from './apply-erasures.ts';
  * for the batch.
  */
 export const applyErasuresJob = defineJob({
-  queue: 'apply-erasures',
-  description:
-    'Rewrite the cold Parquet files holding erased users (all pending erasures at once), verify, replace the manifests, then delete the old files.',
-  schema: z.object({}).strict(),
-  // One at a time; the cold store's write lock also keeps it apart from export-cold (a busy
-  // lock is an ordinary error: retried after the backoff).
-  options: { attempts: 6, backoffMs: 10 * 60_000, timeoutMs: 4 * 60 * 60_000, concurrency: 1 },
+  ...applyErasuresQueue,
   schedule: (config) => ({ cron: config.cold.eraseCron }),
   async process(_payload, { deps, signal, log }) {
     const { config } = deps;
@@ -27,6 +22,15 @@ export const applyErasuresJob = defineJob({
       duckdb: config.cold.duckdb,
       workDir: config.cold.workDir,
       signal,
+      rebuildFinetuneSet: async (prefix, tombstone) => {
+        // One rebuild per tombstone: a rerun asking again adds nothing.
+        const token = `${prefix.replaceAll('/', '_')}${Date.parse(tombstone.erased.at)}`;
+        await deps.enqueue(
+          exportFinetuneQueue,
+          { rebuild: prefix },
+          { jobId: `export-finetune.rebuild.${token}` },
+        );
+      },
     });
     return { ...result, days: result.days.length };
   },

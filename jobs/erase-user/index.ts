@@ -1,5 +1,5 @@
 import { UnrecoverableError } from 'bullmq';
-import { eraseUserQueue } from '../../shared/erasures/queue.ts';
+import { applyErasuresQueue, eraseUserQueue } from '../../shared/erasures/queue.ts';
 import { defineJob } from '../../shared/queue/job-definition.ts';
 import { eraseUser } from './erase-user.ts';
 import { ExportInProgressError } from './export-in-progress-error.ts';
@@ -32,12 +32,24 @@ export const eraseUserJob = defineJob({
       }
       throw error;
     });
+    // `--apply-now`: the cold side at once, for every erasure whose hot side is done. One
+    // apply-erasures per erasure asked this way (a batch already running takes it next time).
+    let applyJobId: string | undefined;
+    if (payload.applyNow && result.status === 'hot-done') {
+      applyJobId = `apply-erasures.now.${payload.erasureId.replaceAll('-', '')}`;
+      await deps.enqueue(applyErasuresQueue, {}, { jobId: applyJobId });
+    }
     // The job's result (shown by GET /v1/jobs/:id) leaves the digests to the ledger.
     const {
       cacheKeys: _k,
       jobIds: _j,
       ...hot
     } = (result.counts.hot ?? {}) as Record<string, unknown>;
-    return { erasureId: result.erasureId, status: result.status, hot };
+    return {
+      erasureId: result.erasureId,
+      status: result.status,
+      hot,
+      ...(applyJobId && { applyJobId }),
+    };
   },
 });

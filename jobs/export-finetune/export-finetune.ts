@@ -2,9 +2,12 @@ import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import pkg from '../../package.json' with { type: 'json' };
+import { buildUserIndex } from '../../shared/cold/user-index.ts';
 import type { Config } from '../../shared/config/load-config.ts';
 import { utcDay } from '../../shared/db/partitions.ts';
 import { type ColdQuery, NoDataError, openColdQuery } from '../../shared/duckdb/cold-query.ts';
+import { erasureHash } from '../../shared/erasures/erasure-hash.ts';
+import { userHashKey } from '../../shared/finetune/manifest.ts';
 import { modelServersFor } from '../../shared/inference/model-servers.ts';
 import type { Logger } from '../../shared/log/logger.ts';
 import type { ObjectStorage } from '../../shared/storage/storage.ts';
@@ -23,6 +26,7 @@ import {
   sourceViewSql,
   winnersCountSql,
   winnersSql,
+  winnerUsersSql,
 } from './source.ts';
 import { type Staged, stageExamples } from './stage.ts';
 import { billingEstimate } from './tokens.ts';
@@ -34,7 +38,7 @@ export type ExportProgress =
   | { stage: 'verify' | 'upload' };
 
 export interface ExportFinetuneOptions {
-  config: Pick<Config, 'finetune' | 'cold' | 'database' | 'inference'>;
+  config: Pick<Config, 'finetune' | 'cold' | 'database' | 'inference' | 'secrets'>;
   storage: ObjectStorage;
   log: Logger;
   request: FinetuneRequest;
@@ -50,6 +54,7 @@ const SOURCE_COLUMNS = [
   'created_at',
   'task_type',
   'prompt_hash',
+  'user_id',
   'request',
   'response',
   'status',
@@ -65,6 +70,8 @@ interface Read {
   deduped: number;
   hotRows: number;
   coldFiles: number;
+  /** The users of the rows the dedup kept (for the set's user index). */
+  users: string[];
 }
 
 /**
@@ -109,6 +116,7 @@ export async function exportFinetune(options: ExportFinetuneOptions): Promise<Fi
       ],
       (files) => manifestOf(options, { base, read, examples, staged }, files),
       options.afterStep,
+      request.rebuilt !== undefined,
     );
     options.log.info(
       { prefix: request.prefix, ...manifest.counts.split, read: read.read },
@@ -166,7 +174,14 @@ async function readAndStage(
     if (!(error instanceof NoDataError)) throw error;
   }
   try {
-    const read: Read = { read: 0, readByKind: {}, deduped: 0, hotRows: 0, coldFiles: 0 };
+    const read: Read = {
+      read: 0,
+      readByKind: {},
+      deduped: 0,
+      hotRows: 0,
+      coldFiles: 0,
+      users: [],
+    };
     let rows: AsyncIterable<Iterable<SourceRow>> = (async function* () {})();
     if (session) {
       const [source] = session.sources;
@@ -180,6 +195,7 @@ async function readAndStage(
       }
       await session.query(winnersSql);
       read.deduped = Number((await session.query(winnersCountSql)).rows[0]?.n ?? 0);
+      read.users = (await session.query(winnerUsersSql)).rows.map((r) => String(r.user_id));
       // One DuckDB thread while streaming: cleaning the rows in JavaScript is the slow side and
       // takes the other core; a second thread would only hold a second row group of wide rows
       // in memory.
@@ -274,5 +290,23 @@ function manifestOf(
     files,
     exportedAt: new Date().toISOString(),
     lowburnVersion: pkg.version,
+    ...usersIndex(read.users, config.secrets.key, options.log),
+    ...(request.rebuilt && { rebuilt: request.rebuilt }),
   };
+}
+
+/**
+ * The set's user index (see `FinetuneManifest.users`), over keyed hashes: none without
+ * `SECRETS_KEY`, and then an erasure removes the set whoever it erases.
+ */
+function usersIndex(
+  users: readonly string[],
+  secretsKey: Buffer | undefined,
+  log: Logger,
+): Pick<FinetuneManifest, 'users'> {
+  if (!secretsKey) {
+    log.warn('no SECRETS_KEY: the set gets no user index, so any erasure will remove it');
+    return {};
+  }
+  return { users: buildUserIndex(users.map((u) => userHashKey(erasureHash(u, secretsKey)))) };
 }

@@ -1,8 +1,10 @@
 import { UnrecoverableError } from 'bullmq';
 import { FinetuneRefusedError } from '../../shared/errors/finetune-refused-error.ts';
+import { readFinetuneSet } from '../../shared/finetune/manifest.ts';
+import { exportFinetuneQueue } from '../../shared/finetune/queue.ts';
 import { defineJob } from '../../shared/queue/job-definition.ts';
 import { finetuneMetrics } from './metrics.ts';
-import { exportFinetuneSchema, resolveFinetuneRequest } from './request.ts';
+import { type FinetuneRequest, rebuildRequest, resolveFinetuneRequest } from './request.ts';
 
 /**
  * The weekly fine-tune data export: the pairs the paid fallback answered (and, when asked, the
@@ -11,23 +13,28 @@ import { exportFinetuneSchema, resolveFinetuneRequest } from './request.ts';
  * `finetune/<task>/<day>/`. See `export-finetune.ts`.
  */
 export const exportFinetuneJob = defineJob({
-  queue: 'export-finetune',
-  description:
-    'Write deduped, PII-scrubbed chat JSONL train/validation files, a manifest and a Modelfile from the fallback pairs (hot and cold) to object storage.',
-  schema: exportFinetuneSchema,
-  // One export at a time; a million rows take about a minute, the timeout leaves room for a
-  // slow bucket. A failed attempt leaves no manifest, so a retry rewrites the set whole.
-  options: { attempts: 3, backoffMs: 5 * 60_000, timeoutMs: 2 * 60 * 60_000, concurrency: 1 },
+  ...exportFinetuneQueue,
   schedule: (config) => ({ cron: config.finetune.cron }),
   async process(payload, { deps, log, signal, job }) {
     const metrics = finetuneMetrics(deps.metrics);
     const started = performance.now();
-    let request: ReturnType<typeof resolveFinetuneRequest>;
-    try {
-      request = resolveFinetuneRequest(payload, deps.config, new Date());
-    } catch (error) {
-      if (error instanceof RangeError) throw new UnrecoverableError(error.message);
-      throw error;
+    let request: FinetuneRequest;
+    if (payload.rebuild) {
+      // A set an erasure removed: written again from its own request, unless it already was.
+      const set = await readFinetuneSet(deps.storage, payload.rebuild);
+      if (set?.kind !== 'erased') {
+        const why = set ? 'the set is published (rebuilt already?)' : 'no set in this folder';
+        log.info({ prefix: payload.rebuild }, `nothing to rebuild: ${why}`);
+        return { prefix: payload.rebuild, skipped: why };
+      }
+      request = rebuildRequest(set.manifest, payload.rebuild);
+    } else {
+      try {
+        request = resolveFinetuneRequest(payload, deps.config, new Date());
+      } catch (error) {
+        if (error instanceof RangeError) throw new UnrecoverableError(error.message);
+        throw error;
+      }
     }
     try {
       // Loaded when an export runs: the tokenizer's tables alone are ~100 MB of RSS, which no

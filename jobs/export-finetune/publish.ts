@@ -1,76 +1,12 @@
 import { ExportVerificationError } from '../../shared/errors/export-verification-error.ts';
+import {
+  type FinetuneManifest,
+  type FinetuneManifestFile as ManifestFile,
+  manifestName,
+} from '../../shared/finetune/manifest.ts';
 import type { ObjectStorage, PutBody } from '../../shared/storage/storage.ts';
-import type { Distribution } from './tokens.ts';
 
-/** One file of an export, as its manifest lists it. */
-export interface ManifestFile {
-  name: 'train.jsonl' | 'validation.jsonl' | 'Modelfile';
-  key: string;
-  bytes: number;
-  sha256: string;
-  /** Examples in a JSONL file. */
-  lines?: number;
-}
-
-/** `manifest.json`: what an export read, kept, dropped and wrote, and how to check it. */
-export interface FinetuneManifest {
-  format: 'lowburn.finetune.v1';
-  lineFormat: 'openai' | 'sharegpt';
-  source: {
-    task: string | null;
-    since: string;
-    until: string;
-    include: string[];
-    /** Hot rows loaded from Postgres and cold files read, over the range's days. */
-    hotRows: number;
-    coldFiles: number;
-  };
-  /** Rows and examples at each stage, in order. */
-  counts: {
-    read: number;
-    readByKind: Record<string, number>;
-    /** Left after the exact dedup by normalised conversation (newest kept). */
-    deduped: number;
-    /** Replacements made by the scrubber, per PII class (in every row scrubbed). */
-    scrubbed: Record<string, number>;
-    /** Examples in which at least one replacement was made. */
-    scrubbedExamples: number;
-    dropped: {
-      unreadableRequest: number;
-      /** Still holding a secret after scrubbing, by its class. */
-      secret: Record<string, number>;
-      /** Identical to a newer example once scrubbed. */
-      duplicateAfterScrub: number;
-      /** Over `maxTokens` (never truncated). */
-      overMaxTokens: number;
-    };
-    written: number;
-    split: { train: number; validation: number };
-    writtenByKind: Record<string, number>;
-  };
-  split: { validationPercent: 10; by: string; overlap: 0 };
-  tokens: {
-    tokenizer: string;
-    /** Examples counted exactly because their size could exceed `maxTokens`. */
-    exactlyCounted: number;
-    maxTokens: number;
-    train: {
-      total: number;
-      perExample: Distribution | null;
-      assistantPerExample: Distribution | null;
-      messagesPerExample: Distribution | null;
-    };
-    validation: { total: number; perExample: Distribution | null };
-    /** What OpenAI would bill training on `train.jsonl`, per the cookbook's default-epochs rule. */
-    billing: { epochs: number; billingTokensPerEpoch: number; billedTokens: number };
-  };
-  localModel: { name: string; version: string; digest: string | null };
-  files: ManifestFile[];
-  exportedAt: string;
-  lowburnVersion: string;
-}
-
-export const manifestName = 'manifest.json';
+export type { FinetuneManifest } from '../../shared/finetune/manifest.ts';
 
 /** A file to publish: from a staged local file, or small text (the Modelfile). */
 export interface PublishFile {
@@ -94,8 +30,13 @@ export async function publish(
   files: PublishFile[],
   manifest: (files: ManifestFile[]) => FinetuneManifest,
   afterStep?: (step: string) => void,
+  /**
+   * The folder holds an erasure's tombstone (a manifest naming no file): it stays until the new
+   * manifest replaces it, so a rebuild cut short is still found and retried.
+   */
+  overTombstone = false,
 ): Promise<FinetuneManifest> {
-  await storage.delete(`${prefix}${manifestName}`);
+  if (!overTombstone) await storage.delete(`${prefix}${manifestName}`);
   const listed: ManifestFile[] = [];
   for (const file of files) {
     const key = `${prefix}${file.name}`;

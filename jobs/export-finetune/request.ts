@@ -1,43 +1,14 @@
-import { z } from 'zod';
-import { parseDuration } from '../../shared/config/duration.ts';
-import { type FinetuneInclude, finetuneIncludes } from '../../shared/config/finetune-config.ts';
+import type { FinetuneInclude } from '../../shared/config/finetune-config.ts';
 import type { Config } from '../../shared/config/load-config.ts';
-import { taskTypes } from '../../shared/generation/schema.ts';
+import type { FinetuneErasure, FinetuneTombstone } from '../../shared/finetune/manifest.ts';
+import { type ExportFinetunePayload, parseTime } from '../../shared/finetune/queue.ts';
 import type { ExportFormat } from './examples.ts';
 
-const DAY = /^\d{4}-\d{2}-\d{2}$/;
-
-/** `30d` (that long before now), a UTC day `2026-11-01` (its midnight) or an ISO time. */
-export function parseTime(text: string, now: Date): Date | undefined {
-  // A unit is required: a bare number would read as milliseconds.
-  const ms = /\d\s*(?:ms|s|m|h|d)\s*$/.test(text) ? parseDuration(text) : undefined;
-  if (ms !== undefined) return new Date(now.getTime() - ms);
-  const date = new Date(DAY.test(text) ? `${text}T00:00:00Z` : text);
-  return Number.isNaN(date.getTime()) || !/^\d{4}-/.test(text) ? undefined : date;
-}
-
-const time = z
-  .string()
-  .max(40)
-  .refine((t) => parseTime(t, new Date()) !== undefined, {
-    message: 'must be a duration like 30d, a day like 2026-11-01, or an ISO time',
-  });
-
-/** The `export-finetune` payload; the scheduled run sends `{}` and takes every default. */
-export const exportFinetuneSchema = z
-  .object({
-    task: z.enum(taskTypes).optional().describe('One task type; every one when unset.'),
-    since: time.optional().describe('Start of the range (default: FINETUNE_WINDOW before now).'),
-    until: time.optional().describe('End of the range, exclusive (default: now).'),
-    include: z
-      .array(z.enum(finetuneIncludes))
-      .max(finetuneIncludes.length)
-      .optional()
-      .describe('Sources added to the fallback pairs (default: FINETUNE_INCLUDE).'),
-    format: z.enum(['openai', 'sharegpt']).optional().describe('Line format (default: openai).'),
-  })
-  .strict();
-export type ExportFinetunePayload = z.output<typeof exportFinetuneSchema>;
+export {
+  type ExportFinetunePayload,
+  exportFinetuneSchema,
+  parseTime,
+} from '../../shared/finetune/queue.ts';
 
 /** A payload with every default filled in. */
 export interface FinetuneRequest {
@@ -48,6 +19,22 @@ export interface FinetuneRequest {
   format: ExportFormat;
   /** `finetune/<task or all>/<YYYY-MM-DD>/`: the UTC day of the run. */
   prefix: string;
+  /** A rebuild of a set an erasure removed: the erasure, recorded in the new manifest. */
+  rebuilt?: FinetuneErasure;
+}
+
+/** The request a removed set was built from, to write it again in its own folder. */
+export function rebuildRequest(tombstone: FinetuneTombstone, prefix: string): FinetuneRequest {
+  const { source, erased } = tombstone;
+  return {
+    task: source.task ?? undefined,
+    since: new Date(source.since),
+    until: new Date(source.until),
+    include: source.include as FinetuneInclude[],
+    format: tombstone.lineFormat,
+    prefix,
+    rebuilt: { at: erased.at, userHashes: erased.userHashes, written: erased.written },
+  };
 }
 
 export function resolveFinetuneRequest(

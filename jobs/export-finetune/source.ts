@@ -78,13 +78,13 @@ export function sourceViewSql(filter: SourceFilter): string {
   );
   return `
     CREATE TEMP VIEW finetune_source AS
-    SELECT g.id, g.created_at, g.prompt_hash, CAST(g.request AS VARCHAR) AS request,
+    SELECT g.id, g.created_at, g.prompt_hash, g.user_id, CAST(g.request AS VARCHAR) AS request,
       ${shadow ? 'CASE WHEN s.agreed = false THEN s.frontier_answer ELSE g.response END' : 'g.response'} AS answer,
       CASE ${kinds.join(' ')} END AS kind
     FROM generations g
     ${shadow ? 'LEFT JOIN shadow_comparisons s ON s.generation_id = g.id' : ''}
     WHERE ${conditions.join(' AND ')} AND (${sources.join(' OR ')})
-      -- hot rows carry no user_id here (their erased users were left in Postgres by hotWhere)
+      -- hot rows' erased users were already left in Postgres by hotWhere
       AND coalesce(g.user_id NOT IN (SELECT user_id FROM open_erasure_users), true)`;
 }
 
@@ -94,7 +94,7 @@ export function sourceViewSql(filter: SourceFilter): string {
  */
 export const keysSql = `
   CREATE TEMP TABLE finetune_keys AS
-  SELECT id, created_at, prompt_hash, kind FROM finetune_source`;
+  SELECT id, created_at, prompt_hash, user_id, kind FROM finetune_source`;
 
 /** Rows read, by kind. */
 export const countsSql = `SELECT kind, count(*) AS n FROM finetune_keys GROUP BY kind`;
@@ -109,6 +109,15 @@ export const winnersSql = `
   CREATE TEMP TABLE finetune_winners AS
   SELECT id, created_at FROM finetune_keys
   QUALIFY row_number() OVER (PARTITION BY prompt_hash ORDER BY created_at DESC, id DESC) = 1`;
+
+/**
+ * The users whose rows the dedup kept: a superset of those the written examples came from (a
+ * row dropped later, by the scrubber or the token limit, still counts), for the set's user index.
+ */
+export const winnerUsersSql = `
+  SELECT DISTINCT k.user_id FROM finetune_keys k
+  SEMI JOIN finetune_winners w ON w.id = k.id AND w.created_at = k.created_at
+  WHERE k.user_id IS NOT NULL`;
 
 /** How many rows the dedup kept. */
 export const winnersCountSql = `SELECT count(*) AS n FROM finetune_winners`;

@@ -1,3 +1,4 @@
+import type { Distribution } from '../../shared/finetune/manifest.ts';
 import type { ChatMessage } from '../../shared/inference/request-keys.ts';
 
 /** The cookbook's per-message overhead, and the reply priming added once per example. */
@@ -7,6 +8,9 @@ const REPLY_PRIMING = 3;
 const ROLE_TOKENS = 1;
 
 type Count = (text: string) => number;
+
+export type { Distribution };
+
 let exactCount: Count | undefined;
 
 /** o200k_base (gpt-tokenizer), loaded at the first example that needs it: ~60 MB of tables. */
@@ -57,14 +61,6 @@ function countWith(messages: readonly ChatMessage[], count: Count, exact: boolea
     if (message.role === 'assistant') assistant += content;
   }
   return { total, assistant, exact };
-}
-
-/** min / median / p90 / max of a distribution, as the cookbook prints them. */
-export interface Distribution {
-  min: number;
-  median: number;
-  p90: number;
-  max: number;
 }
 
 /** Per-example figures, kept as 4 bytes each so a million examples cost 12 MB. */
