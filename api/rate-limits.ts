@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { ApiConfig } from '../shared/config/load-config.ts';
 import { apiUsageExpiresAt, apiUsageKeys } from '../shared/usage/api-usage.ts';
+import { userRateLimitKeys } from '../shared/usage/budgets.ts';
 import { ApiError, unavailable, unavailableIfUnreachable } from './api-error.ts';
 
 type Limits = ApiConfig['rateLimits'];
@@ -124,8 +125,8 @@ export class RateLimits {
     const limitKeys = userId
       ? [
           `${p}:key:${apiKeyId}`,
-          `${p}:user-min:${apiKeyId}:${userId}`,
-          `${p}:user-hour:${apiKeyId}:${userId}`,
+          userRateLimitKeys.minute(this.#queuePrefix, apiKeyId, userId),
+          userRateLimitKeys.hour(this.#queuePrefix, apiKeyId, userId),
           ...(spendKey ? [spendKey] : []),
         ]
       : [`${p}:key:${apiKeyId}`];

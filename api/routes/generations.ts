@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { generateQueue } from '../../shared/generation/queue.ts';
 import { generateRequestSchema } from '../../shared/generation/schema.ts';
+import { USER_COUNTED_ROUTE } from '../../shared/usage/api-usage.ts';
 import { unreachableAs } from '../api-error.ts';
 import { requireScope } from '../auth.ts';
 import { budgetCheck, judgeSpend } from '../budget-check.ts';
@@ -34,7 +35,7 @@ export function generationRoutes(deps: ApiDeps, limits: RateLimits) {
     const counted = await limits.consumeReadingSpend(
       key.id,
       request.userId,
-      `POST ${GENERATIONS_PATH}`,
+      USER_COUNTED_ROUTE,
       budget?.spendKey,
     );
     const userHeaders = counted.headers;

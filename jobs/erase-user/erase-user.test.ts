@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../shared/api-keys/api-keys.ts';
@@ -6,12 +7,20 @@ import type { Db } from '../../shared/db/create-db.ts';
 import { ensurePartitions, utcDay } from '../../shared/db/partitions.ts';
 import { findErasure, requestErasure } from '../../shared/erasures/ledger.ts';
 import { verifyErasure } from '../../shared/erasures/verify.ts';
+import { generateQueue } from '../../shared/generation/queue.ts';
 import { resolveRequest } from '../../shared/generation/resolve-request.ts';
 import type { GeneratePayload } from '../../shared/generation/schema.ts';
 import { createGenerationPipeline } from '../../shared/inference/pipeline.ts';
 import { createSemanticIndex, type SemanticIndex } from '../../shared/inference/semantic-index.ts';
 import { createLogger } from '../../shared/log/logger.ts';
 import { createWorkerConnection } from '../../shared/redis/connections.ts';
+import { apiUsageKeys, USER_COUNTED_ROUTE } from '../../shared/usage/api-usage.ts';
+import {
+  addSpend,
+  budgetKeys,
+  readBudgetCrossings,
+  userRateLimitKeys,
+} from '../../shared/usage/budgets.ts';
 import { ERASED_USER } from '../../shared/usage/erased-usage.ts';
 import { testConfig } from '../../test/fixtures/config.ts';
 import { fakeEmbedding } from '../../test/fixtures/fake-embedding.ts';
@@ -429,6 +438,85 @@ describe('erasing a user at once', () => {
         note: expect.stringContaining('cold side'),
       }),
     ]);
+  });
+
+  it('removes their generate job records and every Redis counter naming them', async () => {
+    const a = worker();
+    await ask(a, 'hana', CAT);
+    await ask(a, 'ivan', DOG);
+    const ids = async (user: string) =>
+      (
+        await database.db
+          .selectFrom('generations')
+          .select('id')
+          .where('user_id', '=', user)
+          .execute()
+      ).map((g) => g.id);
+    // The records BullMQ keeps of their jobs (id = the generation's id), finished as the
+    // generate job leaves them: payload and answer.
+    const queue = new Queue(generateQueue.queue, { connection: r.redis, prefix: r.prefix });
+    try {
+      for (const user of ['hana', 'ivan']) {
+        for (const id of await ids(user)) {
+          const job = await queue.add('generate', payload(user, `${user} prompt`), { jobId: id });
+          await r.redis.hset(`${r.prefix}:generate:${job.id}`, 'returnvalue', '"an answer"');
+        }
+      }
+      // Counters as the API and the generate job write them: spend with a budget crossed,
+      // and the rate-limit windows.
+      const at = new Date();
+      for (const user of ['hana', 'ivan']) {
+        await addSpend(r.redis, r.prefix, 'UTC', {
+          apiKeyId: keyId,
+          userId: user,
+          usd: 2,
+          at,
+          budgets: { softUsd: 1 },
+        });
+        await r.redis.set(userRateLimitKeys.minute(r.prefix, keyId, user), '3', 'EX', 60);
+        await r.redis.set(userRateLimitKeys.hour(r.prefix, keyId, user), '3', 'EX', 3600);
+        await r.redis.hincrby(
+          apiUsageKeys.hour(r.prefix, at),
+          apiUsageKeys.field(keyId, user, USER_COUNTED_ROUTE),
+          3,
+        );
+      }
+      const hanaJobs = await ids('hana');
+      const { id, run } = await erase('hana');
+      await run();
+
+      for (const jobId of await ids('ivan')) expect(await queue.getJob(jobId)).toBeDefined();
+      expect(await r.redis.exists(`${r.prefix}:generate:${(await ids('ivan'))[0]}`)).toBe(1);
+      const spend = (user: string) =>
+        r.redis.get(budgetKeys.spend(r.prefix, utcDay(at), keyId, user));
+      expect(await spend('hana')).toBeNull();
+      expect(await spend('ivan')).not.toBeNull();
+      expect(await r.redis.exists(userRateLimitKeys.minute(r.prefix, keyId, 'hana'))).toBe(0);
+      expect(await r.redis.exists(userRateLimitKeys.hour(r.prefix, keyId, 'hana'))).toBe(0);
+      expect(await r.redis.exists(userRateLimitKeys.minute(r.prefix, keyId, 'ivan'))).toBe(1);
+      const hour = await r.redis.hgetall(apiUsageKeys.hour(r.prefix, at));
+      expect(Object.keys(hour).filter((f) => f.includes('hana'))).toEqual([]);
+      expect(hour[apiUsageKeys.field(keyId, 'ivan', USER_COUNTED_ROUTE)]).toBe('3');
+      const crossings = await readBudgetCrossings(r.redis, r.prefix, utcDay(at));
+      expect(crossings.map((c) => c.userId)).toEqual(['ivan']);
+      const erasure = await findErasure(database.db, id);
+      expect(erasure?.counts.hot).toMatchObject({ jobRecords: 1, counters: 5 });
+      expect(await verify(id)).toMatchObject({ remaining: [], clean: true });
+
+      // --verify finds what is left behind: a record under her job id, a spend counter.
+      await queue.add('generate', payload('hana', 'again'), { jobId: hanaJobs[0] });
+      await addSpend(r.redis, r.prefix, 'UTC', { apiKeyId: keyId, userId: 'hana', usd: 1, at });
+      expect((await verify(id)).remaining).toEqual([
+        { check: 'job records and counters', place: 'generate job records', rows: 1 },
+        {
+          check: 'job records and counters',
+          place: 'spend, rate-limit, API usage and budget counters',
+          rows: 1,
+        },
+      ]);
+    } finally {
+      await queue.close();
+    }
   });
 
   it('is one erasure when asked twice', async () => {

@@ -13,6 +13,7 @@ import { ExportInProgressError } from './export-in-progress-error.ts';
 import { foldUsage } from './fold-usage.ts';
 import { type HotCounts, mergeHotCounts } from './hot-counts.ts';
 import { purgeUserCaches, userCacheKeys } from './user-cache.ts';
+import { purgeUserRedis } from './user-redis.ts';
 
 /** The steps a test can stop the job after, as a crash would. */
 export type EraseStep = 'caches-purged' | 'rows-deleted' | 'committed';
@@ -38,7 +39,8 @@ export interface EraseUserResult {
  * The "at once" part of an erasure. Safe to rerun after a crash at any step:
  * 1. every cache key the user's recorded requests were cached under, computed from their
  *    `generations` rows while they still exist, and purged from every layer, namespace and
- *    worker's semantic index (their per-user namespaces whole);
+ *    worker's semantic index (their per-user namespaces whole); their `generate` job records
+ *    and the Redis counters naming them (spend, rate-limit windows, budget crossings);
  * 2. one transaction: the ledger row locked, their hot rows deleted (see `eraseRows`), webhook
  *    payloads blanked, idempotency records and shadow comparisons removed, `usage_daily` folded
  *    into the anonymous aggregate, the counts recorded and — unless a day holding their rows is
@@ -55,6 +57,7 @@ export async function eraseUser(deps: EraseUserDeps, erasureId: string): Promise
   const userId = erasure.userId;
   const keys = await userCacheKeys(deps.db, userId);
   const cache = await purgeUserCaches({ redis: deps.redis, prefix: deps.prefix }, userId, keys);
+  const redisPurge = await purgeUserRedis(deps, userId);
   await deps.afterStep?.('caches-purged');
 
   const digest = (v: string) => erasureDigest(v, deps.secretsKey);
@@ -79,6 +82,8 @@ export async function eraseUser(deps: EraseUserDeps, erasureId: string): Promise
         vectors: cache.keys.vectors + cache.namespaces.vectors,
         userNamespaces: cache.userNamespaces,
       },
+      jobRecords: redisPurge.jobRecords,
+      counters: redisPurge.counters,
       cacheKeys: [...keys].map(digest),
       jobIds: rows.generationIds.map(digest),
     };

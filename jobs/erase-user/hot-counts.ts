@@ -14,6 +14,10 @@ export interface HotCounts {
   /** Days whose `usage_daily` rows were folded into the anonymous aggregate. */
   usageDays: string[];
   cache: { removed: Record<string, number>; vectors: number; userNamespaces: number };
+  /** `generate` job records removed from Redis. */
+  jobRecords: number;
+  /** Spend counters, rate-limit windows and budget crossings naming the user, removed. */
+  counters: number;
   /** Keyed digests of the cache keys purged and of the generations' job ids, for `--verify`. */
   cacheKeys: string[];
   jobIds: string[];
@@ -45,6 +49,8 @@ export function mergeHotCounts(earlier: unknown, run: HotCounts): HotCounts {
       vectors: (e.cache?.vectors ?? 0) + run.cache.vectors,
       userNamespaces: (e.cache?.userNamespaces ?? 0) + run.cache.userNamespaces,
     },
+    jobRecords: (e.jobRecords ?? 0) + run.jobRecords,
+    counters: (e.counters ?? 0) + run.counters,
     cacheKeys: union(e.cacheKeys, run.cacheKeys),
     jobIds: union(e.jobIds, run.jobIds),
   };

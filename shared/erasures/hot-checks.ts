@@ -10,6 +10,7 @@ import {
 } from './erasure-check.ts';
 import { erasureDigest } from './erasure-hash.ts';
 import { hotRowTables, subjectRowsByDay } from './hot-rows.ts';
+import { redisRecords } from './redis-checks.ts';
 
 const digests = (erasure: ErasureUnderCheck, field: 'cacheKeys' | 'jobIds'): Set<string> => {
   const hot = erasure.counts.hot as Record<string, unknown> | undefined;
@@ -142,4 +143,10 @@ const caches: ErasureCheck = {
 };
 
 /** Every check of the hot side, in the order `--verify` prints them. */
-export const hotChecks: readonly ErasureCheck[] = [hotRows, usageRows, ledgerRows, caches];
+export const hotChecks: readonly ErasureCheck[] = [
+  hotRows,
+  usageRows,
+  ledgerRows,
+  caches,
+  redisRecords,
+];

@@ -12,6 +12,30 @@ export const apiUsageKeys = {
     `${apiKeyId}\t${userId ?? ''}\t${route}`,
 };
 
+/** The one route whose counts name an end user (every other route counts the key alone). */
+export const USER_COUNTED_ROUTE = 'POST /v1/generations';
+
+/**
+ * The hour hashes' fields naming `userId` under each of `apiKeyIds`, over every hour Redis may
+ * still hold (the retention, today included), as `[hash, field]`: what an erasure deletes.
+ */
+export function userApiUsageFields(
+  prefix: string,
+  apiKeyIds: readonly string[],
+  userId: string,
+  now: Date,
+): [string, string][] {
+  const out: [string, string][] = [];
+  const hours = Math.ceil(API_USAGE_RETENTION_S / 3600) + 24;
+  for (let h = 0; h <= hours; h++) {
+    const hash = apiUsageKeys.hour(prefix, new Date(now.getTime() - h * 3_600_000));
+    for (const key of apiKeyIds) {
+      out.push([hash, apiUsageKeys.field(key, userId, USER_COUNTED_ROUTE)]);
+    }
+  }
+  return out;
+}
+
 /**
  * Every hash of a day expires together, this long after the day's end: a rebuild within it
  * recounts from Redis, a later one keeps the counts `usage_daily` already holds.

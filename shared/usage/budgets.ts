@@ -26,6 +26,17 @@ export const BUDGET_CROSSINGS_TTL_S = 8 * 86_400;
 
 const MICRO = 1_000_000;
 
+/**
+ * The API's per-user rate-limit windows (`api/rate-limits.ts`): named here too so an erasure
+ * finds the ones naming its user.
+ */
+export const userRateLimitKeys = {
+  minute: (prefix: string, apiKeyId: string, userId: string) =>
+    `${prefix}:rl:user-min:${apiKeyId}:${userId}`,
+  hour: (prefix: string, apiKeyId: string, userId: string) =>
+    `${prefix}:rl:user-hour:${apiKeyId}:${userId}`,
+};
+
 export const budgetKeys = {
   spend: (prefix: string, day: string, apiKeyId: string, userId: string) =>
     `${prefix}:spend:${day}:${apiKeyId}\t${userId}`,
