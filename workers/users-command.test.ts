@@ -49,6 +49,21 @@ describe('lowburn users erase', () => {
     expect(await r.redis.exists(`${r.prefix}:erase-user:${a.jobId}`)).toBe(1);
   });
 
+  it('--apply-now asks for the cold side once the hot side is done, and alone queues it now', async () => {
+    const { code, output } = await users('soon-user', '--apply-now', '--json');
+    expect(code).toBe(0);
+    const [recorded] = JSON.parse(output.trim().split('\n').at(-1) ?? '[]');
+    expect(recorded.jobId).toMatch(/-now$/);
+    const data = await r.redis.hget(`${r.prefix}:erase-user:${recorded.jobId}`, 'data');
+    expect(JSON.parse(data ?? '{}')).toEqual({ erasureId: recorded.id, applyNow: true });
+
+    const alone = await users('--apply-now', '--json');
+    expect(alone.code).toBe(0);
+    const { jobId } = JSON.parse(alone.output.trim().split('\n').at(-1) ?? '{}');
+    expect(jobId).toMatch(/^apply-erasures\.cli\./);
+    expect(await r.redis.exists(`${r.prefix}:apply-erasures:${jobId}`)).toBe(1);
+  });
+
   it('verifies an erasure by id and says what remains', async () => {
     const [recorded] = JSON.parse(
       (await users('left-user', '--json')).output.trim().split('\n').at(-1) ?? '[]',

@@ -3,6 +3,7 @@
 import { round } from '../support.ts';
 import { pct } from './report.ts';
 import type { DayCollected, DayFigures } from './summary.ts';
+import { closeTheGap } from './target.ts';
 
 type Section = [string, [string, string | number][]];
 const json = (v: unknown) => JSON.stringify(v);
@@ -156,6 +157,13 @@ function cost(f: DayFigures): Section {
           : 'no row',
       ],
       ['total (USD a day) / CPAU', c ? `${c.total_usd} / ${c.cpau_usd}` : 'no row'],
+      ...closeTheGap(c ? { ...c, active_users: Number(c.active_users) } : undefined, {
+        usersPerBox: Number(f.line.users_per_box),
+        modelBoxes: f.modelBoxes,
+        oracleHitRate: Number(f.line.oracle_hit_rate),
+        hitRate: Number(f.line.hit_rate),
+        fallbackShareMisses: Number(f.line.fallback_share_misses),
+      }),
     ],
   ];
 }
