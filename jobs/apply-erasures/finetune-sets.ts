@@ -4,9 +4,9 @@ import {
   type FinetuneTombstone,
   finetuneSets,
   manifestName,
+  setFileKeys,
   setMayHold,
 } from '../../shared/finetune/manifest.ts';
-import type { ObjectStorage } from '../../shared/storage/storage.ts';
 import type { EraseContext } from './context.ts';
 import type { ErasedSet } from './erased-set.ts';
 
@@ -48,7 +48,7 @@ export async function eraseFinetuneSets(
       await ctx.afterStep?.('published', { table: 'finetune', day: found.prefix });
       removed.push(found.prefix);
     }
-    await deleteFiles(ctx.storage, found.prefix);
+    for (const key of await setFileKeys(ctx.storage, found.prefix)) await ctx.storage.delete(key);
     tombstones.push({ prefix: found.prefix, tombstone });
   }
   for (const { prefix, tombstone } of tombstones) await rebuild(prefix, tombstone);
@@ -85,15 +85,6 @@ function tombstoneOf(
     exportedAt: manifest.exportedAt,
     lowburnVersion: pkg.version,
   };
-}
-
-/** Every object of the folder but its manifest (the tombstone). */
-async function deleteFiles(storage: ObjectStorage, prefix: string): Promise<void> {
-  const keys: string[] = [];
-  for await (const object of storage.list(prefix)) {
-    if (object.key !== `${prefix}${manifestName}`) keys.push(object.key);
-  }
-  for (const key of keys) await storage.delete(key);
 }
 
 const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { PartitionedTable } from '../db/partitions.ts';
-import { ObjectNotFoundError } from '../errors/object-not-found-error.ts';
+import { readText } from '../storage/read-text.ts';
 import type { ObjectStorage } from '../storage/storage.ts';
 import { userIndexSchema } from './user-index.ts';
 
@@ -72,15 +72,8 @@ export async function readManifest(
   day: string,
 ): Promise<Manifest | undefined> {
   const key = coldLayout.manifestKey(table, day);
-  let text: string;
-  try {
-    const chunks: Buffer[] = [];
-    for await (const chunk of await storage.get(key)) chunks.push(chunk as Buffer);
-    text = Buffer.concat(chunks).toString('utf8');
-  } catch (error) {
-    if (error instanceof ObjectNotFoundError) return undefined;
-    throw error;
-  }
+  const text = await readText(storage, key);
+  if (text === undefined) return undefined;
   const parsed = manifestSchema.safeParse(JSON.parse(text));
   if (!parsed.success) {
     throw new Error(`${key} is not a lowburn manifest: ${parsed.error.issues[0]?.message ?? ''}`);

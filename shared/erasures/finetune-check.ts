@@ -1,4 +1,4 @@
-import { finetuneSets, manifestName, setMayHold } from '../finetune/manifest.ts';
+import { finetuneSets, setFileKeys, setMayHold } from '../finetune/manifest.ts';
 import type { ObjectStorage } from '../storage/storage.ts';
 import type { ErasureCheck, Remaining } from './erasure-check.ts';
 
@@ -19,11 +19,9 @@ export function finetuneSetsCheck(storage: ObjectStorage): ErasureCheck {
       const left: Remaining[] = [];
       for await (const set of finetuneSets(storage)) {
         if (set.kind === 'erased') {
-          let files = 0;
-          for await (const object of storage.list(set.prefix)) {
-            if (object.key !== `${set.prefix}${manifestName}`) files++;
-          }
-          if (files > 0 && set.manifest.erased.userHashes.includes(erasure.userHash)) {
+          const mine = set.manifest.erased.userHashes.includes(erasure.userHash);
+          const files = mine ? (await setFileKeys(storage, set.prefix)).length : 0;
+          if (files > 0) {
             left.push({
               check: CHECK,
               place: set.prefix,

@@ -1,5 +1,5 @@
 import { indexTester, type UserIndex } from '../cold/user-index.ts';
-import { ObjectNotFoundError } from '../errors/object-not-found-error.ts';
+import { readText } from '../storage/read-text.ts';
 import type { ObjectStorage } from '../storage/storage.ts';
 
 // The fine-tune sets' manifest (`finetune/<task>/<day>/manifest.json`): written by the
@@ -132,17 +132,8 @@ export async function readFinetuneSet(
   storage: ObjectStorage,
   prefix: string,
 ): Promise<FinetuneSet | undefined> {
-  let text: string;
-  try {
-    const chunks: Buffer[] = [];
-    for await (const chunk of await storage.get(`${prefix}${manifestName}`)) {
-      chunks.push(chunk as Buffer);
-    }
-    text = Buffer.concat(chunks).toString('utf8');
-  } catch (error) {
-    if (error instanceof ObjectNotFoundError) return undefined;
-    throw error;
-  }
+  const text = await readText(storage, `${prefix}${manifestName}`);
+  if (text === undefined) return undefined;
   const manifest = JSON.parse(text) as FinetuneManifest | FinetuneTombstone;
   return 'erased' in manifest
     ? { prefix, kind: 'erased', manifest }
@@ -157,6 +148,15 @@ export async function* finetuneSets(storage: ObjectStorage): AsyncGenerator<Fine
     const set = await readFinetuneSet(storage, prefix);
     if (set) yield set;
   }
+}
+
+/** The keys of a set's files: every object in its folder but the manifest. */
+export async function setFileKeys(storage: ObjectStorage, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const object of storage.list(prefix)) {
+    if (object.key !== `${prefix}${manifestName}`) keys.push(object.key);
+  }
+  return keys;
 }
 
 /**
