@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { takeColdWriteLock } from '../../shared/cold/write-lock.ts';
-import { createClient, type Db } from '../../shared/db/create-db.ts';
+import { connectClient, type Db } from '../../shared/db/create-db.ts';
 import { type DuckDbSettings, openDuckDb } from '../../shared/duckdb/duckdb.ts';
 import type { FinetuneTombstone } from '../../shared/finetune/manifest.ts';
 import type { Logger } from '../../shared/log/logger.ts';
@@ -64,15 +64,15 @@ export class ColdStoreBusyError extends Error {
 export async function applyErasures(options: ApplyErasuresOptions): Promise<ApplyErasuresResult> {
   const now = options.now ?? (() => new Date());
   // The cold store's write lock: no export changes a day under the rewrite.
-  const lock = await takeColdWriteLock(async () => {
-    const client = createClient({
-      url: options.databaseUrl,
-      applicationName: 'lowburn apply-erasures',
-      log: options.log,
-    });
-    await client.connect();
-    return client;
-  }, 'apply-erasures');
+  const lock = await takeColdWriteLock(
+    () =>
+      connectClient({
+        url: options.databaseUrl,
+        applicationName: 'lowburn apply-erasures',
+        log: options.log,
+      }),
+    'apply-erasures',
+  );
   if (!lock) throw new ColdStoreBusyError();
   let duck: Awaited<ReturnType<typeof openDuckDb>> | undefined;
   try {

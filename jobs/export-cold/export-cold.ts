@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type pg from 'pg';
 import { takeColdWriteLock } from '../../shared/cold/write-lock.ts';
 import { lateTables } from '../../shared/db/cold-days.ts';
-import { createClient, type Db } from '../../shared/db/create-db.ts';
+import { connectClient, type Db } from '../../shared/db/create-db.ts';
 import {
   ensurePartitions,
   listPartitions,
@@ -55,15 +55,12 @@ export async function exportCold(options: ExportColdOptions): Promise<ExportCold
   await ensurePartitions(options.db, { from: now(), days: options.partitionDaysAhead });
 
   // A connection of the export's own: COPY streams hold it for long.
-  const connect = async () => {
-    const client = createClient({
+  const connect = () =>
+    connectClient({
       url: options.databaseUrl,
       applicationName: 'lowburn export-cold',
       log: options.log,
     });
-    await client.connect();
-    return client;
-  };
   // One export at a time across the fleet, nor while `apply-erasures` rewrites files.
   const lock = await takeColdWriteLock(connect, 'export-cold');
   if (!lock) {

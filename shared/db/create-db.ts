@@ -202,6 +202,15 @@ export function createClient(options: {
   return client;
 }
 
+/** {@link createClient}, connected. */
+export async function connectClient(
+  options: Parameters<typeof createClient>[0],
+): Promise<pg.Client> {
+  const client = createClient(options);
+  await client.connect();
+  return client;
+}
+
 /**
  * Creates the kysely instance over a `pg` pool. Every client has an `error` listener, so a lost
  * connection (Postgres restart, network blip), idle or in use, never crashes the process: the
