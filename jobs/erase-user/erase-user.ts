@@ -55,9 +55,9 @@ export async function eraseUser(deps: EraseUserDeps, erasureId: string): Promise
     return { erasureId, status: erasure.status, counts: erasure.counts };
   }
   const userId = erasure.userId;
-  const keys = await userCacheKeys(deps.db, userId);
+  const { keys, generationIds } = await userCacheKeys(deps.db, userId);
   const cache = await purgeUserCaches({ redis: deps.redis, prefix: deps.prefix }, userId, keys);
-  const redisPurge = await purgeUserRedis(deps, userId);
+  const redisPurge = await purgeUserRedis(deps, userId, generationIds);
   await deps.afterStep?.('caches-purged');
 
   const digest = (v: string) => erasureDigest(v, deps.secretsKey);

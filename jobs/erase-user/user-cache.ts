@@ -33,12 +33,16 @@ export function cacheKeysOfRequest(request: unknown): string[] {
 }
 
 /**
- * Every cache key the user's recorded requests were cached under, from their `generations` and
- * `generations_late` rows, read a page at a time (a heavy user's requests never sit in memory
- * at once; only their keys do).
+ * Every cache key the user's recorded requests were cached under, and the generations' ids (their
+ * job ids), from their `generations` and `generations_late` rows, read a page at a time (a heavy
+ * user's requests never sit in memory at once; only their keys and ids do).
  */
-export async function userCacheKeys(db: Db, userId: string): Promise<Set<string>> {
+export async function userCacheKeys(
+  db: Db,
+  userId: string,
+): Promise<{ keys: Set<string>; generationIds: string[] }> {
   const keys = new Set<string>();
+  const generationIds: string[] = [];
   for (const table of ['generations', 'generations_late'] as const) {
     let after: { created_at: Date; id: string } | undefined;
     for (;;) {
@@ -54,13 +58,16 @@ export async function userCacheKeys(db: Db, userId: string): Promise<Set<string>
         query = query.where(sql<boolean>`(created_at, id) > (${created_at}, ${id})`);
       }
       const rows = await query.execute();
-      for (const row of rows) for (const key of cacheKeysOfRequest(row.request)) keys.add(key);
+      for (const row of rows) {
+        generationIds.push(row.id);
+        for (const key of cacheKeysOfRequest(row.request)) keys.add(key);
+      }
       const last = rows.at(-1);
       if (!last || rows.length < PAGE) break;
       after = { created_at: last.created_at, id: last.id };
     }
   }
-  return keys;
+  return { keys, generationIds };
 }
 
 /** The per-user (`cache: 'user'`) namespaces registered for this user. */

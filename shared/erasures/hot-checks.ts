@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { cacheLayers } from '../inference/answer-cache.ts';
 import { listNamespaces } from '../inference/namespace-registry.ts';
 import { scanSemanticEntries } from '../inference/semantic-store.ts';
+import { scanKeys } from '../redis/scan-keys.ts';
 import {
   type ErasureCheck,
   type ErasureUnderCheck,
@@ -107,10 +108,7 @@ const caches: ErasureCheck = {
     const mine = (key: string) => keys.has(erasureDigest(key, ctx.secretsKey));
     const perLayer = new Map<string, number>();
     const base = `${ctx.prefix}:cache:`;
-    let cursor = '0';
-    do {
-      const [next, names] = await ctx.redis.scan(cursor, 'MATCH', `${base}*`, 'COUNT', 1000);
-      cursor = next;
+    for await (const names of scanKeys(ctx.redis, `${base}*`)) {
       for (const name of names) {
         const rest = name.slice(base.length);
         const layerEnd = rest.indexOf(':');
@@ -120,7 +118,7 @@ const caches: ErasureCheck = {
           continue;
         if (mine(rest.slice(nsEnd + 1))) perLayer.set(layer, (perLayer.get(layer) ?? 0) + 1);
       }
-    } while (cursor !== '0');
+    }
     let vectors = 0;
     for await (const page of scanSemanticEntries(ctx.redis, ctx.prefix)) {
       vectors += page.filter((e) => mine(e.id)).length;

@@ -1,8 +1,7 @@
-import type { Redis } from 'ioredis';
-import { userApiUsageFields } from '../usage/api-usage.ts';
-import { userRateLimitKeys } from '../usage/budgets.ts';
+import { scanKeys } from '../redis/scan-keys.ts';
 import type { ErasureCheck, Remaining } from './erasure-check.ts';
 import { erasureDigest } from './erasure-hash.ts';
+import { findUserCounters } from './user-counters.ts';
 
 /**
  * The user's `generate` job records (recognised by the keyed digests of their generations' ids
@@ -20,35 +19,20 @@ export const redisRecords: ErasureCheck = {
     const head = `${ctx.prefix}:generate:`;
     let records = 0;
     if (jobs.size > 0) {
-      for await (const key of scan(ctx.redis, `${head}*`)) {
-        const id = key.slice(head.length);
-        // A job's hash is `<prefix>:generate:<id>`; its `:logs`, `:lock` and the queue's own
-        // keys have a `:` after the id or a name no digest matches.
-        if (!id.includes(':') && jobs.has(erasureDigest(id, ctx.secretsKey))) records++;
+      for await (const page of scanKeys(ctx.redis, `${head}*`)) {
+        for (const key of page) {
+          const id = key.slice(head.length);
+          // A job's hash is `<prefix>:generate:<id>`; its `:logs`, `:lock` and the queue's own
+          // keys have a `:` after the id or a name no digest matches.
+          if (!id.includes(':') && jobs.has(erasureDigest(id, ctx.secretsKey))) records++;
+        }
       }
     }
     if (records > 0) found.push({ check: NAME, place: 'generate job records', rows: records });
     const userId = erasure.subjectUserId;
     if (userId === undefined) return found;
-    let counters = 0;
-    for await (const key of scan(ctx.redis, `${ctx.prefix}:spend:*`)) {
-      if (key.endsWith(`\t${userId}`)) counters++;
-    }
-    const keyIds = (await ctx.db.selectFrom('api_keys').select('id').execute()).map((k) => k.id);
-    for (const id of keyIds) {
-      counters += await ctx.redis.exists(
-        userRateLimitKeys.minute(ctx.prefix, id, userId),
-        userRateLimitKeys.hour(ctx.prefix, id, userId),
-      );
-    }
-    const pipeline = ctx.redis.pipeline();
-    for (const [hash, field] of userApiUsageFields(ctx.prefix, keyIds, userId, new Date())) {
-      pipeline.hexists(hash, field);
-    }
-    for (const [, n] of (await pipeline.exec()) ?? []) counters += Number(n);
-    for await (const key of scan(ctx.redis, `${ctx.prefix}:budget-crossings:*`)) {
-      counters += (await ctx.redis.hkeys(key)).filter((f) => f.split('\t')[2] === userId).length;
-    }
+    const left = await findUserCounters(ctx, userId);
+    const counters = left.keys.length + left.fields.length;
     if (counters > 0) {
       found.push({
         check: NAME,
@@ -59,13 +43,3 @@ export const redisRecords: ErasureCheck = {
     return found;
   },
 };
-
-/** Every key matching `match` (SCAN, so a large keyspace is never blocked). */
-export async function* scan(redis: Redis, match: string): AsyncGenerator<string> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', match, 'COUNT', 1000);
-    cursor = next;
-    yield* keys;
-  } while (cursor !== '0');
-}
