@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { FinetuneManifest } from '../jobs/export-finetune/publish.ts';
+import type { FinetuneManifest } from '../shared/finetune/manifest.ts';
 import { testEnv } from '../test/fixtures/config.ts';
 import { useFinetuneExport } from '../test/fixtures/finetune.ts';
 import { recordPair } from '../test/fixtures/generations.ts';

@@ -1,9 +1,9 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { ExportProgress } from '../jobs/export-finetune/export-finetune.ts';
-import type { FinetuneManifest } from '../jobs/export-finetune/publish.ts';
-import { exportFinetuneSchema } from '../jobs/export-finetune/request.ts';
 import { FinetuneRefusedError } from '../shared/errors/finetune-refused-error.ts';
 import { InvalidPayloadError } from '../shared/errors/invalid-payload-error.ts';
+import type { FinetuneManifest } from '../shared/finetune/manifest.ts';
+import { exportFinetuneSchema } from '../shared/finetune/queue.ts';
 import { bootConfig, processLogger } from './process.ts';
 
 interface ExportOptions {

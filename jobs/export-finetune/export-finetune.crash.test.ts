@@ -2,11 +2,11 @@ import { createHash } from 'node:crypto';
 import { readdir, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { FinetuneManifest } from '../../shared/finetune/manifest.ts';
 import { testEnv } from '../../test/fixtures/config.ts';
 import { useFinetuneExport } from '../../test/fixtures/finetune.ts';
 import { recordPair } from '../../test/fixtures/generations.ts';
 import { spawnNode } from '../../test/fixtures/processes.ts';
-import type { FinetuneManifest } from './publish.ts';
 
 const now = Date.now();
 const at = (minute: number) => new Date(now - 3 * 3_600_000 + minute * 60_000);

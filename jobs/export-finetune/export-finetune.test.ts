@@ -1,13 +1,13 @@
 import path from 'node:path';
 import { Ollama } from 'ollama';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { FinetuneManifest } from '../../shared/finetune/manifest.ts';
 import { testExportOptions } from '../../test/fixtures/cold.ts';
 import { useFinetuneExport } from '../../test/fixtures/finetune.ts';
 import { recordPair } from '../../test/fixtures/generations.ts';
 import { LLAMA32_TEMPLATE, TEST_SYSTEM } from '../../test/fixtures/model-show.ts';
 import { exportCold } from '../export-cold/export-cold.ts';
 import { isValidation, promptKey as keyOf } from './examples.ts';
-import type { FinetuneManifest } from './publish.ts';
 import { checkJsonl } from './validate.ts';
 
 const DAY = 86_400_000;

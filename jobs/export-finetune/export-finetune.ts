@@ -7,13 +7,13 @@ import type { Config } from '../../shared/config/load-config.ts';
 import { utcDay } from '../../shared/db/partitions.ts';
 import { type ColdQuery, NoDataError, openColdQuery } from '../../shared/duckdb/cold-query.ts';
 import { erasureHash } from '../../shared/erasures/erasure-hash.ts';
-import { userHashKey } from '../../shared/finetune/manifest.ts';
+import { type FinetuneManifest, userHashKey } from '../../shared/finetune/manifest.ts';
 import { modelServersFor } from '../../shared/inference/model-servers.ts';
 import type { Logger } from '../../shared/log/logger.ts';
 import type { ObjectStorage } from '../../shared/storage/storage.ts';
 import { type Finalized, finalize } from './finalize.ts';
 import { readBaseModel, renderModelfile } from './modelfile.ts';
-import { type FinetuneManifest, publish } from './publish.ts';
+import { publish } from './publish.ts';
 import type { FinetuneRequest } from './request.ts';
 import { createScrubber } from './scrub.ts';
 import {

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { FinetuneManifest } from '../../shared/finetune/manifest.ts';
 import { oncePerRegistry } from '../../shared/metrics/registry.ts';
-import type { FinetuneManifest } from './publish.ts';
 
 export interface FinetuneMetrics {
   /** Adds one published export's counts. */

@@ -6,8 +6,6 @@ import {
 } from '../../shared/finetune/manifest.ts';
 import type { ObjectStorage, PutBody } from '../../shared/storage/storage.ts';
 
-export type { FinetuneManifest } from '../../shared/finetune/manifest.ts';
-
 /** A file to publish: from a staged local file, or small text (the Modelfile). */
 export interface PublishFile {
   name: ManifestFile['name'];

@@ -4,12 +4,6 @@ import type { FinetuneErasure, FinetuneTombstone } from '../../shared/finetune/m
 import { type ExportFinetunePayload, parseTime } from '../../shared/finetune/queue.ts';
 import type { ExportFormat } from './examples.ts';
 
-export {
-  type ExportFinetunePayload,
-  exportFinetuneSchema,
-  parseTime,
-} from '../../shared/finetune/queue.ts';
-
 /** A payload with every default filled in. */
 export interface FinetuneRequest {
   task: string | undefined;

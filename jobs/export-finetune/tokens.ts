@@ -9,8 +9,6 @@ const ROLE_TOKENS = 1;
 
 type Count = (text: string) => number;
 
-export type { Distribution };
-
 let exactCount: Count | undefined;
 
 /** o200k_base (gpt-tokenizer), loaded at the first example that needs it: ~60 MB of tables. */
