@@ -19,7 +19,7 @@ export interface Candidate {
   template: string | null;
   /** Times asked in the window. */
   asks: number;
-  /** Distinct users who asked (counted up to {@link USERS_COUNTED}). */
+  /** Distinct users who asked (for a key merged from several groups, a lower bound). */
   users: number;
   /** The route a miss would take, and what one costs there (USD, estimated from the asks). */
   route: 'local' | 'frontier';
@@ -35,8 +35,6 @@ export interface Candidate {
   cacheKey: string;
 }
 
-/** Distinct users are counted up to this many per key (enough to tell 2 from 1, and to show). */
-export const USERS_COUNTED = 100;
 /** The SQL ranks this many times TOP_N groups; the exact ranking is done on the merged keys. */
 const OVERSAMPLE = 4;
 
@@ -96,6 +94,11 @@ export async function rankCandidates(options: RankOptions): Promise<Ranking> {
     },
     async (session) => {
       const [source] = session.sources;
+      // One thread: DuckDB's hash aggregates take memory per thread before they spill, and at
+      // two a week of 10,000 users' asks (2.1 M, then 4.2 M at twice the users) ran out of the
+      // default 64 MB where one thread ranks 4.2 M in ~22 s — and leaves the night's other
+      // core to the live requests the precompute runs beside.
+      await session.query('SET threads = 1');
       const { rows } = await session.query(groupsSql(from, to, config.precompute));
       const candidates = await mergeGroups(rows as unknown as Group[], options);
       return {
@@ -116,53 +119,68 @@ interface Group {
   scope: string;
   template: string | null;
   asks: string | number;
-  users: string[];
+  /** Distinct users who asked, and the lowest and highest of their ids' hashes. */
+  users: string | number;
+  first_user: string;
+  last_user: string;
   model_cost: number | null;
   model_tokens: number | null;
   request: string;
 }
 
+/**
+ * The ranking in three steps, each holding fixed-size values only, so DuckDB can spill it to
+ * disk under its memory limit (a group holding strings or lists cannot: a week at 10,000 users,
+ * 2.1 M generations, ran out of 64 MB that way): asks per (key, user), both hashed to 64 bits;
+ * then per key — asks, distinct users, the newest ask's time —, kept and cut to the top; then
+ * the newest ask of each kept key read again for its request, the only text that leaves DuckDB.
+ */
 function groupsSql(from: Date, to: Date, limits: Config['precompute']): string {
-  const cap = Math.max(USERS_COUNTED, limits.minUsers);
   // Roles of the request's messages; a prompt or a template is one user turn.
   const roles = `CAST(json_extract(request, '$.messages[*].role') AS VARCHAR[])`;
-  const weight = `count(*) * coalesce(avg(cost) FILTER (WHERE route IS NOT NULL), 0)`;
-  // Two steps, so that memory holds a request's text only for the groups kept: the groups
-  // first (each remembers its newest generation's id), then those ids' requests. Keeping the
-  // newest request in every group's state ran DuckDB out of its memory limit on a day of
-  // 30,000 generations.
-  return `
-    WITH asks AS (
-      SELECT id, task_type, user_id, prompt_hash, route, created_at,
-        TRY_CAST(cost_usd AS DOUBLE) AS cost, tokens_in + tokens_out AS tokens,
-        coalesce(json_extract_string(request, '$.cacheScope'),
-          json_extract_string(request, '$.apiKeyId')) AS scope,
-        json_extract_string(request, '$.template') AS template,
-        md5(coalesce(json_extract_string(request, '$.responseFormat'), '')) AS schema_hash
+  const template = `json_extract_string(request, '$.template')`;
+  const scope = `coalesce(json_extract_string(request, '$.cacheScope'),
+          json_extract_string(request, '$.apiKeyId'))`;
+  // What decides a cache key, as one 64-bit hash (a collision in 2^64 merges two keys' counts).
+  const key = `hash(task_type, ${scope}, ${template},
+          json_extract_string(request, '$.responseFormat'), prompt_hash)`;
+  const asks = `
+      SELECT ${key} AS key, hash(user_id) AS user_hash, TRY_CAST(id AS UUID) AS id, created_at,
+        ${template} IS NOT NULL AS templated,
+        CASE WHEN route IS NOT NULL THEN TRY_CAST(cost_usd AS DOUBLE) END AS model_cost,
+        CASE WHEN route IS NOT NULL THEN tokens_in + tokens_out END AS model_tokens
       FROM generations
       WHERE ${inWindow(from, to)}
         AND coalesce(json_extract_string(request, '$.cache'), 'shared') = 'shared'
         AND (json_extract(request, '$.messages') IS NULL
           OR (len(list_filter(${roles}, r -> r <> 'system')) = 1
-            AND list_filter(${roles}, r -> r <> 'system')[1] = 'user'))
+            AND list_filter(${roles}, r -> r <> 'system')[1] = 'user'))`;
+  return `
+    WITH asks AS (${asks}),
+    keyed AS (
+      SELECT key, count(*) AS asks, arg_max(id, created_at) AS newest, bool_or(templated) AS templated,
+        avg(model_cost) AS model_cost, avg(model_tokens) AS model_tokens
+      FROM asks
+      GROUP BY key
+    ),
+    users AS (
+      SELECT key, count(*) AS users, min(user_hash) AS first_user, max(user_hash) AS last_user
+      FROM (SELECT DISTINCT key, user_hash FROM asks)
+      GROUP BY key
     ),
     groups AS (
-      SELECT task_type, scope, template,
-        count(*) AS asks,
-        list(DISTINCT user_id)[1:${cap}] AS users,
-        avg(cost) FILTER (WHERE route IS NOT NULL) AS model_cost,
-        avg(tokens) FILTER (WHERE route IS NOT NULL) AS model_tokens,
-        ${weight} AS weight,
-        arg_max(id, created_at) AS newest
-      FROM asks
-      GROUP BY task_type, scope, template, schema_hash, prompt_hash
-      HAVING template IS NOT NULL OR count(DISTINCT user_id) >= ${limits.minUsers}
-      ORDER BY weight DESC, asks DESC
+      SELECT k.*, u.users, u.first_user, u.last_user,
+        k.asks * coalesce(k.model_cost, 0) AS weight
+      FROM keyed k JOIN users u USING (key)
+      WHERE k.templated OR u.users >= ${limits.minUsers}
+      ORDER BY weight DESC, k.asks DESC
       LIMIT ${limits.topN * OVERSAMPLE}
     )
-    SELECT g.task_type, g.scope, g.template, g.asks, g.users, g.model_cost, g.model_tokens,
-      CAST(r.request AS VARCHAR) AS request
-    FROM groups g JOIN generations r ON r.id = g.newest
+    SELECT r.task_type, ${scope.replaceAll('request', 'r.request')} AS scope,
+      ${template.replace('request', 'r.request')} AS template, g.asks, g.users,
+      CAST(g.first_user AS VARCHAR) AS first_user, CAST(g.last_user AS VARCHAR) AS last_user,
+      g.model_cost, g.model_tokens, CAST(r.request AS VARCHAR) AS request
+    FROM groups g JOIN generations r ON TRY_CAST(r.id AS UUID) = g.newest
     WHERE ${inWindow(from, to, 'r.')}
     ORDER BY g.weight DESC, g.asks DESC`;
 }
@@ -171,10 +189,17 @@ const inWindow = (from: Date, to: Date, alias = '') =>
   `${alias}created_at >= '${from.toISOString()}'::TIMESTAMPTZ
         AND ${alias}created_at < '${to.toISOString()}'::TIMESTAMPTZ`;
 
-/** Groups merged by the pipeline's cache keys, filtered by distinct users, ranked, cut to TOP_N. */
+/**
+ * Groups merged by the pipeline's cache keys (a template's params spelt in two cases render two
+ * prompts but share a template key), filtered by distinct users, ranked, cut to TOP_N. A merged
+ * key's users are counted as the most of any of its groups or the distinct users their lowest
+ * and highest hashes name, whichever is more: exact for `PRECOMPUTE_MIN_USERS` 2 (groups of one
+ * user each are their own lowest), a lower bound past it — never more users than asked, so one
+ * user's prompt is never taken for a shared one.
+ */
 async function mergeGroups(groups: Group[], options: RankOptions): Promise<Candidate[]> {
   const { config } = options;
-  const merged = new Map<string, Candidate & { userSet: Set<string>; costs: number[] }>();
+  const merged = new Map<string, Candidate & { named: Set<string>; costs: number[] }>();
   for (const group of groups) {
     const payload = parseRequest(group.request);
     if (!payload) continue;
@@ -189,10 +214,12 @@ async function mergeGroups(groups: Group[], options: RankOptions): Promise<Candi
     const cacheKey = keys.template ?? keys.exact;
     const id = `${keys.namespace}:${cacheKey}`;
     const asks = Number(group.asks);
+    const users = Number(group.users);
     const seen = merged.get(id);
     if (seen) {
       seen.asks += asks;
-      for (const user of group.users) seen.userSet.add(user);
+      seen.users = Math.max(seen.users, users);
+      seen.named.add(group.first_user).add(group.last_user);
       if (group.model_cost !== null) seen.costs.push(group.model_cost);
       continue;
     }
@@ -203,7 +230,7 @@ async function mergeGroups(groups: Group[], options: RankOptions): Promise<Candi
       scope: group.scope,
       template: group.template,
       asks,
-      users: 0,
+      users,
       route: route === 'frontier' && config.inference.frontier ? 'frontier' : 'local',
       missCostUsd: 0,
       tokens: Math.round(tokens),
@@ -211,14 +238,14 @@ async function mergeGroups(groups: Group[], options: RankOptions): Promise<Candi
       payload,
       keys,
       cacheKey,
-      userSet: new Set(group.users),
+      named: new Set([group.first_user, group.last_user]),
       costs: group.model_cost === null ? [] : [group.model_cost],
     });
   }
   const ranked: Candidate[] = [];
-  for (const { userSet, costs, ...candidate } of merged.values()) {
-    candidate.users = Math.min(userSet.size, USERS_COUNTED);
-    if (userSet.size < config.precompute.minUsers) continue;
+  for (const { named, costs, ...candidate } of merged.values()) {
+    candidate.users = Math.max(candidate.users, named.size);
+    if (candidate.users < config.precompute.minUsers) continue;
     candidate.missCostUsd = missCost(candidate, costs, config);
     candidate.weight = candidate.asks * candidate.missCostUsd;
     ranked.push(candidate);
