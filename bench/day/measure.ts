@@ -114,6 +114,9 @@ export function startCpuTracker(
   };
 }
 
+/** What the fleet box runs: its CPU is the fleet's. */
+export const FLEET = ['api', 'worker1', 'worker2', 'redis', 'postgres'];
+
 export interface Outcomes {
   requests: number;
   hits: number;

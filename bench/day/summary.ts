@@ -8,11 +8,12 @@ import { utcDay } from '../../shared/db/partitions.ts';
 import { round } from '../support.ts';
 import type { ClientResult } from './client-run.ts';
 import type { DayFleet } from './fleet.ts';
-import { type Outcomes, outcomes, postgresSizes } from './measure.ts';
+import { FLEET, type Outcomes, outcomes, postgresSizes } from './measure.ts';
 import type { OracleResult } from './oracle.ts';
 import { publish } from './report.ts';
 import type { ScheduledRuns } from './scheduled.ts';
 import type { DaySettings } from './settings.ts';
+import { sizingSection } from './sizing.ts';
 import { daySections } from './table.ts';
 import type { ExportCheck, GenerationCheck, PingCheck, WebhookCheck } from './verify.ts';
 
@@ -42,8 +43,6 @@ export interface DayCollected {
   scheduled: ScheduledRuns;
 }
 
-/** What the fleet box runs: its CPU is the fleet's. */
-const FLEET = ['api', 'worker1', 'worker2', 'redis', 'postgres'];
 const CORES = 2;
 
 export type CostRow = Awaited<ReturnType<typeof costRow>>;
@@ -122,26 +121,28 @@ export async function dayFigures(d: DayCollected): Promise<DayFigures> {
 export async function summarise(d: DayCollected): Promise<void> {
   const f = await dayFigures(d);
   const c = d.client;
+  const full = {
+    settings: d.settings,
+    checks: d.checks,
+    outcomes: f.o,
+    oracle: d.oracle,
+    oracleWarm: d.oracleWarm,
+    cpu: d.cpu,
+    measured: d.measured,
+    redisPeakMb: f.redisPeakMb,
+    sizes: f.sizes,
+    cost: f.cost,
+    scheduled: d.scheduled,
+    client: {
+      ...c,
+      generations: { ...c.generations, accepted: c.generations.accepted.length },
+      pings: { ...c.pings, batches: c.pings.batches.length },
+    },
+  };
+  const sizing = sizingSection(full);
   await publish({
     line: f.line,
-    sections: daySections(d, f),
-    full: {
-      settings: d.settings,
-      checks: d.checks,
-      outcomes: f.o,
-      oracle: d.oracle,
-      oracleWarm: d.oracleWarm,
-      cpu: d.cpu,
-      measured: d.measured,
-      redisPeakMb: f.redisPeakMb,
-      sizes: f.sizes,
-      cost: f.cost,
-      scheduled: d.scheduled,
-      client: {
-        ...c,
-        generations: { ...c.generations, accepted: c.generations.accepted.length },
-        pings: { ...c.pings, batches: c.pings.batches.length },
-      },
-    },
+    sections: [...daySections(d, f), sizing.section],
+    full: { ...full, sizing: sizing.markdown },
   });
 }
