@@ -84,7 +84,7 @@ describe("bench:day's sizing table", () => {
       cost: { token_usd: '0.25' },
       checks: { exports: { bytesPerDay: { '2026-12-06': 2_097_152, '2026-12-05': 1_048_576 } } },
       client: {
-        generations: { accepted: 1_500, dropped: 500, lag: { started: 2_500 } },
+        generations: { accepted: 1_500, dropped: 500, lag: { started: 3_000 } },
         pings: { accepted: 432_000 },
       },
     };

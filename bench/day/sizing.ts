@@ -106,7 +106,7 @@ export function sizingRows(
       users,
       fleetBoxes,
       modelBoxes,
-      redisMb: round(redisMb),
+      redisMb: round(redisMb, 0),
       postgresGb: round(postgresGb, 1),
       storageGb: round(storageGb, 1),
       monthlyUsd: round(monthlyUsd),
@@ -154,8 +154,8 @@ export function dayMeasure(day: SavedDay): DayMeasure {
     days,
     fleetCpuS: FLEET.reduce((n, k) => n + (day.cpu[k] ?? 0), 0),
     acceptedShare: {
-      // Every due arrival was either sent or dropped by the client's in-flight cap.
-      generations: g.accepted / Math.max(1, g.lag.started + g.dropped),
+      // `lag.started` counts every due arrival, those the in-flight cap then dropped included.
+      generations: g.accepted / Math.max(1, g.lag.started),
       pings: day.client.pings.accepted / (users * days * PINGS_A_USER_DAY),
     },
     busiestHourLocalTokens: day.outcomes.busiestHourLocalTokens,
