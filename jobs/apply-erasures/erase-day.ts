@@ -1,4 +1,5 @@
 import { rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { sql } from 'kysely';
 import {
   type Manifest,
@@ -100,7 +101,8 @@ export async function eraseDay(
       await stageReplacement(ctx, table, day, done);
     }
   } finally {
-    for (const r of rewritten) await rm(r.local, { force: true });
+    // Each replacement sits in its object's own folder (see rewriteFile).
+    for (const r of rewritten) await rm(dirname(r.local), { recursive: true, force: true });
   }
   if (rewritten.length === 0) return result;
 

@@ -31,6 +31,12 @@ export function replacementKey(key: string): string {
   return `${match[1]}-r${Number(match[2] ?? 0) + 1}.parquet`;
 }
 
+/**
+ * An object key as one file or folder name, its day and part both in it — without `=` or `/`,
+ * so DuckDB sees no Hive partition (`dt=…`) in the path and adds no column.
+ */
+const flatKey = (key: string) => key.replace(/[^A-Za-z0-9.-]/g, '_');
+
 /** Downloads an object, checking its SHA-256 against the manifest on the way. */
 export async function fetchVerified(
   ctx: EraseContext,
@@ -63,7 +69,10 @@ export async function rewriteFile(
   file: ManifestFile,
   set: ErasedSet,
 ): Promise<RewrittenFile | undefined> {
-  const dir = join(ctx.workDir, 'erase', table);
+  // One folder per object: days' parts share their names (`part-00000.parquet`), and DuckDB's
+  // file cache, keyed by path, once served the previous day's blocks for the next day's file
+  // fetched to the same path (a ZSTD decompression failure in CI).
+  const dir = join(ctx.workDir, 'erase', flatKey(file.key));
   const original = join(dir, `old-${basename(file.key)}`);
   await fetchVerified(ctx, file, original);
   try {
@@ -118,7 +127,8 @@ export async function verifyUploaded(ctx: EraseContext, entry: ManifestFile): Pr
       `${entry.key} as stored (${info?.size ?? 'missing'}) differs from what was written (${entry.bytes} bytes)`,
     );
   }
-  const local = join(ctx.workDir, 'erase', '.verify', `${basename(entry.key)}-${process.pid}`);
+  // The whole key in the name, for the reason `rewriteFile` gives.
+  const local = join(ctx.workDir, 'erase', '.verify', `${flatKey(entry.key)}-${process.pid}`);
   try {
     await fetchVerified(ctx, entry, local);
     const [rows = 0n] = await count(
