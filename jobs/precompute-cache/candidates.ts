@@ -129,24 +129,24 @@ interface Group {
 }
 
 /**
- * The ranking in three steps, each holding fixed-size values only, so DuckDB can spill it to
- * disk under its memory limit (a group holding strings or lists cannot: a week at 10,000 users,
- * 2.1 M generations, ran out of 64 MB that way): asks per (key, user), both hashed to 64 bits;
- * then per key — asks, distinct users, the newest ask's time —, kept and cut to the top; then
- * the newest ask of each kept key read again for its request, the only text that leaves DuckDB.
+ * The ranking with fixed-size values only, so DuckDB can spill it under its memory limit (a group
+ * holding strings or lists cannot: a week at 10,000 users, 2.1 M generations, ran out of 64 MB
+ * that way): each ask's cache key and user hashed to 64 bits; per key its asks, model cost and
+ * newest ask (as a UUID), and apart its distinct users; kept and cut to the top; then the newest
+ * ask of each kept key read again for its request, the only text that leaves DuckDB.
  */
 function groupsSql(from: Date, to: Date, limits: Config['precompute']): string {
   // Roles of the request's messages; a prompt or a template is one user turn.
   const roles = `CAST(json_extract(request, '$.messages[*].role') AS VARCHAR[])`;
-  const template = `json_extract_string(request, '$.template')`;
-  const scope = `coalesce(json_extract_string(request, '$.cacheScope'),
-          json_extract_string(request, '$.apiKeyId'))`;
+  const template = (request = 'request') => `json_extract_string(${request}, '$.template')`;
+  const scope = (request = 'request') => `coalesce(json_extract_string(${request}, '$.cacheScope'),
+          json_extract_string(${request}, '$.apiKeyId'))`;
   // What decides a cache key, as one 64-bit hash (a collision in 2^64 merges two keys' counts).
-  const key = `hash(task_type, ${scope}, ${template},
+  const key = `hash(task_type, ${scope()}, ${template()},
           json_extract_string(request, '$.responseFormat'), prompt_hash)`;
   const asks = `
       SELECT ${key} AS key, hash(user_id) AS user_hash, TRY_CAST(id AS UUID) AS id, created_at,
-        ${template} IS NOT NULL AS templated,
+        ${template()} IS NOT NULL AS templated,
         CASE WHEN route IS NOT NULL THEN TRY_CAST(cost_usd AS DOUBLE) END AS model_cost,
         CASE WHEN route IS NOT NULL THEN tokens_in + tokens_out END AS model_tokens
       FROM generations
@@ -176,8 +176,8 @@ function groupsSql(from: Date, to: Date, limits: Config['precompute']): string {
       ORDER BY weight DESC, k.asks DESC
       LIMIT ${limits.topN * OVERSAMPLE}
     )
-    SELECT r.task_type, ${scope.replaceAll('request', 'r.request')} AS scope,
-      ${template.replace('request', 'r.request')} AS template, g.asks, g.users,
+    SELECT r.task_type, ${scope('r.request')} AS scope, ${template('r.request')} AS template,
+      g.asks, g.users,
       CAST(g.first_user AS VARCHAR) AS first_user, CAST(g.last_user AS VARCHAR) AS last_user,
       g.model_cost, g.model_tokens, CAST(r.request AS VARCHAR) AS request
     FROM groups g JOIN generations r ON TRY_CAST(r.id AS UUID) = g.newest
