@@ -115,7 +115,11 @@ export function startCpuTracker(
 }
 
 /** What the fleet box runs: its CPU is the fleet's. */
-export const FLEET = ['api', 'worker1', 'worker2', 'redis', 'postgres'];
+const FLEET = ['api', 'worker1', 'worker2', 'redis', 'postgres'];
+
+/** The fleet's CPU-seconds: the sum over {@link FLEET} of a run's per-process CPU. */
+export const fleetCpuSeconds = (cpu: Record<string, number>) =>
+  FLEET.reduce((n, k) => n + (cpu[k] ?? 0), 0);
 
 export interface Outcomes {
   requests: number;

@@ -4,7 +4,7 @@
 
 import { type CostsConfig, costsSchema } from '../../shared/config/costs-config.ts';
 import { round } from '../support.ts';
-import { FLEET } from './measure.ts';
+import { fleetCpuSeconds } from './measure.ts';
 
 /** One user-day of the simulated day, scaled to a day fully accepted. */
 export interface PerUser {
@@ -152,7 +152,7 @@ export function dayMeasure(day: SavedDay): DayMeasure {
   return {
     users,
     days,
-    fleetCpuS: FLEET.reduce((n, k) => n + (day.cpu[k] ?? 0), 0),
+    fleetCpuS: fleetCpuSeconds(day.cpu),
     acceptedShare: {
       // `lag.started` counts every due arrival, those the in-flight cap then dropped included.
       generations: g.accepted / Math.max(1, g.lag.started),

@@ -8,7 +8,7 @@ import { utcDay } from '../../shared/db/partitions.ts';
 import { round } from '../support.ts';
 import type { ClientResult } from './client-run.ts';
 import type { DayFleet } from './fleet.ts';
-import { FLEET, type Outcomes, outcomes, postgresSizes } from './measure.ts';
+import { fleetCpuSeconds, type Outcomes, outcomes, postgresSizes } from './measure.ts';
 import type { OracleResult } from './oracle.ts';
 import { publish } from './report.ts';
 import type { ScheduledRuns } from './scheduled.ts';
@@ -73,7 +73,7 @@ export async function dayFigures(d: DayCollected): Promise<DayFigures> {
   const prices = costsSchema.parse({});
   // Sampled every second (`startCpuTracker`): a Postgres backend that ends mid-run keeps what it
   // used up to its last sample.
-  const fleetCpuS = FLEET.reduce((n, k) => n + (d.cpu[k] ?? 0), 0);
+  const fleetCpuS = fleetCpuSeconds(d.cpu);
   const cpuPerUserDay = fleetCpuS / (s.users * s.days);
   const boxes = (hourTokens: number) =>
     Math.max(
