@@ -27,7 +27,7 @@ export function connectApi(
   // No auto-pipelining: each flush builds an ioredis Pipeline that copies every Lua script
   // BullMQ defines on the connection (~3.5 % of the API's CPU); with two round trips per
   // request there is little to batch anyway (bench:api, same ratio, lower p99 without it).
-  const redis = createProducerConnection(config.redis.url);
+  const redis = createProducerConnection(config.redis);
   redis.on('error', (error) => log.warn({ err: error }, 'redis connection error'));
   const { db } = createDb({
     url: config.database.url,

@@ -1,10 +1,10 @@
-import type { Redis } from 'ioredis';
 import type { ApiConfig, TelemetryConfig } from '../shared/config/load-config.ts';
 import type { Db } from '../shared/db/create-db.ts';
 import type { ApiScope } from '../shared/db/database.ts';
 import type { Logger } from '../shared/log/logger.ts';
 import type { QueueContract } from '../shared/queue/job-definition.ts';
 import type { Queues } from '../shared/queue/queues.ts';
+import type { RedisClient } from '../shared/redis/connections.ts';
 
 /** An authenticated API key, as the routes see it. */
 export interface ApiKeyIdentity {
@@ -23,7 +23,7 @@ export interface ApiDeps {
   config: ApiConfig;
   telemetry: Pick<TelemetryConfig, 'bufferCap'>;
   /** A fail-fast producer connection (`createProducerConnection`). */
-  redis: Redis;
+  redis: RedisClient;
   db: Db;
   queues: Queues;
   keys: {

@@ -1,6 +1,6 @@
-import type { Redis } from 'ioredis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { ApiConfig } from '../shared/config/load-config.ts';
+import type { RedisClient } from '../shared/redis/connections.ts';
 import { apiUsageExpiresAt, apiUsageKeys } from '../shared/usage/api-usage.ts';
 import { userRateLimitKeys } from '../shared/usage/budgets.ts';
 import { ApiError, unavailable, unavailableIfUnreachable } from './api-error.ts';
@@ -49,7 +49,7 @@ local hn = hit(KEYS[4], 3600000)
 if #KEYS == 4 then return {kn, kt, un, ut, hn} end
 return {kn, kt, un, ut, hn, tonumber(redis.call('GET', KEYS[5]) or '0')}`;
 
-type ConsumingRedis = Redis & {
+type ConsumingRedis = RedisClient & {
   lowburnRateLimit(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<number[]>;
 };
 
@@ -68,7 +68,7 @@ export class RateLimits {
   /** Keys over their per-second limit, and until when (this process only; saves a round trip). */
   readonly #blockedUntil = new Map<string, number>();
 
-  constructor(options: { redis: Redis; prefix: string; limits: Limits }) {
+  constructor(options: { redis: RedisClient; prefix: string; limits: Limits }) {
     const { redis, prefix, limits } = options;
     if (!('lowburnRateLimit' in redis)) redis.defineCommand('lowburnRateLimit', { lua: CONSUME });
     this.#redis = redis as ConsumingRedis;

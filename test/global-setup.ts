@@ -10,6 +10,8 @@ declare module 'vitest' {
   export interface ProvidedContext {
     databaseUrl: string;
     redisUrl: string;
+    /** True under `npm run test:cluster`: `redisUrl` is a seed node of a Redis Cluster. */
+    redisCluster: boolean;
   }
 }
 
@@ -39,5 +41,6 @@ export default async function setup(project: TestProject) {
   }
   project.provide('databaseUrl', services.databaseUrl);
   project.provide('redisUrl', services.redisUrl);
+  project.provide('redisCluster', false);
   return () => services.stop();
 }

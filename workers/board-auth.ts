@@ -1,9 +1,9 @@
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import type { Redis } from 'ioredis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { clientIp } from '../api/client-ip.ts';
 import { type BoardConfig, LOGIN_FAILURE_WINDOW_MS } from '../shared/config/board-config.ts';
+import type { RedisClient } from '../shared/redis/connections.ts';
 import { localPath, loginPage } from './board-login-page.ts';
 import {
   type BoardEnv,
@@ -32,9 +32,9 @@ class LimiterUnavailable extends Error {
 export class LoginLimiter {
   readonly #limiter: RateLimiterRedis;
   readonly #points: number;
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
 
-  constructor(options: { redis: Redis; prefix: string; failuresPerIp: number }) {
+  constructor(options: { redis: RedisClient; prefix: string; failuresPerIp: number }) {
     this.#points = options.failuresPerIp;
     this.#redis = options.redis;
     this.#limiter = new RateLimiterRedis({
@@ -60,7 +60,7 @@ export class LoginLimiter {
 }
 
 /** Waits up to `ms` for a fail-fast connection that is still (re)connecting. */
-async function ready(redis: Redis, ms: number): Promise<void> {
+async function ready(redis: RedisClient, ms: number): Promise<void> {
   if (redis.status === 'ready') return;
   await new Promise<void>((resolve) => {
     const done = () => {
@@ -120,7 +120,10 @@ export function mountLogin(
       checked = await checkLogin(c, board, limiter, [field('username'), field('password')]);
     } catch (error) {
       if (!(error instanceof LimiterUnavailable)) throw error;
-      return c.html(loginPage({ next, error: 'Sign-in is unavailable: Redis is down.' }), 503);
+      return c.html(
+        loginPage({ next, error: 'Sign-in is unavailable: RedisClient is down.' }),
+        503,
+      );
     }
     if ('retryAfter' in checked) {
       c.header('Retry-After', String(checked.retryAfter));

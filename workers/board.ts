@@ -5,13 +5,13 @@ import { type ServerType, serve } from '@hono/node-server';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { type Context, Hono } from 'hono';
 import { secureHeaders } from 'hono/secure-headers';
-import type { Redis } from 'ioredis';
 import type { Config } from '../shared/config/load-config.ts';
 import { assertProcessRequirements } from '../shared/config/process-requirements.ts';
 import { createDb, type Db } from '../shared/db/create-db.ts';
 import type { Logger } from '../shared/log/logger.ts';
 import type { QueueContract } from '../shared/queue/job-definition.ts';
 import { Queues } from '../shared/queue/queues.ts';
+import type { RedisClient } from '../shared/redis/connections.ts';
 import { createProducerConnection, createWorkerConnection } from '../shared/redis/connections.ts';
 import { LoginLimiter, mountLogin, requireSignIn, viewersOnlyRead } from './board-auth.ts';
 import type { BoardEnv, BoardRole } from './board-session.ts';
@@ -84,7 +84,7 @@ export function createBoardApp(options: {
   catalog: Record<string, QueueContract>;
   queues: Queues;
   /** A fail-fast connection: the login limiter's, and the dashboard's counts and sizes. */
-  redis: Redis;
+  redis: RedisClient;
   /** The dashboard's reads: the rollup's tables and ledgers. */
   db: Db;
   log: Logger;
@@ -151,9 +151,9 @@ export async function startBoard(options: {
   const { config, log } = options;
   // bootConfig('board') checks this too; a board started by other code must not skip it.
   assertProcessRequirements(config, 'board');
-  const connection = createWorkerConnection(config.redis.url);
+  const connection = createWorkerConnection(config.redis);
   connection.on('error', (error) => log.warn({ err: error }, 'redis connection error'));
-  const redis = createProducerConnection(config.redis.url, { connectionName: 'lowburn-board' });
+  const redis = createProducerConnection(config.redis, { connectionName: 'lowburn-board' });
   redis.on('error', () => {});
   const queues = new Queues({ connection, prefix: config.queuePrefix });
   const { db } = createDb({

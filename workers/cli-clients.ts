@@ -1,9 +1,9 @@
-import type { Redis } from 'ioredis';
 import type { Config } from '../shared/config/load-config.ts';
 import type { ProcessName } from '../shared/config/process-requirements.ts';
 import type { Db } from '../shared/db/create-db.ts';
 import type { Logger } from '../shared/log/logger.ts';
 import type { Queues } from '../shared/queue/queues.ts';
+import type { RedisClient } from '../shared/redis/connections.ts';
 import { bootConfig, processLogger } from './process.ts';
 
 /**
@@ -38,7 +38,7 @@ export async function withQueues<T>(run: (queues: Queues) => Promise<T>): Promis
   const { createProducerConnection } = await import('../shared/redis/connections.ts');
   const { Queues } = await import('../shared/queue/queues.ts');
   // Waits for the connection instead of failing the first command: a CLI has no retry loop.
-  const connection = createProducerConnection(config.redis.url, { enableOfflineQueue: true });
+  const connection = createProducerConnection(config.redis, { enableOfflineQueue: true });
   const queues = new Queues({ connection, prefix: config.queuePrefix });
   try {
     return await run(queues);
@@ -49,11 +49,13 @@ export async function withQueues<T>(run: (queues: Queues) => Promise<T>): Promis
 }
 
 /** Runs a CLI command's work with a Redis connection of its own, closed afterwards. */
-export async function withRedis<T>(run: (redis: Redis, config: Config) => Promise<T>): Promise<T> {
+export async function withRedis<T>(
+  run: (redis: RedisClient, config: Config) => Promise<T>,
+): Promise<T> {
   const config = bootConfig();
   const { createProducerConnection } = await import('../shared/redis/connections.ts');
   // Waits for the connection instead of failing the first command: a CLI has no retry loop.
-  const redis = createProducerConnection(config.redis.url, {
+  const redis = createProducerConnection(config.redis, {
     enableOfflineQueue: true,
     connectionName: 'lowburn-cli',
   });

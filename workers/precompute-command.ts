@@ -53,7 +53,7 @@ async function dryRun(config: Config): Promise<PrecomputePlan> {
     import('../shared/inference/process-pipeline.ts'),
   ]);
   const storage = await createStorage(config.storage);
-  const redis = createProducerConnection(config.redis.url, { enableOfflineQueue: true });
+  const redis = createProducerConnection(config.redis, { enableOfflineQueue: true });
   const generation = processGeneration(config, redis, log);
   try {
     return await planPrecompute({ config, storage, redis, generation });

@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import { Hono } from 'hono';
-import type { Redis } from 'ioredis';
 import { currentWaiting, progressWithoutWaiting } from '../../shared/queue/outage-wait.ts';
+import type { RedisClient } from '../../shared/redis/connections.ts';
 import { ApiError, unavailableIfUnreachable } from '../api-error.ts';
 import type { ApiDeps, ApiEnv } from '../deps.ts';
 import { ownerTag, parseJobId } from '../job-ids.ts';
@@ -19,7 +19,7 @@ const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : null)
  * When a delayed job runs next: its score in the queue's delayed set, which BullMQ writes as the
  * run time in ms × 0x1000 plus a counter (`getDelayedScore.lua`).
  */
-async function nextAttemptAt(redis: Redis, queue: Queue, id: string): Promise<string | null> {
+async function nextAttemptAt(redis: RedisClient, queue: Queue, id: string): Promise<string | null> {
   const score = await redis.zscore(queue.keys.delayed ?? '', id);
   return score === null ? null : iso(Math.floor(Number(score) / 0x1000));
 }

@@ -1,6 +1,6 @@
-import type { Redis } from 'ioredis';
 import { Gauge, type Registry } from 'prom-client';
 import { oncePerRegistry } from '../../shared/metrics/registry.ts';
+import type { RedisClient } from '../../shared/redis/connections.ts';
 import type { DispatchResult } from './dispatch-due.ts';
 
 /** Where the last dispatcher run leaves the lag, for every worker's `/metrics` to read. */
@@ -8,7 +8,7 @@ const lagKey = (prefix: string) => `${prefix}:webhook-lag`;
 
 /** Stores the lag one dispatcher run measured (any worker may have run it). */
 export async function storeLag(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   lag: DispatchResult['lagSeconds'],
 ): Promise<void> {
@@ -26,7 +26,7 @@ export async function storeLag(
  * reports the fleet's value, not only the one whose turn it was to dispatch.
  */
 export const dispatchMetrics = oncePerRegistry(
-  (registry: Registry, redis: Redis, prefix: string): { lag: Gauge<'endpoints'> } => ({
+  (registry: Registry, redis: RedisClient, prefix: string): { lag: Gauge<'endpoints'> } => ({
     lag: new Gauge({
       name: 'lowburn_webhook_queue_lag_seconds',
       help: 'Age of the oldest due webhook delivery not yet handed to a worker (waiting for a slot or for the dispatcher), worst endpoint of each kind.',

@@ -1,6 +1,6 @@
-import type { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { oncePerRegistry } from '../../shared/metrics/registry.ts';
+import type { RedisClient } from '../../shared/redis/connections.ts';
 import { bufferStats } from '../../shared/telemetry/buffer.ts';
 
 export interface FlushMetrics {
@@ -12,7 +12,7 @@ export interface FlushMetrics {
 
 /** The telemetry metrics of one process, registered once on its `/metrics` registry. */
 export const flushMetrics = oncePerRegistry(
-  (registry: Registry, redis: Redis, prefix: string): FlushMetrics => {
+  (registry: Registry, redis: RedisClient, prefix: string): FlushMetrics => {
     const registers = [registry];
     // Both gauges read the same stats: one Redis read per scrape, shared for a second.
     let read: { at: number; stats: ReturnType<typeof bufferStats> } | undefined;

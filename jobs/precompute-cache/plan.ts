@@ -1,7 +1,7 @@
-import type { Redis } from 'ioredis';
 import type { Config } from '../../shared/config/load-config.ts';
 import { AnswerCache } from '../../shared/inference/answer-cache.ts';
 import type { GenerationPipeline } from '../../shared/inference/pipeline.ts';
+import type { RedisClient } from '../../shared/redis/connections.ts';
 import type { ObjectStorage } from '../../shared/storage/storage.ts';
 import { type Candidate, type Ranking, rankCandidates } from './candidates.ts';
 
@@ -16,7 +16,7 @@ export interface PrecomputePlan extends Ranking {
 export interface PlanOptions {
   config: Config;
   storage: ObjectStorage;
-  redis: Redis;
+  redis: RedisClient;
   generation: Pick<GenerationPipeline, 'keysOf'>;
   now?: Date;
 }

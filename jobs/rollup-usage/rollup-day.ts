@@ -1,8 +1,8 @@
-import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import type { CostsConfig } from '../../shared/config/load-config.ts';
 import type { Db } from '../../shared/db/create-db.ts';
 import { utcDay } from '../../shared/db/partitions.ts';
+import type { RedisClient } from '../../shared/redis/connections.ts';
 import { readApiUsageDay } from '../../shared/usage/api-usage.ts';
 import { type DayUsage, sumDayUsage } from '../../shared/usage/day-usage.ts';
 import { ERASED_USER, lockUsageDays } from '../../shared/usage/erased-usage.ts';
@@ -13,7 +13,7 @@ import { type ColdSource, dayFacts, emptyFacts, type GeneratedFacts } from './us
 
 export interface RollupDeps extends ColdSource {
   db: Db;
-  redis: Redis;
+  redis: RedisClient;
   /** The queue prefix the API counts under. */
   prefix: string;
   costs: CostsConfig;

@@ -1,11 +1,11 @@
-import type { Redis } from 'ioredis';
 import type { Config } from '../config/load-config.ts';
 import type { Db } from '../db/create-db.ts';
+import type { RedisClient } from '../redis/connections.ts';
 
 /** What a condition may read: the stores, the settings, the queues, and the time of the check. */
 export interface AlertContext {
   db: Db;
-  redis: Redis;
+  redis: RedisClient;
   config: Config;
   /** Every queue of the fleet's catalog (lag and failed jobs are looked for in each). */
   queueNames: readonly string[];

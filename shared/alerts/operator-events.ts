@@ -1,7 +1,7 @@
-import type { Redis } from 'ioredis';
 import type { Config } from '../config/load-config.ts';
 import type { Db } from '../db/create-db.ts';
 import { toStorableJson } from '../json/storable-text.ts';
+import type { RedisClient } from '../redis/connections.ts';
 import type { SecretKeyring } from '../secrets/secret-keyring.ts';
 import { enqueueDelivery } from '../webhooks/enqueue.ts';
 import { type OperatorEventType, webhookIdFor } from '../webhooks/events.ts';
@@ -11,7 +11,7 @@ import { ensureOperatorKey, OPERATOR_KEY_ID } from './operator-key.ts';
 /** What sending an operator event needs: a job's deps. */
 export interface OperatorEventDeps {
   db: Db;
-  redis: Redis;
+  redis: RedisClient;
   enqueue: Enqueue;
   secrets: SecretKeyring;
   config: Pick<Config, 'queuePrefix' | 'webhooks' | 'alerts'>;

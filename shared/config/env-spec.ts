@@ -96,6 +96,13 @@ export const envSpec = {
     example: 'redis://:secret@127.0.0.1:6379',
     description: 'Redis connection string (queues, caches, telemetry stream, rate limits).',
   }),
+  REDIS_CLUSTER: v({
+    schema: flag(),
+    default: 'false',
+    example: 'true',
+    description:
+      "`true` when `REDIS_URL` names a node of a Redis Cluster (any node, or a managed service's configuration endpoint): the fleet connects with a cluster client, which finds the other nodes and follows failovers. Needs a `QUEUE_PREFIX` with a hash tag, such as `{lowburn}`.",
+  }),
   QUEUE_PREFIX: v({
     schema: z.string().regex(/^(\{[A-Za-z0-9_-]+\}|[A-Za-z0-9_-]+)$/, {
       message:
@@ -104,7 +111,7 @@ export const envSpec = {
     default: 'lowburn',
     example: '{lowburn}',
     description:
-      'Prefix of every BullMQ key. Wrap it in braces (`{lowburn}`) to keep all keys in one Redis Cluster slot.',
+      'Prefix of every Redis key (queues, caches, telemetry stream, rate limits, budgets). Wrap it in braces (`{lowburn}`) to keep all keys in one Redis Cluster slot; required when `REDIS_CLUSTER=true`.',
   }),
   STORAGE_URL: v({
     schema: z.string().regex(/^(file:.+|s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?)$/, {

@@ -55,7 +55,8 @@ export interface Config {
     /** Processes across the fleet that each hold a pool of `poolMax` (`DATABASE_FLEET_PROCESSES`). */
     fleetProcesses: number;
   };
-  redis: { url: string };
+  /** `REDIS_URL`, and whether it names a cluster (`REDIS_CLUSTER`). */
+  redis: { url: string; cluster: boolean };
   queuePrefix: string;
   storage: StorageConfig;
   worker: {
@@ -219,6 +220,7 @@ function assemble(raw: Raw, issues: ConfigIssue[]): Config {
       example: envSpec[missing].example,
     });
   }
+  if (raw.REDIS_CLUSTER) clusterIssues(raw, issues);
   const budgets = budgetsConfig(raw, issues);
   return {
     env: raw.NODE_ENV,
@@ -229,7 +231,7 @@ function assemble(raw: Raw, issues: ConfigIssue[]): Config {
       preparedStatements: raw.DATABASE_PREPARED_STATEMENTS,
       fleetProcesses: raw.DATABASE_FLEET_PROCESSES,
     },
-    redis: { url: raw.REDIS_URL },
+    redis: { url: raw.REDIS_URL, cluster: raw.REDIS_CLUSTER },
     queuePrefix: raw.QUEUE_PREFIX,
     storage: storageConfig(raw, issues),
     worker: {
@@ -340,6 +342,28 @@ function assemble(raw: Raw, issues: ConfigIssue[]): Config {
     secrets: secretsConfig(raw),
     board: boardConfig(raw, issues),
   };
+}
+
+/**
+ * A cluster runs a multi-key script only when its keys share a slot: every key lowburn writes
+ * starts with the queue prefix, so a hash tag there keeps the fleet's scripts whole.
+ */
+function clusterIssues(raw: Raw, issues: ConfigIssue[]): void {
+  if (!/^\{.+\}$/.test(raw.QUEUE_PREFIX)) {
+    issues.push({
+      variable: 'QUEUE_PREFIX',
+      problem: `"${raw.QUEUE_PREFIX}" has no hash tag; with REDIS_CLUSTER=true every key must share one slot (BullMQ's scripts, the telemetry stream, rate limits, caches), so wrap the prefix in braces`,
+      example: `{${raw.QUEUE_PREFIX.replace(/[{}]/g, '') || 'lowburn'}}`,
+    });
+  }
+  const db = new URL(raw.REDIS_URL).pathname.replace(/^\//, '');
+  if (db !== '' && db !== '0') {
+    issues.push({
+      variable: 'REDIS_URL',
+      problem: `names database ${db}; a Redis Cluster has database 0 only, so drop the /${db}`,
+      example: envSpec.REDIS_URL.example,
+    });
+  }
 }
 
 function storageConfig(raw: Raw, issues: ConfigIssue[]): StorageConfig {

@@ -1,5 +1,5 @@
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connections.ts';
 
 /** Cache layers, in lookup order. */
 export const cacheLayers = ['precomputed', 'exact', 'template', 'semantic'] as const;
@@ -38,10 +38,10 @@ export function decodeAnswer(stored: Buffer): CachedAnswer | undefined {
 
 /** Answers in Redis under `<prefix>:cache:<layer>:<namespace>:<key>`, each with its layer's TTL. */
 export class AnswerCache {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #prefix: string;
 
-  constructor(redis: Redis, prefix: string) {
+  constructor(redis: RedisClient, prefix: string) {
     this.#redis = redis;
     this.#prefix = prefix;
   }

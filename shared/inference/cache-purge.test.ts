@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { testConfig } from '../../test/fixtures/config.ts';
 import { fakeEmbedding } from '../../test/fixtures/fake-embedding.ts';
@@ -6,7 +5,7 @@ import { type ModelTestServer, startOllamaServer } from '../../test/fixtures/mod
 import { useRedis } from '../../test/fixtures/redis.ts';
 import { waitUntil } from '../../test/fixtures/wait-until.ts';
 import { createLogger } from '../log/logger.ts';
-import { createWorkerConnection } from '../redis/connections.ts';
+import { createWorkerConnection, type RedisClient } from '../redis/connections.ts';
 import { AnswerCache } from './answer-cache.ts';
 import { type CachePurgeSelector, purgeCache } from './cache-purge.ts';
 import { createGenerationPipeline, type GenerationRequest } from './pipeline.ts';
@@ -28,7 +27,7 @@ const DOG = 'Summarise: the dog chased the ball.';
 describe('purging the cache', () => {
   const r = useRedis();
   let ollama: ModelTestServer;
-  const opened: { index: SemanticIndex; redis: Redis }[] = [];
+  const opened: { index: SemanticIndex; redis: RedisClient }[] = [];
   beforeAll(async () => {
     ollama = await startOllamaServer();
   });
@@ -44,7 +43,7 @@ describe('purging the cache', () => {
 
   /** A "worker's" semantic index: a connection and an in-memory index of its own. */
   async function semanticWorker(): Promise<SemanticIndex> {
-    const redis = createWorkerConnection(r.url);
+    const redis = createWorkerConnection(r.target);
     const index = createSemanticIndex({
       redis,
       prefix: r.prefix,

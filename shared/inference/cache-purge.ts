@@ -1,4 +1,5 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connections.ts';
+import { scanKeys } from '../redis/scan-keys.ts';
 import { type CacheLayer, cacheLayers } from './answer-cache.ts';
 import type { CachePurgeSelector } from './cache-purge-selector.ts';
 import { listNamespaces, type RegisteredNamespace, readNamespaces } from './namespace-registry.ts';
@@ -65,7 +66,7 @@ const DIRECT_MAX = 2000;
  * afterwards; purge again once it has finished.
  */
 export async function purgeCache(
-  deps: { redis: Redis; prefix: string },
+  deps: { redis: RedisClient; prefix: string },
   selector: CachePurgeSelector,
   options: CachePurgeOptions = {},
 ): Promise<CachePurgeResult> {
@@ -186,7 +187,7 @@ const sameTemplate = (listed: string | undefined, wanted: string) =>
   (wanted.includes('@') ? listed === wanted : listed.startsWith(`${wanted}@`));
 
 /** The target's cached answers, a page at a time. */
-async function* answerPages(redis: Redis, prefix: string, target: Target) {
+async function* answerPages(redis: RedisClient, prefix: string, target: Target) {
   const { namespaces, keys } = target;
   const base = `${prefix}:cache:`;
   if (namespaces && keys && namespaces.size * keys.size * cacheLayers.length <= DIRECT_MAX) {
@@ -206,10 +207,7 @@ async function* answerPages(redis: Redis, prefix: string, target: Target) {
   const ns = only(namespaces);
   const key = only(keys);
   const pattern = `${glob(base)}*:${ns === undefined ? '*' : glob(ns)}:${key === undefined ? '*' : glob(key)}`;
-  let cursor = '0';
-  do {
-    const [next, names] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
-    cursor = next;
+  for await (const names of scanKeys(redis, pattern, SCAN_COUNT)) {
     const page = names.flatMap((name) => {
       const answer = parseAnswerName(name, base);
       if (!answer) return [];
@@ -218,12 +216,12 @@ async function* answerPages(redis: Redis, prefix: string, target: Target) {
       return [answer];
     });
     if (page.length > 0) yield page;
-  } while (cursor !== '0');
+  }
 }
 
 /** The target's semantic index entries (their ids are exact keys), a page at a time. */
 async function* vectorPages(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   target: Target,
 ): AsyncGenerator<StoredEntry[]> {
@@ -247,7 +245,7 @@ async function* vectorPages(
 }
 
 /** The candidates whose Redis key exists, checked in pipelined pages. */
-async function* existing<T>(redis: Redis, candidates: T[], name: (candidate: T) => string) {
+async function* existing<T>(redis: RedisClient, candidates: T[], name: (candidate: T) => string) {
   for (let i = 0; i < candidates.length; i += UNLINK_BATCH) {
     const batch = candidates.slice(i, i + UNLINK_BATCH);
     const pipeline = redis.pipeline();
@@ -275,7 +273,7 @@ function parseAnswerName(name: string, base: string): (Answer & { key: string })
   return { name, layer, namespace, key: rest.slice(afterNamespace + 1) };
 }
 
-async function unlinkAll(redis: Redis, names: string[]): Promise<number> {
+async function unlinkAll(redis: RedisClient, names: string[]): Promise<number> {
   let count = 0;
   for (let i = 0; i < names.length; i += UNLINK_BATCH) {
     count += await redis.unlink(...names.slice(i, i + UNLINK_BATCH));

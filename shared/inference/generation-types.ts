@@ -1,6 +1,6 @@
-import type { Redis } from 'ioredis';
 import type { InferenceConfig } from '../config/load-config.ts';
 import type { Logger } from '../log/logger.ts';
+import type { RedisClient } from '../redis/connections.ts';
 import type { CacheLayer } from './answer-cache.ts';
 import type { ModelDigest } from './model-digest.ts';
 import type { Route } from './providers.ts';
@@ -47,7 +47,7 @@ export interface GenerationOutcome {
 
 export interface GenerationPipelineOptions {
   config: InferenceConfig;
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   log: Logger;
   /** Opened on first use: a process that never generates never loads the native index. */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { canonicalJson } from '../json/canonical-json.ts';
+import type { RedisClient } from '../redis/connections.ts';
 import { type NamespaceParts, namespaceKey } from './request-keys.ts';
 
 /**
@@ -47,7 +47,7 @@ end
 return #old`;
 
 export interface NamespaceRegistryOptions {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   /**
    * The cache layers' TTLs. A namespace stays listed for twice the longest, plus a day, after a
@@ -108,7 +108,7 @@ function describeNamespace(parts: NamespaceParts): RegisteredNamespace {
 
 /** The registered namespaces among `ids` (HMGET, in batches). */
 export async function readNamespaces(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   ids: readonly string[],
 ): Promise<Map<string, RegisteredNamespace>> {
@@ -135,7 +135,7 @@ function parseRecord(text: string): RegisteredNamespace | undefined {
 
 /** Every registered namespace, read with HSCAN. Records that do not parse are skipped. */
 export async function listNamespaces(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
 ): Promise<Map<string, RegisteredNamespace>> {
   const listed = new Map<string, RegisteredNamespace>();

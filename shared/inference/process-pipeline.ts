@@ -1,6 +1,6 @@
-import type { Redis } from 'ioredis';
 import type { Config } from '../config/load-config.ts';
 import type { Logger } from '../log/logger.ts';
+import type { RedisClient } from '../redis/connections.ts';
 import { modelServersFor } from './model-servers.ts';
 import type { GenerationPipeline } from './pipeline.ts';
 import type { SemanticIndex } from './semantic-index.ts';
@@ -19,7 +19,7 @@ export interface ProcessGeneration extends GenerationPipeline {
  */
 export function processGeneration(
   config: Config,
-  redis: Redis,
+  redis: RedisClient,
   log: Logger,
   hooks: {
     /** A digest read found a new one for the local model (the model-versions ledger). */

@@ -1,9 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fakeEmbedding } from '../../test/fixtures/fake-embedding.ts';
 import { useRedis } from '../../test/fixtures/redis.ts';
-import { createWorkerConnection } from '../redis/connections.ts';
+import { createWorkerConnection, type RedisClient } from '../redis/connections.ts';
 import { createSemanticIndex, type SemanticIndex } from './semantic-index.ts';
 import { removeSemanticEntries, semanticEntryKey } from './semantic-store.ts';
 
@@ -13,11 +12,11 @@ const embed = (text: string) => fakeEmbedding(text, DIMENSIONS);
 
 describe('the semantic index', () => {
   const ctx = useRedis();
-  const opened: { index: SemanticIndex; redis: Redis }[] = [];
+  const opened: { index: SemanticIndex; redis: RedisClient }[] = [];
 
   /** A "worker": its own Redis connection and its own in-memory index. */
   async function worker(options: { ttlMs?: number } = {}): Promise<SemanticIndex> {
-    const redis = createWorkerConnection(ctx.url);
+    const redis = createWorkerConnection(ctx.target);
     const index = createSemanticIndex({
       redis,
       prefix: ctx.prefix,

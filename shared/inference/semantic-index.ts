@@ -1,5 +1,5 @@
 import { setTimeout as sleep, setImmediate as yieldToLoop } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
+import { duplicateConnection, type RedisClient } from '../redis/connections.ts';
 import {
   type DecodedEntry,
   decodeHash,
@@ -28,7 +28,7 @@ export interface SemanticIndexOptions extends VectorNamespacesOptions {
    * For writes and the startup load. The index also opens one connection of its own (a
    * duplicate of this one) that blocks on the additions stream; `close()` ends it.
    */
-  redis: Redis;
+  redis: RedisClient;
   /** Keys live under `<prefix>:semantic:`. */
   prefix: string;
   /** Lifetime of an entry added without its own TTL. @defaultValue 3_600_000 (1 h) */
@@ -108,7 +108,7 @@ export function createSemanticIndex(options: SemanticIndexOptions): SemanticInde
   const keys = semanticKeys(prefix);
   const namespaces = createVectorNamespaces(options);
   const stop = new AbortController();
-  const reader = redis.duplicate({
+  const reader = duplicateConnection(redis, {
     connectionName: `lowburn-semantic-tail:${prefix}`,
     maxRetriesPerRequest: null,
     enableOfflineQueue: true,

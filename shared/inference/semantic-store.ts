@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connections.ts';
 import { unpackFloat16 } from './float16.ts';
 import type { VectorEntry } from './vector-namespaces.ts';
 
@@ -91,7 +91,7 @@ export interface StoredEntry {
  * page's namespaces and ids read in one pipeline. Entries that expire meanwhile are left out.
  */
 export async function* scanSemanticEntries(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   count = 500,
 ): AsyncGenerator<StoredEntry[]> {
@@ -120,7 +120,7 @@ export async function* scanSemanticEntries(
  * starting meanwhile either loads without the entry or tails the removal; never neither.
  */
 export async function removeSemanticEntries(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   keys: readonly string[],
 ): Promise<void> {

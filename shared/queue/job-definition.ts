@@ -1,11 +1,11 @@
 import type { Job, JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import type { z } from 'zod';
 import type { Config } from '../config/load-config.ts';
 import type { Db } from '../db/create-db.ts';
 import type { GenerationPipeline } from '../inference/pipeline.ts';
 import type { Logger } from '../log/logger.ts';
+import type { RedisClient } from '../redis/connections.ts';
 import type { SecretKeyring } from '../secrets/secret-keyring.ts';
 import type { ObjectStorage } from '../storage/storage.ts';
 import type { WebhookHttpClient } from '../webhooks/http/safe-fetch.ts';
@@ -49,7 +49,7 @@ export interface JobOptions {
 export interface JobDeps {
   config: Config;
   db: Db;
-  redis: Redis;
+  redis: RedisClient;
   storage: ObjectStorage;
   log: Logger;
   /** The process's Prometheus registry (served on `/metrics`); jobs register their own metrics. */

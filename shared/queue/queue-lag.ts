@@ -1,5 +1,5 @@
 import { type Job, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connections.ts';
 
 // A prioritized set is ordered by priority, not by age: the first this many are read for the
 // oldest (enough for the few priorities lowburn uses; a scan of a long backlog is not).
@@ -29,7 +29,7 @@ export async function oldestWaitingMs(queue: Queue, now = Date.now()): Promise<n
  * a queue leaves a shared connection open).
  */
 export async function withQueues<T>(
-  connection: Redis,
+  connection: RedisClient,
   prefix: string,
   names: readonly string[],
   use: (queues: Queue[]) => Promise<T>,

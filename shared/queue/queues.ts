@@ -1,7 +1,7 @@
 import { type Job, type JobsOptions, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { z } from 'zod';
 import { InvalidPayloadError } from '../errors/invalid-payload-error.ts';
+import type { RedisClient } from '../redis/connections.ts';
 import { bullJobOptions } from './default-options.ts';
 import type { QueueContract } from './job-definition.ts';
 
@@ -20,11 +20,11 @@ export function parsePayload<D extends QueueContract>(
  * definition's default job options. Payloads are parsed before they reach Redis.
  */
 export class Queues {
-  readonly #connection: Redis;
+  readonly #connection: RedisClient;
   readonly #prefix: string;
   readonly #queues = new Map<string, Queue>();
 
-  constructor(options: { connection: Redis; prefix: string }) {
+  constructor(options: { connection: RedisClient; prefix: string }) {
     this.#connection = options.connection;
     this.#prefix = options.prefix;
   }

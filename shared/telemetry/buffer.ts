@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connections.ts';
 import type { Ping } from './ping.ts';
 
 /** The Redis stream that buffers pings between ingest and flush. */
@@ -36,7 +36,7 @@ local left = redis.call('DECRBY', KEYS[2], flushed)
 if left < 0 then redis.call('SET', KEYS[2], 0) end
 return flushed`;
 
-type BufferRedis = Redis & {
+type BufferRedis = RedisClient & {
   lowburnAppendPings(
     stream: string,
     counter: string,
@@ -52,7 +52,7 @@ type BufferRedis = Redis & {
   ): Promise<number>;
 };
 
-function withScripts(redis: Redis): BufferRedis {
+function withScripts(redis: RedisClient): BufferRedis {
   if (!('lowburnAppendPings' in redis)) {
     redis.defineCommand('lowburnAppendPings', { numberOfKeys: 2, lua: APPEND });
     redis.defineCommand('lowburnAcknowledgePings', { numberOfKeys: 2, lua: ACKNOWLEDGE });
@@ -66,7 +66,7 @@ function withScripts(redis: Redis): BufferRedis {
  * trimmed unwritten.
  */
 export async function appendPings(
-  redis: Redis,
+  redis: RedisClient,
   options: { prefix: string; cap: number },
   pings: readonly Ping[],
 ): Promise<boolean> {
@@ -86,7 +86,7 @@ export async function appendPings(
  * and takes their pings off the buffer's depth. Returns the pings taken off.
  */
 export function acknowledgePings(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   entries: readonly { id: string; pings: number }[],
 ): Promise<number> {
@@ -110,7 +110,7 @@ export function entryPings(fields: readonly string[]): Ping[] {
 
 /** Unflushed pings (read or not) and the age of the oldest, for metrics and back-pressure. */
 export async function bufferStats(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   now = Date.now(),
 ): Promise<{ depth: number; oldestAgeMs: number }> {

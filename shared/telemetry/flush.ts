@@ -1,5 +1,4 @@
 import { hostname } from 'node:os';
-import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { writeByDay } from '../db/cold-days.ts';
 import { copyFrom, type Db } from '../db/create-db.ts';
@@ -13,6 +12,7 @@ import {
 } from '../db/pg-binary.ts';
 import { sqlState } from '../errors/sql-state.ts';
 import type { Logger } from '../log/logger.ts';
+import type { RedisClient } from '../redis/connections.ts';
 import { acknowledgePings, entryPings, FLUSH_GROUP, telemetryStream } from './buffer.ts';
 import type { Ping } from './ping.ts';
 
@@ -40,7 +40,7 @@ export interface FlushResult {
 }
 
 export interface FlushOptions {
-  redis: Redis;
+  redis: RedisClient;
   db: Db;
   prefix: string;
   log: Logger;
@@ -60,7 +60,7 @@ type Entry = [id: string, fields: string[]];
 
 const defaultConsumer = () => `${hostname()}-${process.pid}`;
 
-async function ensureGroup(redis: Redis, key: string): Promise<void> {
+async function ensureGroup(redis: RedisClient, key: string): Promise<void> {
   try {
     // From id 0: pings appended before the group existed are flushed too.
     await redis.xgroup('CREATE', key, FLUSH_GROUP, '0', 'MKSTREAM');
@@ -157,7 +157,7 @@ export async function flushTelemetry(options: FlushOptions): Promise<FlushResult
 
 /** `>`: entries never delivered; an id: this consumer's pending entries after that id. */
 async function readGroup(
-  redis: Redis,
+  redis: RedisClient,
   key: string,
   consumer: string,
   count: number,

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connections.ts';
 
 /**
  * How the API's request counts sit in Redis: one hash per UTC hour,
@@ -62,7 +62,7 @@ export interface ApiUsageRow {
  * held (0: the day's counts are gone from Redis).
  */
 export async function readApiUsageDay(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   day: string,
 ): Promise<{ rows: ApiUsageRow[]; hoursFound: number }> {

@@ -1,5 +1,5 @@
 import { CronExpressionParser } from 'cron-parser';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connections.ts';
 
 /**
  * Per-user daily budgets of frontier (paid) token spend, and how the spend sits in Redis.
@@ -121,7 +121,7 @@ export function budgetResetsAt(at: Date, timeZone: string): Date {
 
 /** A user's spend so far on a budget day, in USD (0 when nothing was recorded). */
 export async function readSpend(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   day: string,
   apiKeyId: string,
@@ -149,7 +149,7 @@ for i, level in ipairs({'soft', 'hard'}) do
 end
 return crossed`;
 
-type SpendingRedis = Redis & {
+type SpendingRedis = RedisClient & {
   lowburnAddSpend(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<unknown[]>;
 };
 
@@ -170,7 +170,7 @@ export interface SpendEntry {
  * total and those first crossings (an alert is due for each).
  */
 export async function addSpend(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   timeZone: string,
   entry: SpendEntry,
@@ -216,7 +216,7 @@ export interface BudgetCrossing {
  *   alert(`${c.userId} spent $${c.spentUsd} of a ${c.level} budget of $${c.budgetUsd}`);
  */
 export async function readBudgetCrossings(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   day: string,
 ): Promise<BudgetCrossing[]> {

@@ -1,6 +1,7 @@
-import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import type { Db } from '../db/create-db.ts';
+import type { RedisClient } from '../redis/connections.ts';
+import { infoOfEach } from '../redis/scan-keys.ts';
 
 /** What the fleet held on a day, sampled by the hourly rollup (the day's last sample wins). */
 export interface SizeSample {
@@ -18,7 +19,7 @@ const KEEP_DAYS = 35;
  * own size, and the dashboard's headroom needs a week's growth.
  */
 export async function recordSizeSample(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   day: string,
   sample: SizeSample,
@@ -34,7 +35,7 @@ export async function recordSizeSample(
 
 /** Every kept sample, oldest day first. */
 export async function readSizeSamples(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
 ): Promise<{ day: string; sample: SizeSample }[]> {
   const all = await redis.hgetall(key(prefix));
@@ -44,13 +45,14 @@ export async function readSizeSamples(
 }
 
 /** The sizes now: the database on disk (hot rows, ledgers, indexes), Redis's memory in use. */
-export async function sampleSizes(db: Db, redis: Redis): Promise<SizeSample> {
+export async function sampleSizes(db: Db, redis: RedisClient): Promise<SizeSample> {
   const [{ rows }, info] = await Promise.all([
     sql<{ bytes: string }>`SELECT pg_database_size(current_database()) AS bytes`.execute(db),
-    redis.info('memory'),
+    infoOfEach(redis, 'memory'),
   ]);
   return {
     postgresBytes: Number(rows[0]?.bytes ?? 0),
-    redisBytes: Number(/^used_memory:(\d+)/m.exec(info)?.[1] ?? 0),
+    // A cluster's memory is its masters' together.
+    redisBytes: info.reduce((sum, i) => sum + Number(/^used_memory:(\d+)/m.exec(i)?.[1] ?? 0), 0),
   };
 }

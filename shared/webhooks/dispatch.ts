@@ -1,7 +1,7 @@
-import type { Redis } from 'ioredis';
 import { CompiledQuery } from 'kysely';
 import type { WebhookConfig } from '../config/load-config.ts';
 import { type Db, preparedStatement } from '../db/create-db.ts';
+import type { RedisClient } from '../redis/connections.ts';
 import { type EndpointRef, EndpointSlots } from './endpoint-slots.ts';
 import { type DueAttempt, type Enqueue, enqueueAttempt } from './queue.ts';
 
@@ -9,7 +9,7 @@ import { type DueAttempt, type Enqueue, enqueueAttempt } from './queue.ts';
 export interface DispatchDeps {
   db: Db;
   enqueue: Enqueue;
-  redis: Redis;
+  redis: RedisClient;
   config: { queuePrefix: string; webhooks: Pick<WebhookConfig, 'endpointConcurrency'> };
 }
 

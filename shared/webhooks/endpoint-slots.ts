@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connections.ts';
 
 /** An endpoint: an API key and a URL origin (`webhook_deliveries.endpoint`). */
 export interface EndpointRef {
@@ -63,9 +63,9 @@ type SlotCommands = {
   webhookSlotsHeld(key: string, parked: string, ...release: string[]): Promise<[number, string[]]>;
 };
 
-const defined = new WeakSet<Redis>();
+const defined = new WeakSet<RedisClient>();
 
-function commands(redis: Redis): SlotCommands {
+function commands(redis: RedisClient): SlotCommands {
   if (!defined.has(redis)) {
     // EVALSHA after the first call: the script text is not sent with every acquire.
     redis.defineCommand('webhookSlotsAcquire', { numberOfKeys: 2, lua: ACQUIRE });
@@ -81,13 +81,13 @@ function commands(redis: Redis): SlotCommands {
  * an endpoint, and a dead endpoint holds at most `cap` worker slots, whatever its backlog.
  */
 export class EndpointSlots {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #prefix: string;
   /** Slots per endpoint. */
   readonly cap: number;
   readonly #leaseMs: number;
 
-  constructor(options: { redis: Redis; prefix: string; cap: number; leaseMs?: number }) {
+  constructor(options: { redis: RedisClient; prefix: string; cap: number; leaseMs?: number }) {
     this.#redis = options.redis;
     this.#prefix = options.prefix;
     this.cap = options.cap;

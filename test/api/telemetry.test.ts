@@ -1,17 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createClient, LowburnApiError } from '../../api/client/index.ts';
 import type { Db } from '../../shared/db/create-db.ts';
 import { partitionName, utcDay } from '../../shared/db/partitions.ts';
 import { createLogger } from '../../shared/log/logger.ts';
+import type { RedisClient } from '../../shared/redis/connections.ts';
 import { telemetryBuffered, telemetryStream } from '../../shared/telemetry/buffer.ts';
 import { flushTelemetry } from '../../shared/telemetry/flush.ts';
 import type { Ping } from '../../shared/telemetry/ping.ts';
 import { startTestApi, type TestApi, useTestApi } from '../fixtures/api-server.ts';
 import { useTestDatabase } from '../fixtures/postgres.ts';
-import { deletePrefix } from '../fixtures/redis.ts';
+import { deletePrefix, testRedis } from '../fixtures/redis.ts';
 import { bufferedPings } from '../fixtures/telemetry-buffer.ts';
 
 const log = createLogger({ level: 'silent' });
@@ -38,9 +38,9 @@ interface ErrorBody {
 
 /** A Redis connection for assertions and flushes; every key under `prefixes()` is deleted after. */
 function useAssertRedis(prefixes: () => string[]) {
-  let redis: Redis | undefined;
+  let redis: RedisClient | undefined;
   beforeAll(() => {
-    redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
+    redis = testRedis();
   });
   afterAll(async () => {
     for (const prefix of prefixes()) if (redis) await deletePrefix(redis, prefix);

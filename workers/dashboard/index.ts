@@ -2,11 +2,11 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Hono } from 'hono';
-import type { Redis } from 'ioredis';
 import type { Config } from '../../shared/config/load-config.ts';
 import type { Db } from '../../shared/db/create-db.ts';
 import type { QueueContract } from '../../shared/queue/job-definition.ts';
 import type { Queues } from '../../shared/queue/queues.ts';
+import type { RedisClient } from '../../shared/redis/connections.ts';
 import { buildCharts } from './charts.ts';
 import { tableCsv } from './csv.ts';
 import { type DashboardDeps, loadFacts } from './load.ts';
@@ -40,7 +40,7 @@ export function dashboardApp(board: {
   catalog: Record<string, QueueContract>;
   queues: Queues;
   db: Db;
-  redis: Redis;
+  redis: RedisClient;
 }): Hono {
   const { config } = board;
   const deps: DashboardDeps = {

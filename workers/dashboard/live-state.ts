@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../shared/redis/connections.ts';
+import { infoOfEach } from '../../shared/redis/scan-keys.ts';
 import { bufferStats } from '../../shared/telemetry/buffer.ts';
 
 /** A queue's counts now, and how long its oldest waiting job has waited. */
@@ -67,15 +68,20 @@ export async function lastRun(queue: Queue): Promise<JobRun> {
   };
 }
 
-/** Redis's `maxmemory` (0: none set). */
-export async function redisMaxMemory(redis: Redis): Promise<number> {
-  const info = await redis.info('memory');
-  return Number(/^maxmemory:(\d+)/m.exec(info)?.[1] ?? 0);
+/**
+ * Redis's `maxmemory` (0: none set). On a cluster the smallest a master has: the fleet's keys share
+ * one hash tag, so one master holds them all, and the tightest bound is the safe one to show.
+ */
+export async function redisMaxMemory(redis: RedisClient): Promise<number> {
+  const limits = (await infoOfEach(redis, 'memory'))
+    .map((info) => Number(/^maxmemory:(\d+)/m.exec(info)?.[1] ?? 0))
+    .filter((limit) => limit > 0);
+  return limits.length === 0 ? 0 : Math.min(...limits);
 }
 
 /** Unflushed telemetry pings against the cap the API refuses past. */
 export async function telemetryBuffer(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   cap: number,
 ): Promise<{ depth: number; cap: number; oldestAgeMs: number }> {

@@ -1,8 +1,8 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { CostsConfig } from '../../shared/config/costs-config.ts';
 import type { Db } from '../../shared/db/create-db.ts';
 import { utcDay } from '../../shared/db/partitions.ts';
+import type { RedisClient } from '../../shared/redis/connections.ts';
 import { type BudgetLevel, readBudgetCrossings } from '../../shared/usage/budgets.ts';
 import { readSizeSamples, sampleSizes } from '../../shared/usage/size-samples.ts';
 import { type HeadroomLine, headroom } from './headroom.ts';
@@ -31,7 +31,7 @@ import {
 /** What the dashboard reads: the board's clients and the settings it shows against. */
 export interface DashboardDeps {
   db: Db;
-  redis: Redis;
+  redis: RedisClient;
   /** The queue prefix (Redis keys of telemetry and the size samples live under it). */
   prefix: string;
   /** Every queue of the catalog, by name. */

@@ -41,7 +41,7 @@ export async function openDeps(
     preparedStatements: config.database.preparedStatements,
     log,
   });
-  const redis = createWorkerConnection(config.redis.url);
+  const redis = createWorkerConnection(config.redis);
   redis.on('error', (error) => log.warn({ err: error }, 'redis connection error'));
   const queues = new Queues({ connection: redis, prefix: config.queuePrefix });
   const workerMetrics = createWorkerMetrics();

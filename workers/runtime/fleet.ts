@@ -1,10 +1,10 @@
 import { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from '../../shared/log/logger.ts';
 import type { WorkerMetrics } from '../../shared/metrics/registry.ts';
 import { createProcessor } from '../../shared/queue/create-processor.ts';
 import { resolveJobOptions } from '../../shared/queue/default-options.ts';
 import type { AnyJobDefinition, JobDeps } from '../../shared/queue/job-definition.ts';
+import type { RedisClient } from '../../shared/redis/connections.ts';
 
 /** The BullMQ workers of one process, and the drain that stops them. */
 export interface Fleet {
@@ -19,7 +19,7 @@ export interface Fleet {
 export function startFleet(options: {
   jobs: readonly AnyJobDefinition[];
   deps: JobDeps;
-  connection: Redis;
+  connection: RedisClient;
   prefix: string;
   concurrency: number | undefined;
   metrics: WorkerMetrics;

@@ -1,9 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import type { Db } from '../../shared/db/create-db.ts';
 import type { WorkerMetrics } from '../../shared/metrics/registry.ts';
+import type { RedisClient } from '../../shared/redis/connections.ts';
 
 const CHECK_TIMEOUT_MS = 2_000;
 
@@ -29,7 +29,7 @@ async function check(name: string, probe: () => Promise<unknown>): Promise<[stri
 
 /** What the health server answers with. */
 export interface HealthDeps {
-  redis: Redis;
+  redis: RedisClient;
   db: Db;
   metrics: WorkerMetrics;
 }

@@ -1,9 +1,10 @@
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { type Clock, createClock } from '../../shared/clock.ts';
 import type { Config } from '../../shared/config/load-config.ts';
 import type { Logger } from '../../shared/log/logger.ts';
 import { type AnyJobDefinition, resolveSchedule } from '../../shared/queue/job-definition.ts';
+import type { RedisClient } from '../../shared/redis/connections.ts';
+import { scanKeys } from '../../shared/redis/scan-keys.ts';
 import { compressedRepeat } from './compressed-schedule.ts';
 
 /** The scheduler id of a job: one scheduler per job, named after its queue. */
@@ -17,7 +18,7 @@ const schedulerId = (definition: AnyJobDefinition) => definition.queue;
  * simulated times instead (see compressed-schedule.ts); at rate 1 the schedules are the cron.
  */
 export async function syncSchedulers(options: {
-  connection: Redis;
+  connection: RedisClient;
   prefix: string;
   jobs: readonly AnyJobDefinition[];
   config: Config;
@@ -68,17 +69,14 @@ function cronRepeat(job: string, pattern: string, tz: string, clock: Clock) {
 }
 
 /** Queue names under `prefix` that have a job-scheduler set in Redis. */
-async function queuesWithSchedulers(connection: Redis, prefix: string): Promise<string[]> {
+async function queuesWithSchedulers(connection: RedisClient, prefix: string): Promise<string[]> {
   const names = new Set<string>();
-  let cursor = '0';
   const head = `${prefix}:`;
-  do {
-    const [next, keys] = await connection.scan(cursor, 'MATCH', `${head}*:repeat`, 'COUNT', 1000);
-    cursor = next;
+  for await (const keys of scanKeys(connection, `${head}*:repeat`)) {
     for (const key of keys) {
       const name = key.slice(head.length, -':repeat'.length);
       if (name && !name.includes(':')) names.add(name);
     }
-  } while (cursor !== '0');
+  }
   return [...names];
 }
