@@ -91,6 +91,33 @@ describe('loadConfig', () => {
     expect(problems({ ...base, QUEUE_PREFIX: 'low:burn' })).toContain('QUEUE_PREFIX');
   });
 
+  describe('with REDIS_CLUSTER=true', () => {
+    const cluster = { ...base, REDIS_CLUSTER: 'true' };
+
+    it('refuses a queue prefix without a hash tag and says what to set', () => {
+      const message = problems({ ...cluster, QUEUE_PREFIX: 'shop' });
+      expect(message).toContain('QUEUE_PREFIX: "shop" has no hash tag');
+      expect(message).toContain('QUEUE_PREFIX={shop}');
+      // The default prefix is not one either.
+      expect(problems(cluster)).toContain('QUEUE_PREFIX={lowburn}');
+    });
+
+    it('refuses a database number, which a cluster does not have', () => {
+      const message = problems({
+        ...cluster,
+        QUEUE_PREFIX: '{lowburn}',
+        REDIS_URL: 'redis://h:6379/2',
+      });
+      expect(message).toContain('REDIS_URL: names database 2');
+    });
+
+    it('takes a hash-tagged prefix and marks the connection a cluster', () => {
+      const config = loadConfig({ ...cluster, QUEUE_PREFIX: '{lowburn}' });
+      expect(config.redis).toEqual({ url: base.REDIS_URL, cluster: true });
+      expect(loadConfig(base).redis.cluster).toBe(false);
+    });
+  });
+
   it('parses an s3 storage URL into bucket and prefix and requires credentials', () => {
     expect(problems({ ...base, STORAGE_URL: 's3://cold-bucket/prod' })).toMatch(
       /S3_ACCESS_KEY_ID: is required when STORAGE_URL is s3:\/\//,

@@ -70,9 +70,15 @@ export function createRedisConnection(
     ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }),
     ...(enableReadyCheck === undefined ? {} : { enableReadyCheck }),
     // A failover takes the cluster a few seconds (cluster-node-timeout, then the replica's
-    // election); commands to the lost master wait for the new slot map rather than fail.
+    // election); commands to the lost master wait for the new slot map rather than fail. Each
+    // wait spends a redirection: a worker's connection (no retry limit) waits up to 30 s, a
+    // producer's the default 16 (about 3 s, past its command timeout: the API answers 503).
     retryDelayOnFailover: 200,
+    ...(node.maxRetriesPerRequest === null ? { maxRedirections: 150 } : {}),
     retryDelayOnClusterDown: 200,
+    // ioredis's 1 s for CLUSTER SLOTS fails on a busy two-core box, and a client that cannot
+    // read the slot map never becomes ready.
+    slotsRefreshTimeout: 5_000,
     clusterRetryStrategy: retryStrategy ?? ((times) => Math.min(times * 200, 2_000)),
   };
   return new Cluster([{ host: seed.hostname, port: Number(seed.port || 6379) }], clusterOptions);
