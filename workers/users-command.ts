@@ -148,7 +148,7 @@ async function verify(erasureId: string, userId: string | undefined): Promise<Ve
     const erasure = await findErasure(db, erasureId);
     if (!erasure) throw new InvalidArgumentError(`no erasure "${erasureId}"`);
     const { createProducerConnection } = await import('../shared/redis/connections.ts');
-    const redis = createProducerConnection(config.redis.url, {
+    const redis = createProducerConnection(config.redis, {
       enableOfflineQueue: true,
       connectionName: 'lowburn-cli',
     });

@@ -1,6 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../shared/api-keys/api-keys.ts';
 import type { Db } from '../../shared/db/create-db.ts';
@@ -13,7 +12,7 @@ import type { GeneratePayload } from '../../shared/generation/schema.ts';
 import { createGenerationPipeline } from '../../shared/inference/pipeline.ts';
 import { createSemanticIndex, type SemanticIndex } from '../../shared/inference/semantic-index.ts';
 import { createLogger } from '../../shared/log/logger.ts';
-import { createWorkerConnection } from '../../shared/redis/connections.ts';
+import { createWorkerConnection, type RedisClient } from '../../shared/redis/connections.ts';
 import { apiUsageKeys, USER_COUNTED_ROUTE } from '../../shared/usage/api-usage.ts';
 import {
   addSpend,
@@ -83,7 +82,7 @@ describe('erasing a user at once', () => {
   const r = useRedis();
   let ollama: ModelTestServer;
   let keyId: string;
-  const opened: { index: SemanticIndex; redis: Redis }[] = [];
+  const opened: { index: SemanticIndex; redis: RedisClient }[] = [];
   beforeAll(async () => {
     ollama = await startOllamaServer();
     keyId = (await createApiKey(database.db, { name: 'app', scopes: ['generate'] }, devKeyring()))
@@ -103,7 +102,7 @@ describe('erasing a user at once', () => {
   function worker() {
     let index: Promise<SemanticIndex> | undefined;
     const open = async () => {
-      const redis = createWorkerConnection(r.url);
+      const redis = createWorkerConnection(r.target);
       const opening = createSemanticIndex({
         redis,
         prefix: r.prefix,

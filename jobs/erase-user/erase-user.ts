@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import type { Db } from '../../shared/db/create-db.ts';
 import { erasureDigest } from '../../shared/erasures/erasure-hash.ts';
 import {
@@ -8,6 +7,7 @@ import {
   recordHotPass,
 } from '../../shared/erasures/ledger.ts';
 import type { Logger } from '../../shared/log/logger.ts';
+import type { RedisClient } from '../../shared/redis/connections.ts';
 import { eraseLedgers, eraseRows, unmanifested } from './erase-rows.ts';
 import { ExportInProgressError } from './export-in-progress-error.ts';
 import { foldUsage } from './fold-usage.ts';
@@ -20,7 +20,7 @@ export type EraseStep = 'caches-purged' | 'rows-deleted' | 'committed';
 
 export interface EraseUserDeps {
   db: Db;
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   /** `SECRETS_KEY`'s bytes: the digests the ledger keeps for `--verify` are keyed by it. */
   secretsKey: Buffer;

@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import type { Db } from '../../shared/db/create-db.ts';
 import { resolveRequest } from '../../shared/generation/resolve-request.ts';
@@ -7,6 +6,7 @@ import { type CachePurgeResult, purgeCacheKeys } from '../../shared/inference/ca
 import { listNamespaces, registryKeys } from '../../shared/inference/namespace-registry.ts';
 import { type ChatMessage, exactKey } from '../../shared/inference/request-keys.ts';
 import { templateKey } from '../../shared/inference/templates.ts';
+import type { RedisClient } from '../../shared/redis/connections.ts';
 
 const PAGE = 1_000;
 
@@ -71,7 +71,7 @@ export async function userCacheKeys(
 }
 
 /** The per-user (`cache: 'user'`) namespaces registered for this user. */
-export async function userNamespaces(redis: Redis, prefix: string, userId: string) {
+export async function userNamespaces(redis: RedisClient, prefix: string, userId: string) {
   const listed = await listNamespaces(redis, prefix);
   return [...listed].filter(([, parts]) => parts.user === userId).map(([id]) => id);
 }
@@ -90,7 +90,7 @@ export interface UserCachePurge {
  * the user's per-user namespaces whole, with their registry entries (which name the user).
  */
 export async function purgeUserCaches(
-  deps: { redis: Redis; prefix: string },
+  deps: { redis: RedisClient; prefix: string },
   userId: string,
   keys: ReadonlySet<string>,
 ): Promise<UserCachePurge> {

@@ -1,8 +1,8 @@
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Db } from '../../shared/db/create-db.ts';
 import { findUserCounters } from '../../shared/erasures/user-counters.ts';
 import { generateQueue } from '../../shared/generation/queue.ts';
+import type { RedisClient } from '../../shared/redis/connections.ts';
 
 /** What the user left in Redis besides the caches, removed. */
 export interface UserRedisPurge {
@@ -23,7 +23,7 @@ export interface UserRedisPurge {
  * `<level>\t<key>\t<user>`). Safe to rerun.
  */
 export async function purgeUserRedis(
-  deps: { db: Db; redis: Redis; prefix: string },
+  deps: { db: Db; redis: RedisClient; prefix: string },
   userId: string,
   generationIds: readonly string[],
 ): Promise<UserRedisPurge> {

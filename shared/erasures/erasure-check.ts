@@ -1,11 +1,11 @@
-import type { Redis } from 'ioredis';
 import type { Db } from '../db/create-db.ts';
+import type { RedisClient } from '../redis/connections.ts';
 import type { Erasure } from './ledger.ts';
 
 /** What a check may read. */
 export interface VerifyContext {
   db: Db;
-  redis: Redis;
+  redis: RedisClient;
   /** The queue prefix: caches live under it. */
   prefix: string;
   /** `SECRETS_KEY`'s bytes: the ledger's digests and user hash are keyed by it. */

@@ -1,5 +1,5 @@
-import type { Redis } from 'ioredis';
 import type { Db } from '../db/create-db.ts';
+import type { RedisClient } from '../redis/connections.ts';
 import { scanKeys } from '../redis/scan-keys.ts';
 import { userApiUsageFields } from '../usage/api-usage.ts';
 import { userRateLimitKeys } from '../usage/budgets.ts';
@@ -17,7 +17,7 @@ export interface UserCounters {
  * fields `<level>\t<key>\t<user>`). What an erasure deletes and `--verify` looks for.
  */
 export async function findUserCounters(
-  deps: { db: Db; redis: Redis; prefix: string },
+  deps: { db: Db; redis: RedisClient; prefix: string },
   userId: string,
 ): Promise<UserCounters> {
   const { redis, prefix } = deps;

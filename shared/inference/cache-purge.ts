@@ -90,7 +90,7 @@ export async function purgeCache(
  * number of keys.
  */
 export async function purgeCacheKeys(
-  deps: { redis: Redis; prefix: string },
+  deps: { redis: RedisClient; prefix: string },
   keys: Iterable<string>,
   options: CachePurgeOptions & {
     /** Only these namespaces (whole when `keys` is empty). @defaultValue every namespace */
@@ -108,7 +108,7 @@ export async function purgeCacheKeys(
 }
 
 async function purgeTarget(
-  deps: { redis: Redis; prefix: string },
+  deps: { redis: RedisClient; prefix: string },
   target: Target,
   dryRun: boolean,
   registered: ReadonlyMap<string, RegisteredNamespace> | undefined,

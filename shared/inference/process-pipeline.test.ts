@@ -33,7 +33,7 @@ describe("a process's generation pipeline", () => {
       OLLAMA_URL: ollama.url,
       SEMANTIC_MAX_ENTRIES: '100',
     });
-    const redis = createWorkerConnection(r.url);
+    const redis = createWorkerConnection(r.target);
     const generation = processGeneration(config, redis, log);
     try {
       const request = {

@@ -1,9 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fakeEmbedding } from '../../test/fixtures/fake-embedding.ts';
 import { useRedis } from '../../test/fixtures/redis.ts';
-import { createWorkerConnection } from '../redis/connections.ts';
+import { createWorkerConnection, type RedisClient } from '../redis/connections.ts';
 import { createSemanticIndex, type SemanticIndex } from './semantic-index.ts';
 import { semanticEntryKey, semanticKeys } from './semantic-store.ts';
 import { writeSemanticEntry } from './semantic-write.ts';
@@ -16,10 +15,10 @@ const vectorOf = (id: string) => embed(`The entry called ${id} about ${id.repeat
 
 describe('SEMANTIC_MAX_ENTRIES: the least recently hit entries go, for every worker', () => {
   const ctx = useRedis();
-  const opened: { index: SemanticIndex; redis: Redis }[] = [];
+  const opened: { index: SemanticIndex; redis: RedisClient }[] = [];
 
   async function worker(maxEntries: number): Promise<SemanticIndex> {
-    const redis = createWorkerConnection(ctx.url);
+    const redis = createWorkerConnection(ctx.target);
     const index = createSemanticIndex({
       redis,
       prefix: ctx.prefix,

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connections.ts';
 import { packFloat16 } from './float16.ts';
 import { semanticEntryKey, semanticKeys } from './semantic-store.ts';
 
@@ -12,7 +12,7 @@ export interface SemanticEntryInput {
 }
 
 export interface SemanticWriteOptions {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   dimensions: number;
   precision?: 'f16' | 'f32';
@@ -155,7 +155,7 @@ export function createHitBuffer(prefix: string): HitBuffer {
  * an evicted key): `hits` maps a namespace's order key to entry key → epoch ms.
  */
 export async function recordSemanticHits(
-  redis: Redis,
+  redis: RedisClient,
   hits: ReadonlyMap<string, ReadonlyMap<string, number>>,
 ): Promise<void> {
   if (hits.size === 0) return;
