@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { testConfig } from '../../test/fixtures/config.ts';
 import { fakeEmbedding } from '../../test/fixtures/fake-embedding.ts';
 import { type ModelTestServer, startOllamaServer } from '../../test/fixtures/model-servers.ts';
-import { useRedis } from '../../test/fixtures/redis.ts';
+import { keysMatching, useRedis } from '../../test/fixtures/redis.ts';
 import { waitUntil } from '../../test/fixtures/wait-until.ts';
 import { createLogger } from '../log/logger.ts';
 import { createWorkerConnection, type RedisClient } from '../redis/connections.ts';
@@ -92,7 +92,7 @@ describe('purging the cache', () => {
 
   /** Where answers are cached now, as `layer ns key` (namespace and key shortened). */
   async function cached(): Promise<string[]> {
-    const names = await r.redis.keys(`${r.prefix}:cache:*`);
+    const names = await keysMatching(r.redis, `${r.prefix}:cache:*`);
     return names
       .map((n) => n.slice(`${r.prefix}:cache:`.length).split(':').slice(0, 3))
       .map(([layer, ns, key]) => `${layer} ${ns?.slice(0, 6)} ${key?.slice(0, 8)}`)

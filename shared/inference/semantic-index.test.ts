@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fakeEmbedding } from '../../test/fixtures/fake-embedding.ts';
-import { useRedis } from '../../test/fixtures/redis.ts';
+import { keysMatching, useRedis } from '../../test/fixtures/redis.ts';
 import { createWorkerConnection, keyHolders, type RedisClient } from '../redis/connections.ts';
 import { createSemanticIndex, type SemanticIndex } from './semantic-index.ts';
 import { removeSemanticEntries, semanticEntryKey } from './semantic-store.ts';
@@ -91,14 +91,14 @@ describe('the semantic index', () => {
     expect(a.nearest(NS, vector, { minScore: 0 })).toBeUndefined();
     expect(b.nearest(NS, vector, { minScore: 0 })).toBeUndefined();
     expect([a.size(), b.size()]).toEqual([0, 0]);
-    const keys = await ctx.redis.keys(`${ctx.prefix}:semantic:entry:*`);
+    const keys = await keysMatching(ctx.redis, `${ctx.prefix}:semantic:entry:*`);
     expect(keys).toEqual([]);
   });
 
   it('uses the default TTL when an entry has none', async () => {
     const a = await worker({ ttlMs: 250 });
     await a.add(NS, { id: 'p', vector: embed('hello there') });
-    const [key] = await ctx.redis.keys(`${ctx.prefix}:semantic:entry:*`);
+    const [key] = await keysMatching(ctx.redis, `${ctx.prefix}:semantic:entry:*`);
     expect(await ctx.redis.pttl(key!)).toBeLessThanOrEqual(250);
   });
 
