@@ -23,6 +23,10 @@ export default defineConfig({
       'shared/inference/semantic-index.test.ts',
       'shared/inference/namespace-registry.test.ts',
       'shared/inference/cache-purge.test.ts',
+      // The semantic cap's eviction script (keys built from ARGV: one slot through the hash tag).
+      'shared/inference/semantic-eviction.test.ts',
+      // A user's erasure: their caches, job records and counters, found by SCAN on every master.
+      'jobs/erase-user/erase-user.test.ts',
       // Webhooks: delivery, endpoint slots.
       'jobs/deliver-webhook/deliver-webhook.test.ts',
       'shared/webhooks/endpoint-slots.test.ts',
