@@ -1,5 +1,6 @@
 import { Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { whenReady } from '../shared/redis/connections.ts';
 import { ApiError } from './api-error.ts';
 import { authenticate } from './auth.ts';
 import type { ApiDeps, ApiEnv } from './deps.ts';
@@ -15,22 +16,6 @@ import { webhookRoutes } from './routes/webhooks.ts';
 
 const READY_WAIT_MS = 1_500;
 const TELEMETRY_MAX_BODY_BYTES = 1024 * 1024;
-
-/** Resolves when the producer connection is ready, or rejects after `ms` (then: 503). */
-async function redisReady(deps: ApiDeps, ms: number): Promise<boolean> {
-  if (deps.redis.status === 'ready') return true;
-  if (deps.redis.status === 'wait') deps.redis.connect().catch(() => {});
-  return new Promise((resolve) => {
-    const done = (ok: boolean) => {
-      clearTimeout(timer);
-      deps.redis.off('ready', onReady);
-      resolve(ok);
-    };
-    const onReady = () => done(true);
-    const timer = setTimeout(() => done(false), ms);
-    deps.redis.once('ready', onReady);
-  });
-}
 
 const tooLarge = (maxSize: number) =>
   new ApiError(
@@ -88,7 +73,7 @@ export function createApi(deps: ApiDeps, options: { version?: string } = {}): Ho
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', async (c) =>
-    (await redisReady(deps, READY_WAIT_MS))
+    (await whenReady(deps.redis, READY_WAIT_MS))
       ? c.json({ status: 'ok' })
       : c.json({ status: 'unavailable', checks: { redis: deps.redis.status } }, 503, {
           'retry-after': '2',
@@ -99,7 +84,7 @@ export function createApi(deps: ApiDeps, options: { version?: string } = {}): Ho
   const v1 = new Hono<ApiEnv>();
   v1.use(bodyCap(deps.config.maxBodyBytes));
   v1.use(async (_c, next) => {
-    if (!(await redisReady(deps, READY_WAIT_MS))) {
+    if (!(await whenReady(deps.redis, READY_WAIT_MS))) {
       throw new ApiError(
         503,
         'unavailable',

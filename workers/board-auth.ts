@@ -3,7 +3,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { clientIp } from '../api/client-ip.ts';
 import { type BoardConfig, LOGIN_FAILURE_WINDOW_MS } from '../shared/config/board-config.ts';
-import type { RedisClient } from '../shared/redis/connections.ts';
+import { type RedisClient, whenReady } from '../shared/redis/connections.ts';
 import { localPath, loginPage } from './board-login-page.ts';
 import {
   type BoardEnv,
@@ -48,7 +48,7 @@ export class LoginLimiter {
 
   /** Seconds until `ip` may try again, or 0 when it may try now. */
   async blockedFor(ip: string): Promise<number> {
-    await ready(this.#redis, READY_WAIT_MS);
+    await whenReady(this.#redis, READY_WAIT_MS);
     const res = await this.#limiter.get(ip).catch(unavailable);
     if (!res || res.consumedPoints < this.#points) return 0;
     return Math.max(1, Math.ceil(res.msBeforeNext / 1000));
@@ -57,20 +57,6 @@ export class LoginLimiter {
   async recordFailure(ip: string): Promise<void> {
     await this.#limiter.penalty(ip, 1).catch(unavailable);
   }
-}
-
-/** Waits up to `ms` for a fail-fast connection that is still (re)connecting. */
-async function ready(redis: RedisClient, ms: number): Promise<void> {
-  if (redis.status === 'ready') return;
-  await new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      redis.off('ready', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    redis.once('ready', done);
-  });
 }
 
 // rate-limiter-flexible rejects with an Error (not a RateLimiterRes) when Redis is not ready.

@@ -90,21 +90,38 @@ export function isCluster(redis: RedisClient): redis is Cluster {
 }
 
 /**
+ * Waits up to `ms` (or until it ends) for a connection that is still (re)connecting; true once it is ready. A
+ * fail-fast producer (`enableOfflineQueue: false`) rejects commands until then — on one server
+ * while its socket connects, on a cluster until the slot map is read as well — so callers that
+ * must not fail a first command (the API's requests, the board's login limiter) wait here.
+ */
+export async function whenReady(redis: RedisClient, ms?: number): Promise<boolean> {
+  if (redis.status === 'ready') return true;
+  if (redis.status === 'wait') redis.connect().catch(() => {});
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      redis.off('ready', onReady);
+      redis.off('end', onEnd);
+      resolve(ok);
+    };
+    const onReady = () => done(true);
+    const onEnd = () => done(false);
+    const timer = ms === undefined ? undefined : setTimeout(() => done(false), ms);
+    redis.once('ready', onReady);
+    redis.once('end', onEnd);
+  });
+}
+
+/**
  * The connections that hold keys: each master of a cluster, or the one server. Commands that
  * see one node's keys only (`SCAN`, `INFO`) run on each of these. A cluster client knows its
  * masters once it is ready, so this waits for that.
  */
 export async function keyHolders(redis: RedisClient): Promise<Redis[]> {
   if (!isCluster(redis)) return [redis];
-  if (redis.status !== 'ready') {
-    await new Promise<void>((resolve, reject) => {
-      const ended = () => reject(new Error('the Redis Cluster connection was closed'));
-      redis.once('end', ended);
-      redis.once('ready', () => {
-        redis.off('end', ended);
-        resolve();
-      });
-    });
+  if (!(await whenReady(redis))) {
+    throw new Error('the Redis Cluster connection was closed');
   }
   return redis.nodes('master');
 }
