@@ -107,7 +107,7 @@ export function mountLogin(
     } catch (error) {
       if (!(error instanceof LimiterUnavailable)) throw error;
       return c.html(
-        loginPage({ next, error: 'Sign-in is unavailable: RedisClient is down.' }),
+        loginPage({ next, error: 'Sign-in is unavailable: Redis is down.' }),
         503,
       );
     }
