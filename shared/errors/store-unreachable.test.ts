@@ -37,6 +37,34 @@ describe('isStoreUnreachable', () => {
     }
   });
 
+  it('knows a Redis Cluster nobody answers for, before and after the client gives up', async () => {
+    const port = await freePort();
+    const target = { url: `redis://127.0.0.1:${port}`, cluster: true };
+    const failFast = createProducerConnection(target);
+    const gaveUp = createProducerConnection(target, {
+      enableOfflineQueue: true,
+      retryStrategy: () => null,
+    });
+    for (const c of [failFast, gaveUp]) c.on('error', () => {});
+    try {
+      const notReady = await failFast.get('k').catch((e: unknown) => e);
+      expect((notReady as Error).message).toMatch(/Cluster isn't ready/);
+      expect(isStoreUnreachable(notReady)).toBe(true);
+      const none = await gaveUp.get('k').catch((e: unknown) => e);
+      expect((none as Error).message).toBe('None of startup nodes is available');
+      expect(isStoreUnreachable(none)).toBe(true);
+    } finally {
+      failFast.disconnect();
+      gaveUp.disconnect();
+    }
+    // What a command that met the failover's MOVED and lost connections too often rejects with
+    // (seen in the cluster failover fault run), whatever its last error was.
+    const redirected = new Error(
+      'Too many Cluster redirections. Last error: ReplyError: MOVED 6876 127.0.0.1:25388',
+    );
+    expect(isStoreUnreachable(redirected)).toBe(true);
+  });
+
   it('treats Postgres connection-class SQLSTATEs as unreachable', () => {
     expect(isStoreUnreachable(Object.assign(new Error('x'), { code: '08006' }))).toBe(true);
     expect(isStoreUnreachable(Object.assign(new Error('x'), { code: '57P01' }))).toBe(true);

@@ -44,7 +44,15 @@ const IOREDIS_MESSAGES = new Set([
   'Connection is closed.',
   "Stream isn't writeable and enableOfflineQueue options is false",
   'Command timed out',
+  // A cluster client: before its slot map is read, or with no seed node answering.
+  "Cluster isn't ready and enableOfflineQueue options is false",
+  'None of startup nodes is available',
+  'Failed to refresh slots cache.',
 ]);
+
+// A cluster client gives up on a command that kept meeting a lost node, MOVED or CLUSTERDOWN
+// while a replica takes over (each retry spends a redirection): the store is unreachable for now.
+const IOREDIS_CLUSTER_GAVE_UP = 'Too many Cluster redirections. Last error: ';
 
 /**
  * True when `error` means a store (Postgres, Redis) could not be reached: the work is fine and
@@ -57,6 +65,7 @@ export function isStoreUnreachable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   if (error.name === 'MaxRetriesPerRequestError') return true;
   if (IOREDIS_MESSAGES.has(error.message)) return true;
+  if (error.message.startsWith(IOREDIS_CLUSTER_GAVE_UP)) return true;
   const code = sqlState(error) ?? '';
   // SQLSTATE class 08 (connection exception), admin shutdown, cannot connect now.
   if (code.startsWith('08') || code === '57P01' || code === '57P03') return true;
