@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { z } from 'zod';
 import { createApiKey } from '../shared/api-keys/api-keys.ts';
@@ -50,8 +51,35 @@ const env = (target: Required<RedisTarget>, databaseUrl: string, prefix: string)
   TELEMETRY_BUFFER_CAP: '100000000',
 });
 
+/** CPU seconds every `redis-server` of a setup has used so far (its own `INFO cpu`). */
+async function redisCpuSeconds(ports: readonly number[]): Promise<number> {
+  let total = 0;
+  for (const port of ports) {
+    const node = new Redis({ host: '127.0.0.1', port, lazyConnect: true });
+    await node.connect();
+    const info = await node.info('cpu');
+    node.disconnect();
+    for (const field of ['used_cpu_sys', 'used_cpu_user']) {
+      total += Number(new RegExp(`^${field}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+    }
+  }
+  return total;
+}
+
+interface QueueRound {
+  perS: number;
+  /** This process's CPU (producer and worker) per job, µs. */
+  nodeUsPerJob: number;
+  /** Every redis-server's CPU (a cluster's replicas too) per job, µs. */
+  redisUsPerJob: number;
+}
+
 /** bench:queue's round: jobs/s from the first bulk added until the queue is drained. */
-async function queueRound(target: Required<RedisTarget>, databaseUrl: string): Promise<number> {
+async function queueRound(
+  target: Required<RedisTarget>,
+  databaseUrl: string,
+  ports: readonly number[],
+): Promise<QueueRound> {
   const prefix = `{bench-q-${randomBytes(3).toString('hex')}}`;
   const connection = createWorkerConnection(target);
   const queue = new Queue('noop', { connection, prefix });
@@ -60,6 +88,8 @@ async function queueRound(target: Required<RedisTarget>, databaseUrl: string): P
     catalog: { noop },
     log,
   });
+  const redisBefore = await redisCpuSeconds(ports);
+  const cpuBefore = process.cpuUsage();
   const started = performance.now();
   for (let i = 0; i < JOBS; i += 1_000) {
     await queue.addBulk(
@@ -72,12 +102,14 @@ async function queueRound(target: Required<RedisTarget>, databaseUrl: string): P
   }
   await drained(queue);
   const perS = JOBS / ((performance.now() - started) / 1000);
+  const cpu = process.cpuUsage(cpuBefore);
+  const redisUsPerJob = (((await redisCpuSeconds(ports)) - redisBefore) * 1e6) / JOBS;
   await worker.stop();
   await queue.obliterate({ force: true });
   await queue.close();
   await deletePrefix(connection, prefix);
   connection.disconnect();
-  return perS;
+  return { perS, nodeUsPerJob: (cpu.user + cpu.system) / JOBS, redisUsPerJob };
 }
 
 /** Telemetry: pings/s through the API for SECONDS, then rows/s of the flush that writes them. */
@@ -150,7 +182,11 @@ function autocannonChild(url: string, key: string): Promise<{ '2xx': number; dur
 const databaseUrl = await benchDatabase();
 const { db } = createDb({ url: databaseUrl, poolMax: 10, log });
 const single = await startRedisServer();
-const cluster = await startRedisCluster({ masters: 3, replicas: 1 });
+// BENCH_REPLICAS=0 shows what the replica of the fleet’s master costs on the same two cores.
+const cluster = await startRedisCluster({
+  masters: 3,
+  replicas: Number(process.env.BENCH_REPLICAS ?? 1),
+});
 // Stopped early (Ctrl-C), the run still takes its seven redis-servers down with it.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
@@ -161,21 +197,34 @@ const targets = {
   single: { url: single.url, cluster: false },
   cluster: { url: cluster.url, cluster: true },
 } as const;
+const ports = { single: [single.port], cluster: cluster.nodes.map((n) => n.port) };
 const rates = {
-  single: { queue: [] as number[], telemetry: [] as number[] },
-  cluster: { queue: [] as number[], telemetry: [] as number[] },
+  single: {
+    queue: [] as number[],
+    telemetry: [] as number[],
+    node: [] as number[],
+    redis: [] as number[],
+  },
+  cluster: {
+    queue: [] as number[],
+    telemetry: [] as number[],
+    node: [] as number[],
+    redis: [] as number[],
+  },
 };
 const load = [loadavg()[0]!];
 try {
   for (let i = 0; i < ROUNDS; i++) {
     const order = i % 2 === 0 ? (['single', 'cluster'] as const) : (['cluster', 'single'] as const);
     for (const side of order) {
-      const queue = await queueRound(targets[side], databaseUrl);
+      const queue = await queueRound(targets[side], databaseUrl, ports[side]);
       const telemetry = await telemetryRound(targets[side], databaseUrl, db);
-      rates[side].queue.push(queue);
+      rates[side].queue.push(queue.perS);
+      rates[side].node.push(queue.nodeUsPerJob);
+      rates[side].redis.push(queue.redisUsPerJob);
       rates[side].telemetry.push(telemetry.overall);
       console.error(
-        `round ${i + 1} ${side}: queue ${round(queue, 0)} jobs/s; telemetry ingest ${round(telemetry.ingest, 0)} pings/s, flush ${round(telemetry.flush, 0)} rows/s, together ${round(telemetry.overall, 0)}/s`,
+        `round ${i + 1} ${side}: queue ${round(queue.perS, 0)} jobs/s (CPU per job: node ${round(queue.nodeUsPerJob, 0)} µs, redis ${round(queue.redisUsPerJob, 0)} µs); telemetry ingest ${round(telemetry.ingest, 0)} pings/s, flush ${round(telemetry.flush, 0)} rows/s, together ${round(telemetry.overall, 0)}/s`,
       );
       load.push(loadavg()[0]!);
     }
@@ -198,6 +247,14 @@ console.log(
     telemetry_ratio: ratio('telemetry'),
     single_jobs_per_s: round(median(rates.single.queue), 0),
     cluster_jobs_per_s: round(median(rates.cluster.queue), 0),
+    single_job_cpu_us: {
+      node: round(median(rates.single.node), 0),
+      redis: round(median(rates.single.redis), 0),
+    },
+    cluster_job_cpu_us: {
+      node: round(median(rates.cluster.node), 0),
+      redis: round(median(rates.cluster.redis), 0),
+    },
     single_telemetry_per_s: round(median(rates.single.telemetry), 0),
     cluster_telemetry_per_s: round(median(rates.cluster.telemetry), 0),
     rounds: ROUNDS,
