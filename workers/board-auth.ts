@@ -106,10 +106,7 @@ export function mountLogin(
       checked = await checkLogin(c, board, limiter, [field('username'), field('password')]);
     } catch (error) {
       if (!(error instanceof LimiterUnavailable)) throw error;
-      return c.html(
-        loginPage({ next, error: 'Sign-in is unavailable: Redis is down.' }),
-        503,
-      );
+      return c.html(loginPage({ next, error: 'Sign-in is unavailable: Redis is down.' }), 503);
     }
     if ('retryAfter' in checked) {
       c.header('Retry-After', String(checked.retryAfter));
